@@ -1,0 +1,54 @@
+# Two commands are all the set-up: `make run` and `make test` (both create .venv).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOKUSAI_HOME ?= $(CURDIR)/.hokusai
+export HOKUSAI_HOME
+# EIP-55's own test vector: a valid checksummed address for the example contribution.
+WALLET ?= 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed
+EXAMPLE := hokusai_assets/examples/digits/contribution.csv
+# This machine's pip config names local indexes that may be absent; their warnings are noise.
+PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: help venv run dry-run test bench dev clean
+
+help:
+	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
+	@echo "make test    run the whole test suite"
+	@echo "make bench   measure the dry run (median of 5)"
+	@echo "make dev     start the Dagster UI on http://127.0.0.1:3000"
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_NOISE)
+	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_NOISE)
+	$(BIN)/python -c "import hokusai_assets.cli, torch, dagster, mlflow, evidently"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/hokusai evaluate $(EXAMPLE) --wallet $(WALLET)
+
+dry-run: venv
+	$(BIN)/hokusai run --dry-run
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python benchmarks/bench_dry_run.py
+
+dev: venv
+	mkdir -p $(HOKUSAI_HOME)/dagster
+	cp dagster.yaml $(HOKUSAI_HOME)/dagster/dagster.yaml
+	DAGSTER_HOME=$(HOKUSAI_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

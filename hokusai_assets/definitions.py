@@ -1,0 +1,28 @@
+"""The code location: one Definitions object for the whole graph.
+
+``defs`` is loaded lazily (``@dg.definitions``), so importing this module reads no
+environment and no file; Dagster calls it when it loads the code location, and a broken
+hokusai.yaml then shows up as a load error that says what to fix.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hokusai_assets.config import Settings, load_settings
+from hokusai_assets.defs.assets import attestation, contributions, evaluation, models, training
+from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
+from hokusai_assets.defs.resources import build_resources
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([contributions, training, models, evaluation, attestation]),
+        jobs=[prepare_baseline, evaluate_contribution],
+        resources=build_resources(config_path=str(settings.config_path), home=str(settings.home)),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_settings())

@@ -1,0 +1,1 @@
+"""Dagster wiring: thin functions that load inputs, call lib, and attach metadata."""

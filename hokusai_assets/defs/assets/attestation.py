@@ -1,0 +1,82 @@
+"""The attestation: a deterministic statement of what the contribution did, and its receipt."""
+
+
+import dagster as dg
+import pandas as pd
+
+from hokusai_assets.defs.partitions import contributions
+from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.lib.attest import build_statement, code_version, write_attestation
+from hokusai_assets.lib.commit import bytes_digest, data_root
+from hokusai_assets.lib.train import TrainedModel
+
+
+@dg.asset(
+    partitions_def=contributions,
+    group_name="contribution",
+    kinds={"json"},
+    description=(
+        "An in-toto Statement v1 (RFC 8785 bytes) binding the improved model and the contribution's "
+        "data root to the measured delta and the contributor's wallet."
+    ),
+)
+def attestation(
+    context: dg.AssetExecutionContext,
+    hokusai: HokusaiResource,
+    contributed_dataset: dict,
+    validated_contribution: pd.DataFrame,
+    integrated_training_set: pd.DataFrame,
+    baseline_training_set: pd.DataFrame,
+    benchmark_dataset: pd.DataFrame,
+    baseline_model: TrainedModel,
+    improved_model: TrainedModel,
+    delta_result: dict,
+) -> dg.MaterializeResult:
+    settings = hokusai.load()
+    columns = settings.schema.columns
+    contributor = contributed_dataset["contributor"]
+    # Digests are re-derived from the data and models themselves, not copied from
+    # upstream metadata: the statement commits to what was actually used.
+    statement = build_statement(
+        task={"name": settings.config.task.name, "type": settings.config.task.type, "label": settings.schema.label},
+        contribution={
+            "partition": context.partition_key,
+            "wallet": contributor["wallet"],
+            "contributor_id": contributor["contributor_id"],
+            "license": contributor["license"],
+            "file_digest": contributed_dataset["file_digest"],
+            "format": contributed_dataset["format"],
+            "data_root": data_root(validated_contribution, columns),
+            "rows": len(validated_contribution),
+        },
+        baseline={
+            "model_digest": bytes_digest(baseline_model.to_bytes()),
+            "training_data_root": data_root(baseline_training_set, columns),
+            "training_rows": len(baseline_training_set),
+        },
+        improved={
+            "model_digest": bytes_digest(improved_model.to_bytes()),
+            "training_data_root": data_root(integrated_training_set, columns),
+            "training_rows": len(integrated_training_set),
+            "integration_strategy": settings.config.integration.strategy,
+        },
+        benchmark={"data_root": data_root(benchmark_dataset, columns), "rows": len(benchmark_dataset)},
+        evaluation=delta_result,
+        config_digest=settings.config_digest,
+        code=code_version(),
+        seed=settings.config.training.seed,
+    )
+    path, digest = write_attestation(
+        settings.attestations_dir / context.partition_key,
+        statement,
+        receipt={"dagster_run_id": context.run.run_id, "partition": context.partition_key},
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "statement_digest": digest,
+            "delta_one_bps": delta_result["delta_one_bps"],
+            "accepted": delta_result["accepted"],
+            "wallet": contributor["wallet"],
+        }
+    )

@@ -1,0 +1,27 @@
+import dagster as dg
+
+REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_model", "baseline_metrics")
+CONTRIBUTION_ASSETS = (
+    "contributed_dataset",
+    "validated_contribution",
+    "integrated_training_set",
+    "improved_model",
+    "improved_metrics",
+    "delta_result",
+    "attestation",
+)
+
+# The shared, unpartitioned reference: run once, and again when config or reference data change.
+prepare_baseline = dg.define_asset_job(
+    "prepare_baseline",
+    selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
+    description="Load the baseline and benchmark, train the baseline model and score it.",
+)
+
+# One contribution's chain, from the received file to its attestation; partitioned by
+# `contributions` because every selected asset is.
+evaluate_contribution = dg.define_asset_job(
+    "evaluate_contribution",
+    selection=dg.AssetSelection.assets(*CONTRIBUTION_ASSETS),
+    description="Validate one contribution, train the improved model, score it, and attest the delta.",
+)

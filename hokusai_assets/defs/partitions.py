@@ -1,0 +1,4 @@
+import dagster as dg
+
+# One partition per contribution, keyed by content: c-<first 16 hex of the file's SHA-256>.
+contributions = dg.DynamicPartitionsDefinition(name="contributions")

@@ -1,0 +1,1 @@
+"""Domain logic of hokusai_assets: plain Python, no Dagster, MLflow or CLI imports."""

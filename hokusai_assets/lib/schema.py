@@ -1,0 +1,224 @@
+"""The task schema and the one place where raw tables are made to fit it.
+
+Every table that enters the graph (baseline, benchmark, contribution) goes through
+:func:`conform`, so "what a valid row is" has exactly one definition: the task's columns,
+each coerced safely to its declared type. Coercion never loses information silently: a
+float that is not integral never becomes an int, a non-numeric string never becomes NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from hokusai_assets.lib.errors import SchemaError
+
+FeatureType = Literal["int", "float", "bool"]
+LabelType = Literal["int", "str", "float"]
+TaskType = Literal["classification", "regression"]
+NanPolicy = Literal["reject", "drop_rows"]
+
+# How many offending row numbers an error message quotes: enough to find them, not a dump.
+_EXAMPLES_IN_MESSAGE = 3
+
+
+@dataclass(frozen=True)
+class TaskSchema:
+    """What the model reads and predicts: the columns every committed row has."""
+
+    task_type: TaskType
+    label: str
+    label_type: LabelType
+    features: tuple[tuple[str, FeatureType], ...]
+    id_column: str | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for name, _ in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        """Committed columns, in a fixed order: id (if any), features, label."""
+        head = [self.id_column] if self.id_column else []
+        return head + self.feature_names + [self.label]
+
+
+@dataclass
+class ConformReport:
+    """What :func:`conform` did, in counts (never values: rows may hold personal data)."""
+
+    input_rows: int
+    output_rows: int
+    dropped_missing_rows: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "input_rows": self.input_rows,
+            "output_rows": self.output_rows,
+            "dropped_missing_rows": self.dropped_missing_rows,
+            "extra_columns": list(self.extra_columns),
+        }
+
+
+def _row_numbers(mask: np.ndarray) -> str:
+    # 1-based data row numbers, as a spreadsheet user would count them.
+    rows = (np.flatnonzero(mask)[:_EXAMPLES_IN_MESSAGE] + 1).tolist()
+    more = int(mask.sum()) - len(rows)
+    text = ", ".join(str(r) for r in rows)
+    return f"{text} and {more} more" if more > 0 else text
+
+
+def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
+    """Parse a column as numbers; strings that are not numbers are an error, not NaN."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    parsed = pd.to_numeric(series, errors="coerce")
+    bad = parsed.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        raise SchemaError(
+            f"{source}: column '{column}' must be numeric but rows {_row_numbers(bad)} are not; "
+            "fix those cells or remove the rows",
+            code="E_SCHEMA_TYPE",
+        )
+    return parsed.astype("float64")
+
+
+def _coerce_feature(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series:
+    if kind == "bool":
+        if pd.api.types.is_bool_dtype(series):
+            return series.astype("boolean")
+        lowered = series.astype("string").str.strip().str.lower()
+        mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+        mapped = lowered.map(mapping)
+        bad = mapped.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            raise SchemaError(
+                f"{source}: column '{column}' must be boolean (true/false/1/0) but rows "
+                f"{_row_numbers(bad)} are not",
+                code="E_SCHEMA_TYPE",
+            )
+        return mapped.astype("boolean")
+    numbers = _to_number(series, column, source)
+    if kind == "float":
+        return numbers
+    # int: refuse to truncate 2.5 to 2 behind the user's back.
+    values = numbers.to_numpy()
+    finite = np.isfinite(values)
+    fractional = finite & (values != np.round(values))
+    if fractional.any():
+        raise SchemaError(
+            f"{source}: column '{column}' is declared int but rows {_row_numbers(fractional)} hold "
+            "fractional values; declare it float in hokusai.yaml or fix the values",
+            code="E_SCHEMA_TYPE",
+        )
+    return numbers  # cast to Int64 after the missing-value policy has run
+
+
+def _coerce_label(series: pd.Series, column: str, kind: LabelType, source: str) -> pd.Series:
+    if kind == "str":
+        return series.astype("string").str.strip()
+    return _coerce_feature(series, column, "int" if kind == "int" else "float", source)
+
+
+def conform(
+    frame: pd.DataFrame,
+    schema: TaskSchema,
+    *,
+    source: str,
+    nan_policy: NanPolicy = "reject",
+) -> tuple[pd.DataFrame, ConformReport]:
+    """Return ``frame`` reduced to the task's columns, coerced to their declared types.
+
+    ``source`` names the table in messages (a file name or "baseline training set").
+    Missing values and ±inf are rejected, or their rows dropped when ``nan_policy`` is
+    ``drop_rows``: a committed row never holds NaN or infinity.
+    """
+    present = [str(c) for c in frame.columns]
+    duplicated = sorted({c for c in present if present.count(c) > 1})
+    if duplicated:
+        raise SchemaError(
+            f"{source}: column names appear more than once: {', '.join(duplicated)}; "
+            "give every column a unique name",
+            code="E_SCHEMA_DUPLICATE_COLUMN",
+        )
+    missing = [c for c in schema.columns if c not in present]
+    if missing:
+        raise SchemaError(
+            f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
+            f"the task needs {schema.label!r} (label) and its {len(schema.features)} feature(s)",
+            code="E_SCHEMA_MISSING_COLUMN",
+        )
+    coerced: dict[str, pd.Series] = {}
+    if schema.id_column:
+        coerced[schema.id_column] = frame[schema.id_column].astype("string").str.strip()
+    for name, kind in schema.features:
+        coerced[name] = _coerce_feature(frame[name], name, kind, source)
+    coerced[schema.label] = _coerce_label(frame[schema.label], schema.label, schema.label_type, source)
+    out = pd.DataFrame(coerced, index=pd.RangeIndex(len(frame)))
+
+    invalid = np.zeros(len(out), dtype=bool)
+    for column in out.columns:
+        values = out[column]
+        bad = values.isna().to_numpy()
+        if pd.api.types.is_float_dtype(values):
+            bad |= ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+        if bad.any() and nan_policy == "reject":
+            raise SchemaError(
+                f"{source}: column '{column}' has missing, NaN or infinite values in rows "
+                f"{_row_numbers(bad)}; fill them, or set intake.nan_policy: drop_rows to drop such rows",
+                code="E_SCHEMA_MISSING_VALUE",
+            )
+        invalid |= bad
+    dropped = int(invalid.sum())
+    if dropped:
+        out = out.loc[~invalid].reset_index(drop=True)
+
+    for name, kind in schema.features:
+        if kind == "int":
+            out[name] = out[name].astype("int64")
+        elif kind == "bool":
+            out[name] = out[name].astype("bool")
+    if schema.label_type == "int":
+        out[schema.label] = out[schema.label].astype("int64")
+    elif schema.label_type == "str":
+        out[schema.label] = out[schema.label].astype(object)
+    if schema.id_column:
+        out[schema.id_column] = out[schema.id_column].astype(object)
+        ids = out[schema.id_column]
+        dup_ids = ids.duplicated(keep=False).to_numpy()
+        if dup_ids.any():
+            raise SchemaError(
+                f"{source}: id column '{schema.id_column}' repeats in rows {_row_numbers(dup_ids)}; "
+                "ids must be unique within a file",
+                code="E_SCHEMA_DUPLICATE_ID",
+            )
+
+    report = ConformReport(
+        input_rows=len(frame),
+        output_rows=len(out),
+        dropped_missing_rows=dropped,
+        extra_columns=[c for c in present if c not in schema.columns],
+    )
+    return out, report
+
+
+def check_labels(frame: pd.DataFrame, schema: TaskSchema, known_labels: list, *, source: str) -> None:
+    """Classification labels must be classes the task already knows (from the baseline)."""
+    if schema.task_type != "classification":
+        return
+    known = set(known_labels)
+    unknown_mask = ~frame[schema.label].isin(known).to_numpy()
+    if unknown_mask.any():
+        examples = sorted({str(v) for v in frame.loc[unknown_mask, schema.label].head(5)})
+        raise SchemaError(
+            f"{source}: label column '{schema.label}' has values the task does not know "
+            f"({', '.join(examples)}) in rows {_row_numbers(unknown_mask)}; "
+            f"valid labels are {', '.join(str(v) for v in sorted(known, key=str))}",
+            code="E_SCHEMA_UNKNOWN_LABEL",
+        )

@@ -1,0 +1,32 @@
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from hokusai_assets.config import Settings
+from hokusai_assets.definitions import build_definitions
+from hokusai_assets.lib.mock import MockTask
+from hokusai_assets.lib.store import ContributionStore, Contributor
+
+
+def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, partition_key: str | None = None):
+    return defs.resolve_job_def(name).execute_in_process(
+        instance=instance, partition_key=partition_key, raise_on_error=False
+    )
+
+
+@pytest.fixture
+def materialised(mock_settings: Settings, mock_task: MockTask):
+    """One contribution's whole chain materialised on an ephemeral instance."""
+    defs = build_definitions(mock_settings)
+    stored, _ = ContributionStore(mock_settings.store_dir).put(mock_task.contribution_path, Contributor(wallet=mock_task.wallet))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("contributions", [stored.key])
+        reference = run_job(defs, "prepare_baseline", instance)
+        assert reference.success
+        result = run_job(defs, "evaluate_contribution", instance, partition_key=stored.key)
+        yield defs, instance, stored, result
+
+
+def statement_path(settings: Settings, key: str) -> Path:
+    return settings.attestations_dir / key / "statement.json"

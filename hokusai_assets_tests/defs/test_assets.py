@@ -1,0 +1,96 @@
+import json
+
+import dagster as dg
+import pandas as pd
+
+from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
+from hokusai_assets.defs.resources import build_resources
+from hokusai_assets.defs.types import TaskRows
+from hokusai_assets.lib.commit import data_root, file_digest
+from hokusai_assets.lib.intake import read_conformed
+
+from .conftest import run_job, statement_path
+
+
+def latest_metadata(instance, asset, partition=None):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    return records[0].asset_materialization.metadata
+
+
+def test_one_partition_materialises_its_whole_chain(materialised, mock_settings):
+    _, instance, stored, result = materialised
+    assert result.success
+    materialised_keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialised_keys == set(CONTRIBUTION_ASSETS)
+    assert all(e.partition == stored.key for e in result.get_asset_materialization_events())
+    assert latest_metadata(instance, "validated_contribution", stored.key)["dagster/row_count"].value == 900
+
+
+def test_attestation_commits_to_what_was_actually_used(materialised, mock_settings, mock_task):
+    _, instance, stored, _ = materialised
+    statement = json.loads(statement_path(mock_settings, stored.key).read_bytes())
+    predicate = statement["predicate"]
+    schema = mock_settings.schema
+    contribution, _ = read_conformed(mock_task.contribution_path, schema, source="contribution")
+    assert predicate["contribution"]["data_root"] == data_root(contribution, schema.columns)
+    assert predicate["contribution"]["file_digest"] == file_digest(mock_task.contribution_path)
+    assert predicate["contribution"]["wallet"] == mock_task.wallet
+    # The model digests are those of the files the IO manager stored.
+    improved_file = mock_settings.storage_dir / "improved_model" / f"{stored.key}.safetensors"
+    assert predicate["improved"]["model_digest"] == file_digest(improved_file)
+    assert predicate["baseline"]["model_digest"] == file_digest(mock_settings.storage_dir / "baseline_model.safetensors")
+    assert statement["subject"][0]["digest"]["sha256"] == file_digest(improved_file).split(":")[1]
+    assert predicate["config_digest"] == mock_settings.config_digest
+    # The mock baseline is trained on 60 rows; 900 more rows from the same task help.
+    evaluation = predicate["evaluation"]
+    assert evaluation["accepted"] and evaluation["delta_one_bps"] > 0
+    assert evaluation["metric_deltas"]["accuracy"]["improvement"]
+
+
+def test_metric_and_delta_assets_carry_readable_metadata(materialised):
+    _, instance, stored, _ = materialised
+    delta = latest_metadata(instance, "delta_result", stored.key)
+    assert "DeltaOne" in delta["summary"].value and "| accuracy |" in delta["summary"].value
+    assert delta["accepted"].value is True
+    metrics = latest_metadata(instance, "improved_metrics", stored.key)
+    assert "| auroc | overall |" in metrics["metrics"].value
+    baseline = latest_metadata(instance, "baseline_metrics")
+    assert 0.0 < baseline["metric/accuracy"].value < metrics["metric/accuracy"].value
+    model = latest_metadata(instance, "improved_model", stored.key)
+    assert model["model_digest"].value.startswith("sha256:") and model["training_rows"].value == 960
+
+
+def test_bad_contribution_fails_at_validation_and_nothing_downstream_runs(mock_settings, mock_task, tmp_path):
+    from hokusai_assets.definitions import build_definitions
+    from hokusai_assets.lib.store import ContributionStore, Contributor
+
+    bad = tmp_path / "no_label.csv"
+    pd.read_csv(mock_task.contribution_path).drop(columns=["label"]).to_csv(bad, index=False)
+    stored, _ = ContributionStore(mock_settings.store_dir).put(bad, Contributor(wallet=mock_task.wallet))
+    defs = build_definitions(mock_settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("contributions", [stored.key])
+        assert run_job(defs, "prepare_baseline", instance).success
+        result = run_job(defs, "evaluate_contribution", instance, partition_key=stored.key)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "validated_contribution"
+    assert "E_SCHEMA_MISSING_COLUMN" in str(failure.step_failure_data.error.to_string())
+    assert not statement_path(mock_settings, stored.key).exists()
+
+
+def test_task_rows_type_names_the_offending_column(mock_settings):
+    @dg.asset(dagster_type=TaskRows)
+    def wrongly_typed():
+        frame = pd.DataFrame({name: [0.5, 1.5] for name in mock_settings.schema.feature_names})
+        frame["label"] = [None, 1]  # the label must be non-null
+        return frame
+
+    resources = build_resources(str(mock_settings.config_path), str(mock_settings.home))
+    result = dg.materialize([wrongly_typed], resources={"hokusai": resources["hokusai"]}, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert 'expected type "TaskRows"' in message and 'column "label"' in message

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from hokusai_assets.config import BUNDLED_CONFIG
+from hokusai_assets.lib.mock import mock_wallet
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE_CONTRIBUTION = BUNDLED_CONFIG.parent / "contribution.csv"
+
+
+def test_dry_run_is_byte_identical_in_two_fresh_homes(cli, tmp_path):
+    outputs = []
+    for name in ("home-a", "home-b"):
+        done = cli("run", "--dry-run", home=tmp_path / name)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        assert len(lines) == 1, "the dry run prints exactly one JSON object"
+        outputs.append(json.loads(lines[0]))
+    first, second = outputs
+    assert set(first) >= {"partition", "delta_one_score", "accepted", "attestation"}
+    assert first["partition"] == second["partition"] and first["partition"].startswith("c-")
+    assert first["accepted"] is True and first["delta_one_score"] > 0
+    a, b = Path(first["attestation"]), Path(second["attestation"])
+    assert a != b and a.is_file() and b.is_file()
+    assert a.read_bytes() == b.read_bytes()
+    statement = json.loads(a.read_bytes())
+    assert statement["predicate"]["contribution"]["wallet"] == mock_wallet()
+
+
+def test_dry_run_twice_in_one_home_reuses_the_partition(cli, tmp_path):
+    first = json.loads(cli("run", "--dry-run", home=tmp_path).stdout)
+    second = json.loads(cli("run", "--dry-run", home=tmp_path).stdout)
+    assert second["reused"] and second["attestation"] == first["attestation"]
+
+
+def test_evaluate_the_bundled_example_on_the_persistent_instance(cli, tmp_path):
+    wallet = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    done = cli("evaluate", str(EXAMPLE_CONTRIBUTION), "--wallet", wallet, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["accepted"] is True and result["delta_one_score"] > 0.01
+    statement = json.loads(Path(result["attestation"]).read_bytes())
+    deltas = statement["predicate"]["evaluation"]["metric_deltas"]
+    assert deltas["accuracy"]["new_value"] > deltas["accuracy"]["baseline_value"] + 0.03
+    # The runs are in the SQLite instance under HOKUSAI_HOME, where `dagster dev` shows them.
+    assert (tmp_path / "dagster" / "history" / "runs.db").is_file()
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert instance.get_latest_materialization_event(dg.AssetKey("attestation")) is not None
+        assert result["partition"] in instance.get_dynamic_partitions("contributions")
+        runs = instance.get_runs()
+        assert {run.job_name for run in runs} == {"prepare_baseline", "evaluate_contribution"}
+
+
+def assert_clean_failure(done, home: Path, code: str, *fragments: str):
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error[{code}]: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert done.stdout == ""
+    assert not home.exists(), "nothing may be written for a rejected input"
+
+
+WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+def test_missing_config(cli, tmp_path):
+    home = tmp_path / "home"
+    done = cli("evaluate", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET, home=home, env={"HOKUSAI_CONFIG_PATH": str(tmp_path / "nope.yaml")})
+    assert_clean_failure(done, home, "E_CONFIG_MISSING", "nope.yaml")
+
+
+def test_malformed_config(cli, tmp_path):
+    home = tmp_path / "home"
+    config = tmp_path / "hokusai.yaml"
+    config.write_text("task: {name: x\n")
+    done = cli("evaluate", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET, "--config", str(config), home=home)
+    assert_clean_failure(done, home, "E_CONFIG_SYNTAX", "hokusai.yaml")
+
+
+def test_missing_baseline_file(cli, tmp_path):
+    home = tmp_path / "home"
+    config = tmp_path / "hokusai.yaml"
+    config.write_text(BUNDLED_CONFIG.read_text().replace("baseline_data: baseline.csv", "baseline_data: gone.csv"))
+    for name in ("benchmark.csv",):
+        (tmp_path / name).write_bytes((BUNDLED_CONFIG.parent / name).read_bytes())
+    done = cli("evaluate", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET, "--config", str(config), home=home)
+    assert_clean_failure(done, home, "E_CONFIG_DATA_MISSING", "gone.csv", "task.baseline_data")
+
+
+def test_contribution_without_label(cli, tmp_path):
+    home = tmp_path / "home"
+    no_label = tmp_path / "no_label.csv"
+    pd.read_csv(EXAMPLE_CONTRIBUTION).drop(columns=["digit"]).to_csv(no_label, index=False)
+    done = cli("evaluate", str(no_label), "--wallet", WALLET, home=home)
+    assert_clean_failure(done, home, "E_SCHEMA_MISSING_COLUMN", "no_label.csv", "'digit'")
+
+
+def test_unknown_file_format(cli, tmp_path):
+    home = tmp_path / "home"
+    odd = tmp_path / "contribution.xlsx"
+    odd.write_bytes(EXAMPLE_CONTRIBUTION.read_bytes())
+    done = cli("evaluate", str(odd), "--wallet", WALLET, home=home)
+    assert_clean_failure(done, home, "E_FORMAT_UNSUPPORTED", "contribution.xlsx", ".parquet")
+
+
+def test_bad_wallet(cli, tmp_path):
+    home = tmp_path / "home"
+    done = cli("evaluate", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET.lower(), home=home)
+    assert_clean_failure(done, home, "E_WALLET_NO_CHECKSUM", WALLET)
+
+
+def test_run_without_dry_run_explains_itself(cli, tmp_path):
+    done = cli("run", home=tmp_path / "home")
+    assert done.returncode != 0 and "hokusai evaluate" in done.stderr

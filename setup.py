@@ -1,0 +1,4 @@
+# All metadata lives in pyproject.toml; this shim only serves tools that still call setup.py.
+from setuptools import setup
+
+setup()
