@@ -12,11 +12,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hokusai_assets.lib import commit as commit_module
 from hokusai_assets.lib.commit import (
     SHA256_PREFIX,
     bytes_digest,
@@ -478,3 +480,320 @@ def test_parse_digest_errors(bad) -> None:
     with pytest.raises(CommitmentError) as err:
         parse_digest(bad)
     assert err.value.code == "E_COMMIT_BAD_DIGEST"
+
+
+# ----------------------------------------------------------------- vectorised frame encoder
+#
+# iter_canonical_rows, sorted_leaves and data_root encode frames column-wise (numpy and
+# Arrow). The reference below is the definition: per row, rfc8785.dumps of
+# {column: to_canonical_value(cell)}, a missing cell (pd.isna) being None.
+
+
+def ref_value(value):
+    return None if pd.isna(value) else to_canonical_value(value)
+
+
+def ref_rows(frame: pd.DataFrame, columns: list[str]) -> list[bytes]:
+    return [
+        rfc8785.dumps({c: ref_value(frame[c].iloc[i]) for c in columns})
+        for i in range(len(frame))
+    ]
+
+
+def assert_frame_matches_reference(frame: pd.DataFrame, columns: list[str]) -> None:
+    expected = ref_rows(frame, columns)
+    assert list(iter_canonical_rows(frame, columns)) == expected
+    leaves = sorted(ref_leaf(r) for r in expected)
+    assert sorted_leaves(frame, columns) == leaves
+    assert data_root(frame, columns) == "sha256:" + ref_mth(leaves).hex()
+
+
+FLOAT_EDGES = [
+    1e21, 1e-7, 1e-6, 123456789012345680000.0, 5e-324, 1.7976931348623157e308, 0.1, 100.0,
+    -0.0, 0.0, 1.0, -1.0, 0.5, 1e-5, 1e-4, 1e9, 9999999999.999998, 1e10, 1e15, 1e16, 1e20,
+    9.999999999999999e20, 1.0000000000000001e21, 12345678901.5, 123456789012345.67,
+    2.0**53 - 1, 2.0**53, 2.0**53 + 2, 2.0**63, 2.0**64, 2.2250738585072014e-308,
+    2.225073858507201e-308, 4.9406564584124654e-322, 1 / 3, 0.30000000000000004,
+    float(np.nextafter(1e21, 0)), float(np.nextafter(1e-6, 0)), float(np.nextafter(1e10, 0)),
+]
+FLOAT_EDGES += [-x for x in FLOAT_EDGES]
+INT_EDGES = [
+    0, 1, -1, 2**53 - 1, 2**53, 2**53 + 1, -(2**53 - 1), -(2**53), -(2**53 + 1),
+    2**63 - 1, -(2**63), 2**31, -(2**31) - 1,
+]
+KEYS = ["a", "b", "B", "é", "été", "\uffff", "\U0001f600", "aa", "", 'q"uote', "new\nline", "z"]
+
+finite_floats = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(FLOAT_EDGES),
+    st.integers(-(2**60), 2**60).map(float),
+    # controlled digit counts and exponents, across every Number::toString branch
+    st.builds(
+        lambda m, e: float(f"{m}e{e}"), st.integers(-(10**17), 10**17), st.integers(-30, 30)
+    ),
+    st.floats(min_value=-2.2250738585072014e-308, max_value=2.2250738585072014e-308),
+)
+int64s = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from(INT_EDGES))
+texts = st.text(
+    st.one_of(
+        st.characters(codec="utf-8"),
+        st.sampled_from(list('"\\\n\r\t\b\f\x00\x01\x1f\x7f\u2028é😀\U0010ffff')),
+    ),
+    max_size=10,
+)
+
+
+def _nullable(strategy):
+    return st.one_of(st.none(), strategy)
+
+
+def _float_series(values):
+    return pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+
+
+# kind -> (cell strategy, list of cells -> Series)
+COLUMN_KINDS = {
+    "float64": (_nullable(finite_floats), _float_series),
+    "float64_integral": (
+        _nullable(st.integers(-(2**53), 2**53).map(float)),
+        _float_series,
+    ),
+    "float32": (
+        _nullable(st.floats(width=32, allow_nan=False, allow_infinity=False)),
+        lambda v: pd.Series([np.nan if x is None else x for x in v], dtype="float32"),
+    ),
+    "Float64": (_nullable(finite_floats), lambda v: pd.Series(v, dtype="Float64")),
+    "int64": (int64s, lambda v: pd.Series(np.array(v, dtype=np.int64))),
+    "int8": (st.integers(-128, 127), lambda v: pd.Series(np.array(v, dtype=np.int8))),
+    "uint64": (
+        st.integers(0, 2**64 - 1),
+        lambda v: pd.Series(np.array(v, dtype=np.uint64)),
+    ),
+    "Int64": (_nullable(int64s), lambda v: pd.Series(v, dtype="Int64")),
+    "arrow_int64": (_nullable(int64s), lambda v: pd.Series(v, dtype=pd.ArrowDtype(pa.int64()))),
+    "bool": (st.booleans(), lambda v: pd.Series(np.array(v, dtype=bool))),
+    "boolean": (_nullable(st.booleans()), lambda v: pd.Series(v, dtype="boolean")),
+    "object_str": (
+        st.one_of(texts, st.none(), st.just(float("nan"))),
+        lambda v: pd.Series(v, dtype=object),
+    ),
+    "string_python": (_nullable(texts), lambda v: pd.Series(v, dtype="string[python]")),
+    "string_pyarrow": (_nullable(texts), lambda v: pd.Series(v, dtype="string[pyarrow]")),
+    "arrow_string": (_nullable(texts), lambda v: pd.Series(v, dtype=pd.ArrowDtype(pa.string()))),
+    "category": (_nullable(texts), lambda v: pd.Series(v, dtype="category")),
+    "category_int": (_nullable(int64s), lambda v: pd.Series(v, dtype="category")),
+    "object_mixed": (
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            int64s,
+            finite_floats,
+            texts,
+            st.just(pd.NA),
+            st.just(float("nan")),
+        ),
+        lambda v: pd.Series(v, dtype=object),
+    ),
+}
+
+
+@st.composite
+def mixed_frames(draw):
+    n = draw(st.integers(0, 25))
+    keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=6, unique=True))
+    data = {}
+    for key in keys:
+        cell, build = COLUMN_KINDS[draw(st.sampled_from(sorted(COLUMN_KINDS)))]
+        data[key] = build(draw(st.lists(cell, min_size=n, max_size=n)))
+    return pd.DataFrame(data), keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_frames())
+def test_property_vectorised_rows_equal_rfc8785(frame_and_keys) -> None:
+    frame, keys = frame_and_keys
+    assert_frame_matches_reference(frame, keys)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), finite_floats), min_size=1, max_size=60))
+def test_property_float_column_equals_rfc8785(values) -> None:
+    frame = pd.DataFrame({"x": _float_series(values)})
+    assert_frame_matches_reference(frame, ["x"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), texts), min_size=1, max_size=40))
+def test_property_string_column_equals_rfc8785(values) -> None:
+    for dtype in (object, "string[python]", "string[pyarrow]", "category"):
+        frame = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
+        assert_frame_matches_reference(frame, ["s"])
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e21, "1e+21"),
+        (1e-7, "1e-7"),
+        (1e-6, "0.000001"),
+        (123456789012345680000.0, "123456789012345680000"),
+        (5e-324, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (0.1, "0.1"),
+        (100.0, "100"),
+        (-0.0, "0"),
+        (0.0, "0"),
+        (-1.5e-7, "-1.5e-7"),
+        (0.000015, "0.000015"),
+        (1e10, "10000000000"),
+        (-12345678901.5, "-12345678901.5"),
+        (123456789012345.67, "123456789012345.67"),
+        (2.0**53, "9007199254740992"),
+        (1e20, "100000000000000000000"),
+        (9.999999999999999e20, "999999999999999900000"),
+        (1.5e300, "1.5e+300"),
+        (2.0**-1074, "5e-324"),
+    ],
+)
+def test_float_formatting_edge_cases(value: float, text: str) -> None:
+    assert rfc8785.dumps(value) == text.encode()
+    expected = b'{"x":' + text.encode() + b"}"
+    alone = pd.DataFrame({"x": [value]})  # integral columns take the integer path
+    mixed = pd.DataFrame({"x": [value, 0.5, np.nan]})  # the general float path
+    assert list(iter_canonical_rows(alone, ["x"])) == [expected]
+    assert list(iter_canonical_rows(mixed, ["x"]))[0] == expected
+    assert canonical_row_bytes({"x": value}) == expected
+
+
+def test_float_formatting_matches_rfc8785_on_many_doubles() -> None:
+    rng = np.random.default_rng(8785)
+    n = 4000
+    values = np.concatenate(
+        [
+            rng.integers(0, 2**64, n, dtype=np.uint64).view(np.float64),  # any bit pattern
+            rng.integers(0, 2**52, n, dtype=np.uint64).view(np.float64),  # subnormals
+            rng.choice([-1.0, 1.0], n) * 10.0 ** rng.uniform(-8, 22, n),  # every branch
+            rng.integers(1, 10**17, n) * 10.0 ** rng.integers(-12, 12, n),  # short decimals
+            np.round(rng.normal(size=n) * 1e12, 2),
+            rng.integers(-(2**62), 2**62, n).astype(np.float64),
+        ]
+    )
+    values = values[np.isfinite(values)]
+    frame = pd.DataFrame({"x": values})
+    got = list(iter_canonical_rows(frame, ["x"]))
+    assert got == [b'{"x":' + rfc8785.dumps(v) + b"}" for v in values.tolist()]
+
+
+def test_arrow_float_formatting_guard_holds() -> None:
+    # If a pyarrow upgrade changes its float text, the guard routes floats to the per-cell
+    # path: still correct, but slow. This test makes such an upgrade visible.
+    assert commit_module._arrow_floats_are_ecmascript()
+
+
+def test_per_cell_float_fallback_matches(monkeypatch) -> None:
+    frame = pd.DataFrame({"x": FLOAT_EDGES + [np.nan], "y": range(len(FLOAT_EDGES) + 1)})
+    fast = list(iter_canonical_rows(frame, ["x", "y"]))
+    monkeypatch.setattr(commit_module, "_arrow_floats_are_ecmascript", lambda: False)
+    assert list(iter_canonical_rows(frame, ["x", "y"])) == fast == ref_rows(frame, ["x", "y"])
+
+
+def test_string_escapes_for_every_control_character() -> None:
+    specials = [chr(c) for c in range(0x20)] + ['"', "\\", "\x7f", "\u2028", "é", "😀", "/"]
+    values = specials + ["".join(specials), "a" + "".join(reversed(specials)) + "z", "", None]
+    for dtype in (object, "string[python]", "string[pyarrow]", "category"):
+        frame = pd.DataFrame({"s": pd.Series(values, dtype=dtype)})
+        assert_frame_matches_reference(frame, ["s"])
+    rows = list(iter_canonical_rows(pd.DataFrame({"s": ["\x00\x08\x09\x0a\x0c\x0d\x1f"]}), ["s"]))
+    assert rows == [b'{"s":"\\u0000\\b\\t\\n\\f\\r\\u001f"}']
+
+
+def test_keys_sorted_by_utf16_code_units() -> None:
+    # U+FFFF sorts after U+1F600 in UTF-16 (surrogates are 0xD83D...), before it by code point.
+    frame = pd.DataFrame({"\U0001f600": [1], "\uffff": [2], "a": [3]})
+    rows = list(iter_canonical_rows(frame, ["\uffff", "\U0001f600", "a"]))
+    assert rows == ['{"a":3,"\U0001f600":1,"\uffff":2}'.encode()]
+
+
+def test_row_batches_join_across_boundaries(monkeypatch) -> None:
+    monkeypatch.setattr(commit_module, "_ROW_BATCH", 7)
+    rng = np.random.default_rng(3)
+    n = 50
+    frame = pd.DataFrame(
+        {
+            "f": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n) * 1e12),
+            "i": pd.Series(
+                np.where(rng.random(n) < 0.2, None, rng.integers(-9, 9, n)), dtype="Int64"
+            ),
+            "s": rng.choice(np.array(['a"b', "c\nd", "é", None], dtype=object), n),
+            "b": rng.random(n) < 0.5,
+        }
+    )
+    assert_frame_matches_reference(frame, list(frame.columns))
+
+
+def test_big_endian_and_narrow_numeric_columns() -> None:
+    frame = pd.DataFrame(
+        {
+            "be": np.array([1, -(2**62), 2**53 + 1], dtype=">i8"),
+            "u8": np.array([0, 255, 7], dtype=np.uint8),
+            "f16": np.array([0.1, -2.5, 65504], dtype=np.float16),
+            "befl": np.array([0.1, 1e300, -0.0], dtype=">f8"),
+        }
+    )
+    assert_frame_matches_reference(frame, list(frame.columns))
+
+
+def test_object_column_errors_are_unchanged() -> None:
+    surrogate = pd.DataFrame({"s": pd.Series(["ok", "bad \ud800"], dtype=object)})
+    with pytest.raises(CommitmentError) as err:
+        data_root(surrogate, ["s"])
+    assert err.value.code == "E_COMMIT_BAD_STRING" and "'s'" in err.value.message
+    stamp = pd.DataFrame({"o": pd.Series(["a", pd.Timestamp("2024-01-01")], dtype=object)})
+    with pytest.raises(CommitmentError) as err:
+        data_root(stamp, ["o"])
+    assert err.value.code == "E_COMMIT_UNSUPPORTED_TYPE" and "'o'" in err.value.message
+    cats = pd.DataFrame({"c": pd.Series([pd.Timestamp("2024-01-01"), None], dtype="category")})
+    with pytest.raises(CommitmentError) as err:
+        data_root(cats, ["c"])
+    assert err.value.code == "E_COMMIT_UNSUPPORTED_TYPE" and "'c'" in err.value.message
+    # a str subclass is written as str(value), as canonical_row_bytes does
+    class Tag(str):
+        def __str__(self) -> str:
+            return "tag"
+
+    tagged = pd.DataFrame({"t": pd.Series([Tag("raw"), "x"], dtype=object)})
+    assert list(iter_canonical_rows(tagged, ["t"])) == [b'{"t":"tag"}', b'{"t":"x"}']
+    numpy_text = pd.DataFrame({"n": pd.Series([np.str_('a"b'), None, "c"], dtype=object)})
+    assert list(iter_canonical_rows(numpy_text, ["n"])) == [
+        b'{"n":"a\\"b"}',
+        b'{"n":null}',
+        b'{"n":"c"}',
+    ]
+
+
+def test_unused_categories_are_not_encoded() -> None:
+    series = pd.Series(["a", None, "a"], dtype=pd.CategoricalDtype(["a", "b"]))
+    frame = pd.DataFrame({"c": series})
+    assert list(iter_canonical_rows(frame, ["c"])) == [b'{"c":"a"}', b'{"c":null}', b'{"c":"a"}']
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 17, 1000, 1025])
+def test_sorted_leaves_and_root_of_many_rows(n: int) -> None:
+    frame = pd.DataFrame({"x": np.arange(n) % 7, "y": np.arange(n) * 0.25})  # with duplicates
+    expected = sorted(ref_leaf(r) for r in ref_rows(frame, ["x", "y"]))
+    assert sorted_leaves(frame, ["x", "y"]) == expected
+    assert data_root(frame, ["x", "y"]) == "sha256:" + ref_mth(expected).hex()
+    assert merkle_root(expected) == ref_mth(expected)
+    assert len(expected) == n
+
+
+def test_leaf_order_check_and_its_fallback(monkeypatch) -> None:
+    rows = np.array([[0] * 32, [0] * 31 + [1], [1] + [0] * 31, [255] * 32], dtype=np.uint8)
+    assert commit_module._is_ascending(rows)
+    assert commit_module._is_ascending(rows[[0, 0, 1]])  # equal neighbours are in order
+    assert not commit_module._is_ascending(rows[[1, 0]])
+    assert not commit_module._is_ascending(rows[[3, 2]])
+    frame = pd.DataFrame({"x": np.arange(40) % 9})
+    expected = sorted(ref_leaf(r) for r in ref_rows(frame, ["x"]))
+    monkeypatch.setattr(commit_module, "_is_ascending", lambda digests: False)
+    assert sorted_leaves(frame, ["x"]) == expected
