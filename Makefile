@@ -23,9 +23,9 @@ help:
 	@echo "make bench   measure the dry run (median of 5)"
 	@echo "make dev     start the Dagster UI on http://127.0.0.1:3000"
 
+# torch goes in first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_NOISE)
 	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_NOISE)
 	$(BIN)/python -c "import hokusai_assets.cli, torch, dagster, mlflow, evidently"

@@ -26,6 +26,7 @@ from hokusai_assets.lib.delta import EvaluationPolicy
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from hokusai_assets.lib.schema import TaskSchema
+from hokusai_assets.lib.validate import IntakePolicy
 
 BUNDLED_CONFIG = Path(__file__).parent / "examples" / "digits" / "hokusai.yaml"
 DEFAULT_HOME = Path(".hokusai")
@@ -100,6 +101,24 @@ class IntakeConfig(_Strict):
     max_rows: int = Field(default=5_000_000, ge=1)
     nan_policy: Literal["reject", "drop_rows"] = "reject"
     allow_lowercase_wallet: bool = False
+    min_quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_leakage_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_duplicate_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    # A file dropped in the inbox by hand gets this long for its sidecar to follow.
+    sidecar_wait_seconds: float = Field(default=600.0, ge=0.0)
+    # Bounded work per sensor tick keeps every tick well inside Dagster's sensor timeout.
+    max_files_per_tick: int = Field(default=500, ge=1)
+    sensor_interval_seconds: int = Field(default=30, ge=5)
+
+    def policy(self) -> IntakePolicy:
+        return IntakePolicy(
+            nan_policy=self.nan_policy,
+            max_bytes=self.max_file_bytes,
+            max_rows=self.max_rows,
+            min_quality=self.min_quality,
+            max_leakage_share=self.max_leakage_share,
+            max_duplicate_share=self.max_duplicate_share,
+        )
 
 
 class PathsConfig(_Strict):
@@ -266,6 +285,15 @@ class Settings:
     @property
     def attestations_dir(self) -> Path:
         return self.home / "attestations"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def leaf_index_dir(self) -> Path:
+        """Leaf hashes of every accepted contribution, for deduplicating later ones."""
+        return self.home / "storage" / "leaf_index"
 
     @cached_property
     def config_digest(self) -> str:

@@ -8,6 +8,7 @@ webserver or daemon: runs go into the same SQLite instance under ``HOKUSAI_HOME`
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,8 +23,14 @@ from hokusai_assets.lib.intake import read_conformed
 from hokusai_assets.lib.store import ContributionStore, Contributor
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
-# Runs in the CLI print one JSON object; Dagster's own chatter stays below warnings.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Our own errors travel through Dagster's error info as "[E_CODE] message".
+_CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
+
+
+def _run_config(verbose: bool) -> dict:
+    # Headless runs print one JSON object or one error line; the full event log of every
+    # run, stack traces included, stays in the instance for the UI.
+    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
 
 
 class RunFailed(HokusaiError):
@@ -54,32 +61,54 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def _first_error(result: dg.ExecuteInProcessResult) -> str:
-    """The user-facing message of the first failed step (our HokusaiError text if any)."""
+def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:
+    """Why the run failed: a failed blocking check's explanation, else the first failed
+    step's error, keeping our own error code when it was ours."""
+    where = f"(run {result.run_id} of {job_name}"
+    for event in result.all_events:
+        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if evaluation is not None and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            check = evaluation.check_name
+            recorded = evaluation.metadata.get("code")
+            code = recorded.value if recorded is not None else f"E_CHECK_{check.upper()}"
+            return RunFailed(f"{evaluation.description} {where}, check {check})", code=code)
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             error = event.step_failure_data.error
             while error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause
-            return f"step {event.step_key}: {error.message.strip()}"
-    return "run failed; see the run in the Dagster UI"
+            coded = _CODED_MESSAGE.search(error.message)
+            if coded:
+                return RunFailed(f"{coded.group(2).strip()} {where}, step {event.step_key})", code=coded.group(1))
+            return RunFailed(f"{error.message.strip()} {where}, step {event.step_key})")
+    return RunFailed(f"the run failed before any step {where}); open it in the Dagster UI")
 
 
-def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, partition_key: str | None = None) -> None:
+def _execute(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    partition_key: str | None = None,
+    verbose: bool = False,
+) -> None:
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, partition_key=partition_key, run_config=QUIET, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, run_config=_run_config(verbose), raise_on_error=False
+    )
     if not result.success:
-        raise RunFailed(f"{job_name} failed at {_first_error(result)}")
+        raise _run_failure(job_name, result)
 
 
-def ensure_reference(settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance) -> bool:
+def ensure_reference(
+    settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, verbose: bool = False
+) -> bool:
     """Materialise the shared reference assets unless they are current; return whether it ran."""
     latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))
     if latest is not None and latest.asset_materialization is not None:
         recorded = latest.asset_materialization.metadata.get("reference_fingerprint")
         if recorded is not None and recorded.value == settings.reference_fingerprint():
             return False
-    _execute(defs, "prepare_baseline", instance)
+    _execute(defs, "prepare_baseline", instance, verbose=verbose)
     return True
 
 
@@ -101,7 +130,11 @@ def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
 
 
 def evaluate_file(
-    settings: Settings, path: Path, contributor: Contributor, instance: dg.DagsterInstance | None = None
+    settings: Settings,
+    path: Path,
+    contributor: Contributor,
+    instance: dg.DagsterInstance | None = None,
+    verbose: bool = False,
 ) -> Outcome:
     """Evaluate one contributed file end to end and return where its attestation is.
 
@@ -111,20 +144,28 @@ def evaluate_file(
     """
     from hokusai_assets.definitions import build_definitions
 
-    read_conformed(path, settings.schema, source=path.name, nan_policy=settings.config.intake.nan_policy)
+    intake = settings.config.intake
+    read_conformed(
+        path,
+        settings.schema,
+        source=path.name,
+        nan_policy=intake.nan_policy,
+        max_bytes=intake.max_file_bytes,
+        max_rows=intake.max_rows,
+    )
     settings.home.mkdir(parents=True, exist_ok=True)
-    stored, created = ContributionStore(settings.store_dir).put(path, contributor)
+    stored, created = ContributionStore.open(settings.home).put(path, contributor)
     instance = instance or open_instance(settings)
     defs = build_definitions(settings)
     if not created and (settings.attestations_dir / stored.key / STATEMENT_FILE).is_file():
         return _outcome(settings, stored.key, reused=True)
     instance.add_dynamic_partitions("contributions", [stored.key])
-    ensure_reference(settings, defs, instance)
-    _execute(defs, "evaluate_contribution", instance, partition_key=stored.key)
+    ensure_reference(settings, defs, instance, verbose=verbose)
+    _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
     return _outcome(settings, stored.key, reused=False)
 
 
-def dry_run(home: Path) -> Outcome:
+def dry_run(home: Path, verbose: bool = False) -> Outcome:
     """The whole graph on deterministic mock data, in ``<home>/dry-run``.
 
     Every asset runs and writes its files for real, but the run history goes to an
@@ -138,4 +179,4 @@ def dry_run(home: Path) -> Outcome:
     settings = load_settings(config_path=task.config_path, home=dry_home, environ={})
     contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
     with dg.DagsterInstance.ephemeral() as instance:
-        return evaluate_file(settings, task.contribution_path, contributor, instance=instance)
+        return evaluate_file(settings, task.contribution_path, contributor, instance=instance, verbose=verbose)

@@ -3,17 +3,23 @@
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
+from hokusai_assets.lib.pii import PiiKey, load_or_create_key
 from hokusai_assets.lib.store import ContributionStore, atomic_write_bytes
 
 
 class HokusaiResource(dg.ConfigurableResource):
-    """This deployment's settings: which hokusai.yaml, and which HOKUSAI_HOME."""
+    """This deployment's settings and secrets: which hokusai.yaml, which HOKUSAI_HOME.
+
+    Keys come from the environment (HOKUSAI_PII_KEY, HOKUSAI_STORE_KEY) or from
+    HOKUSAI_HOME/keys, read when a run needs them, never at import.
+    """
 
     config_path: str
     home: str
@@ -22,9 +28,11 @@ class HokusaiResource(dg.ConfigurableResource):
         # Parsed per use, not cached: a code-location reload must see an edited config.
         return load_settings(config_path=self.config_path, home=self.home)
 
-    @property
     def store(self) -> ContributionStore:
-        return ContributionStore(Path(self.home) / "store")
+        return ContributionStore.open(Path(self.home), os.environ)
+
+    def pii_key(self) -> PiiKey:
+        return load_or_create_key(Path(self.home) / "keys", os.environ)
 
 
 class _FileIOManager(dg.ConfigurableIOManager):

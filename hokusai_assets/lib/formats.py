@@ -1,18 +1,26 @@
 """Reading contributed and reference tables: CSV, JSON (array or JSON Lines), Parquet.
 
 The format is decided by the file name's extension, never guessed from content, so a
-contributor always knows how a file will be read. Every failure is a ``DataFileError``
-that names the file and says what to do.
+contributor always knows how a file will be read. Within CSV we do sniff what people
+really send: UTF-8 with or without a byte-order mark, else Latin-1, and the delimiter
+(comma, semicolon, tab or pipe). Every failure is a ``DataFileError`` that names the file
+and says what to do; messages never quote cell contents, which may be personal data.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from hokusai_assets.lib.errors import DataFileError
+
+CSV_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 FORMATS_BY_SUFFIX = {
     ".csv": "csv",
@@ -37,76 +45,141 @@ def detect_format(path: str | Path) -> str:
         ) from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _check_unique_columns(names: list[str], name: str) -> None:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise DataFileError(
+            f"{name}: the header repeats column name(s) {', '.join(map(repr, duplicated))}; "
+            "give every column a unique name",
+            code="E_FORMAT_DUPLICATE_COLUMN",
+        )
+
+
+def sniff_csv(head: bytes) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV file from its first bytes."""
+    if b"\x00" in head:
+        raise DataFileError(
+            "the file contains NUL bytes, so it is binary, not CSV text; export the data as CSV",
+            code="E_FORMAT_BINARY",
+        )
+    if head.startswith(_UTF8_BOM):
+        encoding, text = "utf8", head[len(_UTF8_BOM) :].decode("utf-8", errors="ignore")
+    else:
+        try:
+            # A multi-byte character may be cut at the end of the sample: ignore only that.
+            text = head.decode("utf-8") if len(head) < _SNIFF_BYTES else head[:-4].decode("utf-8")
+            encoding = "utf8"
+        except UnicodeDecodeError:
+            encoding, text = "latin-1", head.decode("latin-1")
+    first_line = text.splitlines()[0] if text.strip() else ""
+    try:
+        delimiter = csv.Sniffer().sniff(text[:_SNIFF_BYTES], delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        # One column, or too little text to tell: fall back on what the header holds.
+        counts = {d: first_line.count(d) for d in CSV_DELIMITERS}
+        delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+    return encoding, delimiter
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    head = data[:_SNIFF_BYTES]
+    if not head.strip():
+        raise DataFileError(f"{name}: the file is empty; it needs a header row and data rows", code="E_FORMAT_EMPTY")
     try:
-        table = pacsv.read_csv(path)
-    except Exception as exc:  # pyarrow raises ArrowInvalid with a useful first line
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        encoding, delimiter = sniff_csv(head)
+    except DataFileError as error:
+        raise DataFileError(f"{name}: {error.message}", code=error.code) from None
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        )
+    except Exception as exc:  # pyarrow raises ArrowInvalid; its text may quote a row
+        reason = re.sub(r":[^:]*$", "", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         raise DataFileError(
-            f"{path.name}: not a readable CSV file ({first_line}); "
-            "save it as UTF-8 CSV with a header row",
+            f"{name}: not a readable CSV file ({reason}); save it as CSV with a header row "
+            "and the same number of fields on every line",
             code="E_FORMAT_UNREADABLE",
-        ) from exc
+        ) from None
+    _check_unique_columns(table.column_names, name)
     return table.to_pandas()
 
 
-def _read_json(path: Path) -> pd.DataFrame:
+def _decode_json_text(data: bytes, name: str) -> str:
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataFileError(f"{name}: JSON must be UTF-8 text; re-save the file as UTF-8", code="E_FORMAT_UNREADABLE") from None
+
+
+def _read_json(data: bytes, name: str) -> pd.DataFrame:
+    try:
+        records = json.loads(_decode_json_text(data, name))
+    except json.JSONDecodeError as exc:
         raise DataFileError(
-            f"{path.name}: not valid UTF-8 JSON ({exc}); a .json file must hold an array of "
+            f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}); a .json file must hold an array of "
             "records (use .jsonl for one record per line)",
             code="E_FORMAT_UNREADABLE",
-        ) from exc
+        ) from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise DataFileError(
-            f"{path.name}: a .json file must hold an array of records "
+            f"{name}: a .json file must hold an array of records "
             '(like [{"col": 1}, ...]), not a single object or value',
             code="E_FORMAT_JSON_SHAPE",
         )
     return pd.DataFrame.from_records(records)
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFileError(
-                    f"{path.name}: line {number} is not valid JSON ({exc.msg}); "
-                    "JSON Lines needs one complete record per line",
-                    code="E_FORMAT_UNREADABLE",
-                ) from exc
-            if not isinstance(record, dict):
-                raise DataFileError(
-                    f"{path.name}: line {number} is not a JSON object; each line must be a record",
-                    code="E_FORMAT_JSON_SHAPE",
-                )
-            records.append(record)
+    for number, line in enumerate(_decode_json_text(data, name).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(
+                f"{name}: line {number} is not valid JSON ({exc.msg}); "
+                "JSON Lines needs one complete record per line",
+                code="E_FORMAT_UNREADABLE",
+            ) from None
+        if not isinstance(record, dict):
+            raise DataFileError(
+                f"{name}: line {number} is not a JSON object; each line must be a record",
+                code="E_FORMAT_JSON_SHAPE",
+            )
+        records.append(record)
     return pd.DataFrame.from_records(records)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pandas()
+        table = pq.read_table(pa.BufferReader(data))
     except Exception as exc:
         raise DataFileError(
-            f"{path.name}: not a readable Parquet file ({type(exc).__name__}: {exc}); "
-            "re-export it with pyarrow or pandas",
+            f"{name}: not a readable Parquet file ({type(exc).__name__}); re-export it with pyarrow or pandas",
             code="E_FORMAT_UNREADABLE",
-        ) from exc
+        ) from None
+    _check_unique_columns(table.column_names, name)
+    return table.to_pandas()
 
 
 _READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl, "parquet": _read_parquet}
+
+
+def parse_table(data: bytes, fmt: str, name: str) -> pd.DataFrame:
+    """Parse a data file's bytes (``name`` is only for messages)."""
+    frame = _READERS[fmt](data, name)
+    if frame.shape[1] == 0:
+        raise DataFileError(f"{name}: the file holds no columns", code="E_FORMAT_EMPTY")
+    return frame
 
 
 def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
@@ -118,8 +191,4 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
             "resolved against the directory of hokusai.yaml)",
             code="E_DATA_FILE_MISSING",
         )
-    fmt = fmt or detect_format(path)
-    frame = _READERS[fmt](path)
-    if frame.shape[1] == 0:
-        raise DataFileError(f"{path.name}: the file holds no columns", code="E_FORMAT_EMPTY")
-    return frame
+    return parse_table(path.read_bytes(), fmt or detect_format(path), path.name)

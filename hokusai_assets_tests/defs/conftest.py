@@ -19,7 +19,7 @@ def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, parti
 def materialised(mock_settings: Settings, mock_task: MockTask):
     """One contribution's whole chain materialised on an ephemeral instance."""
     defs = build_definitions(mock_settings)
-    stored, _ = ContributionStore(mock_settings.store_dir).put(mock_task.contribution_path, Contributor(wallet=mock_task.wallet))
+    stored, _ = ContributionStore.open(mock_settings.home).put(mock_task.contribution_path, Contributor(wallet=mock_task.wallet))
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("contributions", [stored.key])
         reference = run_job(defs, "prepare_baseline", instance)

@@ -62,23 +62,29 @@ def test_metric_and_delta_assets_carry_readable_metadata(materialised):
     assert model["model_digest"].value.startswith("sha256:") and model["training_rows"].value == 960
 
 
-def test_bad_contribution_fails_at_validation_and_nothing_downstream_runs(mock_settings, mock_task, tmp_path):
+def test_bad_contribution_is_stopped_by_a_blocking_check_and_quarantined(mock_settings, mock_task, tmp_path):
     from hokusai_assets.definitions import build_definitions
+    from hokusai_assets.lib.quarantine import list_quarantine
     from hokusai_assets.lib.store import ContributionStore, Contributor
 
     bad = tmp_path / "no_label.csv"
     pd.read_csv(mock_task.contribution_path).drop(columns=["label"]).to_csv(bad, index=False)
-    stored, _ = ContributionStore(mock_settings.store_dir).put(bad, Contributor(wallet=mock_task.wallet))
+    stored, _ = ContributionStore.open(mock_settings.home).put(bad, Contributor(wallet=mock_task.wallet))
     defs = build_definitions(mock_settings)
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("contributions", [stored.key])
         assert run_job(defs, "prepare_baseline", instance).success
         result = run_job(defs, "evaluate_contribution", instance, partition_key=stored.key)
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert failure.step_key == "validated_contribution"
-    assert "E_SCHEMA_MISSING_COLUMN" in str(failure.step_failure_data.error.to_string())
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["schema_valid"].passed
+    assert "missing required column(s) 'label'" in evaluations["schema_valid"].description
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialised == {"contributed_dataset", "validated_contribution"}, "nothing past the blocking checks"
     assert not statement_path(mock_settings, stored.key).exists()
+    [reason] = list_quarantine(mock_settings.quarantine)
+    assert reason["code"] == "E_SCHEMA_MISSING_COLUMN" and reason["partition"] == stored.key
+    assert (mock_settings.quarantine / reason["file"]).read_bytes() == bad.read_bytes()
 
 
 def test_task_rows_type_names_the_offending_column(mock_settings):

@@ -119,3 +119,34 @@ def test_bad_wallet(cli, tmp_path):
 def test_run_without_dry_run_explains_itself(cli, tmp_path):
     done = cli("run", home=tmp_path / "home")
     assert done.returncode != 0 and "hokusai evaluate" in done.stderr
+
+
+def test_failure_inside_a_run_keeps_our_error_code(cli, tmp_path):
+    bad_labels = tmp_path / "bad_labels.csv"
+    frame = pd.read_csv(EXAMPLE_CONTRIBUTION)
+    frame.loc[:4, "digit"] = 42  # a class the task does not have
+    frame.to_csv(bad_labels, index=False)
+    done = cli("evaluate", str(bad_labels), "--wallet", WALLET, home=tmp_path / "home")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error[E_SCHEMA_UNKNOWN_LABEL]: ")
+    assert "check schema_valid" in lines[0] and "valid labels are 0, 1" in lines[0]
+    # The rejected file waits in quarantine byte for byte, with its reason beside it.
+    quarantined = [p for p in (tmp_path / "home" / "quarantine").iterdir() if not p.name.endswith(".reason.json")]
+    assert [p.read_bytes() for p in quarantined] == [bad_labels.read_bytes()]
+
+
+def test_workspace_loads_as_dagster_dev_would(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "DAGSTER_"))}
+    env.update(HOKUSAI_HOME=str(tmp_path), DAGSTER_HOME=str(tmp_path))
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr

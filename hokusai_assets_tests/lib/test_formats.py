@@ -63,10 +63,69 @@ def test_binary_garbage_csv_is_a_clear_error(tmp_path):
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(DataFileError) as error:
         read_table(path)
-    assert error.value.code == "E_FORMAT_UNREADABLE"
+    assert error.value.code == "E_FORMAT_BINARY"
+    random_bytes = tmp_path / "r.csv"
+    random_bytes.write_bytes(bytes((i * 37 + 11) % 255 + 1 for i in range(4096)))  # no NUL, still not CSV
+    with pytest.raises(DataFileError) as error:
+        read_table(random_bytes)
+    assert error.value.code in {"E_FORMAT_UNREADABLE", "E_FORMAT_DUPLICATE_COLUMN"}
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(DataFileError) as error:
         read_table(tmp_path / "nope.csv")
     assert error.value.code == "E_DATA_FILE_MISSING"
+
+
+def write_csv(path, text: str, encoding: str = "utf-8", bom: bool = False):
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"), [("utf-8", False), ("utf-8", True), ("latin-1", False)], ids=["utf8", "utf8-bom", "latin1"]
+)
+def test_csv_encodings(tmp_path, encoding, bom):
+    path = write_csv(tmp_path / "d.csv", "name,label\nJosé Müller,1\nZoë,0\n", encoding, bom)
+    frame = read_table(path)
+    assert list(frame.columns) == ["name", "label"]  # no BOM glued to the first header
+    assert frame["name"].tolist() == ["José Müller", "Zoë"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_csv_delimiter_is_sniffed(tmp_path, delimiter):
+    rows = [["a", "b", "label"], ["1.5", "2", "0"], ["3.25", "4", "1"]]
+    path = write_csv(tmp_path / "d.csv", "\n".join(delimiter.join(r) for r in rows) + "\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "b", "label"] and frame["a"].tolist() == [1.5, 3.25]
+
+
+def test_decimal_commas_with_semicolons_stay_intact(tmp_path):
+    path = write_csv(tmp_path / "d.csv", "a;label\n1,5;0\n2,5;1\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["a", "label"] and frame["a"].tolist() == ["1,5", "2,5"]
+
+
+def test_ragged_rows_are_refused_without_quoting_the_row(tmp_path):
+    path = write_csv(tmp_path / "d.csv", "a,b\n1,2\n3,alice@example.com,5\n")
+    with pytest.raises(DataFileError) as error:
+        read_table(path)
+    assert error.value.code == "E_FORMAT_UNREADABLE" and "alice" not in error.value.message
+
+
+def test_duplicated_header_is_refused_not_silently_dropped(tmp_path):
+    path = write_csv(tmp_path / "d.csv", "a,a,label\n1,2,0\n")
+    with pytest.raises(DataFileError) as error:
+        read_table(path)
+    assert error.value.code == "E_FORMAT_DUPLICATE_COLUMN"
+
+
+def test_empty_and_nul_files(tmp_path):
+    with pytest.raises(DataFileError) as error:
+        read_table(write_csv(tmp_path / "e.csv", ""))
+    assert error.value.code == "E_FORMAT_EMPTY"
+    nul = tmp_path / "n.csv"
+    nul.write_bytes(b"a,b\n1,\x002\n")
+    with pytest.raises(DataFileError) as error:
+        read_table(nul)
+    assert error.value.code == "E_FORMAT_BINARY"

@@ -1,5 +1,4 @@
-"""Contribution intake: the received bytes, then the validated rows."""
-
+"""Contribution intake: the received bytes, then the validated rows and their checks."""
 
 import dagster as dg
 import pandas as pd
@@ -8,10 +7,18 @@ from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.lib.commit import data_root, file_digest
-from hokusai_assets.lib.errors import DataFileError
-from hokusai_assets.lib.intake import read_conformed
-from hokusai_assets.lib.schema import check_labels
+from hokusai_assets.lib.commit import data_root
+from hokusai_assets.lib.leaves import LeafIndex
+from hokusai_assets.lib.quarantine import list_quarantine, quarantine_bytes
+from hokusai_assets.lib.validate import BLOCKING_CHECKS, CHECKS, IntakeReference, run_intake
+
+CHECK_DESCRIPTIONS = {
+    "schema_valid": "The file parses and every task column is present with a valid type and label.",
+    "no_cleartext_pii": "Every PII value found was replaced by a keyed pseudonym; none is left in clear.",
+    "quality_above_minimum": "Completeness, uniqueness, label balance and in-range values score at least intake.min_quality.",
+    "no_benchmark_leakage": "At most intake.max_leakage_share of the rows copy benchmark features.",
+    "duplicate_share": "Rows already in the file, the baseline or earlier contributions (removed; they earn nothing).",
+}
 
 
 @dg.asset(
@@ -19,21 +26,14 @@ from hokusai_assets.lib.schema import check_labels
     group_name="contribution",
     kinds={"file"},
     io_manager_key="json_io_manager",
-    description="The contributed file as received, content-addressed in the store, with its contributor sidecar.",
+    description="The contributed file as received, content-addressed and encrypted at rest, with its contributor sidecar.",
 )
 def contributed_dataset(context: dg.AssetExecutionContext, hokusai: HokusaiResource) -> dg.MaterializeResult:
-    stored = hokusai.store.get(context.partition_key)
-    # The key is derived from the bytes: re-hash so a corrupted store never goes unnoticed.
-    actual = file_digest(stored.data_path)
-    if actual != stored.file_digest:
-        raise DataFileError(
-            f"stored file for {stored.key} no longer matches its digest ({actual} != {stored.file_digest}); "
-            "the store is corrupted: submit the original file again",
-            code="E_STORE_CORRUPT",
-        )
-    manifest = stored.manifest()
+    store = hokusai.store()
+    stored = store.get(context.partition_key)
+    store.read_bytes(stored.key)  # decrypts and re-checks the digest: a damaged entry stops here
     return dg.MaterializeResult(
-        value=manifest,
+        value=stored.manifest(),
         metadata={
             "file_digest": stored.file_digest,
             "format": stored.format,
@@ -49,7 +49,14 @@ def contributed_dataset(context: dg.AssetExecutionContext, hokusai: HokusaiResou
     kinds={"pandas", "parquet"},
     io_manager_key="table_io_manager",
     dagster_type=TaskRows,
-    description="The contribution parsed and conformed to the task schema (columns, types, labels).",
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="validated_contribution", blocking=name in BLOCKING_CHECKS, description=CHECK_DESCRIPTIONS[name])
+        for name in CHECKS
+    ],
+    description=(
+        "The contribution parsed, conformed to the task schema, PII pseudonymised, deduplicated and "
+        "leakage-checked. Blocking checks stop a failing contribution before training."
+    ),
 )
 def validated_contribution(
     context: dg.AssetExecutionContext,
@@ -59,24 +66,48 @@ def validated_contribution(
     benchmark_dataset: pd.DataFrame,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
-    schema = settings.schema
-    stored = hokusai.store.get(context.partition_key)
-    frame, report = read_conformed(
-        stored.data_path,
-        schema,
-        source=f"contribution {stored.key}",
-        nan_policy=settings.config.intake.nan_policy,
-        fmt=stored.format,
+    store = hokusai.store()
+    key = context.partition_key
+    stored = store.get(key)
+    data = store.read_bytes(key)
+    leaf_index = LeafIndex(settings.leaf_index_dir)
+    # Earlier means arrived earlier: re-validating this contribution later gives the same answer.
+    earlier = [k for k in store.keys() if store.get(k).sequence < stored.sequence]
+    result = run_intake(
+        data,
+        stored.format,
+        f"{key}{stored.suffix}",
+        settings.schema,
+        settings.config.intake.policy(),
+        hokusai.pii_key(),
+        IntakeReference(baseline_training_set, benchmark_dataset, leaf_index.union(earlier)),
     )
-    known = pd.concat([baseline_training_set[schema.label], benchmark_dataset[schema.label]]).unique().tolist()
-    check_labels(frame, schema, known, source=f"contribution {stored.key}")
+    if result.accepted:
+        leaf_index.put(key, result.leaves)
+    elif not any(r.get("partition") == key for r in list_quarantine(settings.quarantine)):
+        failure = result.first_failure
+        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
+        quarantine_bytes(data, f"{key}{stored.suffix}", settings.quarantine, code, failure.description, partition=key, check=failure.name)
+    check_results = [
+        dg.AssetCheckResult(
+            check_name=check.name,
+            passed=check.passed,
+            severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+            description=check.description,
+            metadata={k: v for k, v in check.metadata.items() if v is not None},
+        )
+        for check in result.checks.values()
+    ]
+    report = result.report
     return dg.MaterializeResult(
-        value=frame,
+        value=result.frame,
+        check_results=check_results,
         metadata={
-            **table_metadata(frame),
-            "data_root": data_root(frame, schema.columns),
-            "input_rows": report.input_rows,
-            "dropped_missing_rows": report.dropped_missing_rows,
-            "extra_columns_ignored": ", ".join(report.extra_columns) or "none",
+            **table_metadata(result.frame),
+            "data_root": data_root(result.frame, settings.schema.columns),
+            "accepted": result.accepted,
+            "rows_received": report.get("rows_received", 0),
+            "quality_score": report.get("quality", {}).get("score", 0.0),
+            "pii_pseudonymised": report.get("pii", {}).get("total", 0),
         },
     )

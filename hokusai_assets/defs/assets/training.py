@@ -9,21 +9,20 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.types import TaskRows
 from hokusai_assets.lib.commit import data_root, file_digest
-from hokusai_assets.lib.integrate import canonical_order, integrate
-from hokusai_assets.lib.intake import read_conformed
+from hokusai_assets.lib.integrate import integrate
+from hokusai_assets.lib.intake import load_reference
 
 
 def _reference_table(hokusai: HokusaiResource, which: str) -> dg.MaterializeResult:
     settings = hokusai.load()
     path = settings.baseline_path if which == "baseline" else settings.benchmark_path
-    frame, report = read_conformed(
+    frame, report = load_reference(
         path,
         settings.schema,
+        hokusai.pii_key(),
         source=f"{which} data {path.name}",
         nan_policy=settings.config.intake.nan_policy,
     )
-    # Canonical order: the model trained on it must not depend on the file's row order.
-    frame = canonical_order(frame, settings.schema)
     return dg.MaterializeResult(
         value=frame,
         metadata={

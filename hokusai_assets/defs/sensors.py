@@ -1,0 +1,94 @@
+"""contribution_sensor: every complete file in the inbox becomes a partition and a run."""
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from hokusai_assets.config import Settings
+from hokusai_assets.defs.jobs import evaluate_contribution
+from hokusai_assets.defs.partitions import contributions
+from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.inbox import Arrival, scan_inbox
+from hokusai_assets.lib.quarantine import quarantine_file
+from hokusai_assets.lib.store import ContributionStore
+
+CONTRIBUTED = dg.AssetKey("contributed_dataset")
+
+
+def _quarantine(paths: tuple[Path, ...], quarantine: Path, code: str, message: str, **extra) -> dg.AssetObservation:
+    moved = [quarantine_file(p, quarantine, code, message, **extra) for p in paths if p.exists() or p.is_symlink()]
+    return dg.AssetObservation(
+        asset_key=CONTRIBUTED,
+        partition=extra.get("partition"),
+        metadata={
+            "outcome": "quarantined",
+            "code": code,
+            "reason": message,
+            "quarantined_as": ", ".join(m.path.name for m in moved),
+        },
+    )
+
+
+def _store(arrival: Arrival, store: ContributionStore, quarantine: Path) -> tuple[str | None, dg.AssetObservation | None]:
+    """Store one arrival and clear it from the inbox; a duplicate goes to quarantine, reported."""
+    pair = (arrival.data, arrival.sidecar)
+    try:
+        stored, created = store.put_bytes(arrival.data.read_bytes(), arrival.data.name, arrival.contributor)
+    except HokusaiError as error:
+        return None, _quarantine(pair, quarantine, error.code, error.message)
+    if not created:
+        message = f"{arrival.data.name}: these bytes were already received as {stored.key}; no second run"
+        return None, _quarantine(pair, quarantine, "E_INTAKE_DUPLICATE", message, partition=stored.key)
+    for path in pair:
+        path.unlink()  # the store now holds the bytes, encrypted; no clear copy stays behind
+    return stored.key, None
+
+
+def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: ContributionStore) -> dg.SensorResult:
+    intake = settings.config.intake
+    previous = json.loads(context.cursor) if context.cursor else {}
+    scan = scan_inbox(
+        settings.inbox,
+        previous,
+        time.time(),
+        max_bytes=intake.max_file_bytes,
+        sidecar_wait_seconds=intake.sidecar_wait_seconds,
+        allow_lowercase_wallet=intake.allow_lowercase_wallet,
+        limit=intake.max_files_per_tick,
+    )
+    events = [_quarantine(r.paths, settings.quarantine, r.code, r.message) for r in scan.rejections]
+    for arrival in scan.arrivals:
+        _, event = _store(arrival, store, settings.quarantine)
+        if event is not None:
+            events.append(event)
+    # Reconcile with the store rather than trusting this tick's memory: a key stored by a
+    # tick that crashed before returning is picked up now, and run_key keeps it to one run.
+    registered = set(context.instance.get_dynamic_partitions(contributions.name))
+    new_keys = [key for key in store.keys() if key not in registered]
+    context.log.info(
+        f"inbox: {len(scan.arrivals)} stored, {len(scan.rejections)} quarantined, {scan.waiting} waiting; "
+        f"{len(new_keys)} new partition(s)"
+    )
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new_keys],
+        dynamic_partitions_requests=[contributions.build_add_request(new_keys)] if new_keys else [],
+        asset_events=events,
+        cursor=json.dumps(scan.state, sort_keys=True),
+    )
+
+
+def build_contribution_sensor(settings: Settings) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="contribution_sensor",
+        job=evaluate_contribution,
+        minimum_interval_seconds=settings.config.intake.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Watches {settings.inbox}: each complete new file becomes a `contributions` partition and one run.",
+    )
+    def contribution_sensor(context: dg.SensorEvaluationContext, hokusai: HokusaiResource) -> dg.SensorResult:
+        return intake_tick(context, hokusai.load(), hokusai.store())
+
+    return contribution_sensor

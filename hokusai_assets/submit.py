@@ -1,0 +1,81 @@
+"""Submitting and validating files without Dagster: what `hokusai submit` and `hokusai validate` do."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from hokusai_assets.config import Settings
+from hokusai_assets.lib.commit import file_digest
+from hokusai_assets.lib.errors import DataFileError
+from hokusai_assets.lib.formats import detect_format
+from hokusai_assets.lib.inbox import sidecar_for
+from hokusai_assets.lib.intake import load_reference
+from hokusai_assets.lib.leaves import LeafIndex
+from hokusai_assets.lib.pii import KEY_ENV, KEY_FILE, PiiKey, load_or_create_key
+from hokusai_assets.lib.quarantine import safe_name
+from hokusai_assets.lib.store import ContributionStore, Contributor, atomic_write_bytes, partition_key
+from hokusai_assets.lib.validate import IntakeReference, IntakeResult, run_intake
+
+
+def submit_file(settings: Settings, source: Path, contributor: Contributor) -> dict:
+    """Place ``source`` and its sidecar in the inbox, each by atomic rename, data first.
+
+    The sidecar carries the data's digest, so the sensor knows the pair is complete the
+    moment the sidecar appears, and a tampered or truncated copy is caught.
+    """
+    if not source.is_file():
+        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    detect_format(source)
+    size = source.stat().st_size
+    limit = settings.config.intake.max_file_bytes
+    if size > limit:
+        raise DataFileError(
+            f"{source.name}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); split it",
+            code="E_DATA_TOO_LARGE",
+        )
+    digest = file_digest(source)
+    key = partition_key(digest)
+    inbox = settings.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / f"{key}-{safe_name(source.name)}"
+    partial = inbox / f".{target.name}.partial"
+    shutil.copyfile(source, partial)
+    if file_digest(partial) != digest:  # the source changed while we copied it
+        partial.unlink()
+        raise DataFileError(f"{source.name} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
+    os.replace(partial, target)
+    sidecar = {
+        "wallet": contributor.wallet,
+        "contributor_id": contributor.contributor_id,
+        "license": contributor.license,
+        "file_digest": digest,
+    }
+    atomic_write_bytes(sidecar_for(target), (json.dumps(sidecar, indent=2) + "\n").encode())
+    return {"partition": key, "file_digest": digest, "inbox_file": str(target), "sidecar": str(sidecar_for(target))}
+
+
+def _existing_pii_key(settings: Settings) -> PiiKey:
+    # Validation must not create keys in a home that has none: use the deployment's key if
+    # there is one (so pseudonyms match), else a throw-away key (counts are what matter).
+    if os.environ.get(KEY_ENV) or (settings.keys_dir / KEY_FILE).exists():
+        return load_or_create_key(settings.keys_dir, os.environ)
+    return PiiKey.from_secret(secrets.token_bytes(32))
+
+
+def validate_file(settings: Settings, source: Path) -> IntakeResult:
+    """The whole intake of ``source`` against the configured task; writes nothing."""
+    if not source.is_file():
+        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    fmt = detect_format(source)
+    key = _existing_pii_key(settings)
+    schema, nan_policy = settings.schema, settings.config.intake.nan_policy
+    baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
+    benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
+    earlier = LeafIndex(settings.leaf_index_dir)
+    store_keys = ContributionStore(settings.store_dir, b"").keys() if settings.store_dir.is_dir() else []
+    reference = IntakeReference(baseline, benchmark, earlier.union(store_keys))
+    return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
