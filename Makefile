@@ -20,7 +20,7 @@ PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || tr
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
 	@echo "make test    run the whole test suite"
-	@echo "make bench   measure the dry run (median of 5)"
+	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments)"
 	@echo "make dev     start the Dagster UI on http://127.0.0.1:3000"
 
 # torch goes in first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
@@ -44,6 +44,9 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_dry_run.py
+	$(BIN)/python benchmarks/bench_intake.py
+	$(BIN)/python benchmarks/bench_pii.py
+	$(BIN)/python benchmarks/bench_commit.py
 
 dev: venv
 	mkdir -p $(HOKUSAI_HOME)/dagster

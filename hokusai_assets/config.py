@@ -70,7 +70,7 @@ class TaskConfig(_Strict):
 class TrainingConfig(_Strict):
     framework: Literal["sklearn", "torch"] = "sklearn"
     model: str = "logistic_regression"
-    hyperparameters: dict[str, int | float | str | bool | None] = Field(default_factory=dict)
+    hyperparameters: dict[str, int | float | str | bool | list[int] | None] = Field(default_factory=dict)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
 
 
@@ -101,7 +101,7 @@ class IntakeConfig(_Strict):
     max_rows: int = Field(default=5_000_000, ge=1)
     nan_policy: Literal["reject", "drop_rows"] = "reject"
     allow_lowercase_wallet: bool = False
-    min_quality: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_quality: float = Field(default=0.7, ge=0.0, le=1.0)
     max_leakage_share: float = Field(default=0.05, ge=0.0, le=1.0)
     max_duplicate_share: float = Field(default=0.5, ge=0.0, le=1.0)
     # A file dropped in the inbox by hand gets this long for its sidecar to follow.

@@ -30,7 +30,7 @@ _CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
 def _run_config(verbose: bool) -> dict:
     # Headless runs print one JSON object or one error line; the full event log of every
     # run, stack traces included, stays in the instance for the UI.
-    return {"loggers": {"console": {"config": {"log_level": "INFO" if verbose else "CRITICAL"}}}}
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
 
 
 class RunFailed(HokusaiError):

@@ -98,9 +98,11 @@ def scan_inbox(
     names = {p.name for p in entries}
     for path in entries:
         if len(scan.arrivals) >= limit:
-            scan.waiting += 1
+            # Over this tick's budget: keep what we knew, decide on the next tick.
             if path.name in previous:
                 scan.state[path.name] = list(previous[path.name])
+            if not path.name.endswith(SIDECAR_SUFFIX):
+                scan.waiting += 1
             continue
         if path.name.endswith(SIDECAR_SUFFIX):
             _check_orphan_sidecar(path, names, previous, now, sidecar_wait_seconds, scan)

@@ -8,8 +8,9 @@ weights, does not depend on the machine's core count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -62,6 +63,10 @@ class TrainedModel:
     def to_bytes(self) -> bytes:
         from hokusai_assets.lib.modelio import dump_sklearn
 
+        if self.framework == "torch":
+            from hokusai_assets.lib.train_torch import dump_torch
+
+            return dump_torch(self)
         if self.framework != "sklearn":
             raise ModelError(f"no serialiser for framework {self.framework!r}", code="E_MODEL_UNSUPPORTED")
         return dump_sklearn(
@@ -78,6 +83,18 @@ def model_from_bytes(data: bytes) -> TrainedModel:
     from hokusai_assets.lib.modelio import load_sklearn, read_model_file
 
     description, tensors = read_model_file(data)
+    if description.get("framework") == "torch":
+        from hokusai_assets.lib.train_torch import load_torch
+
+        estimator = load_torch(description, tensors)
+        return TrainedModel(
+            framework="torch",
+            task_type=description["task_type"],
+            feature_names=list(description["feature_names"]),
+            label=description["label"],
+            label_type=description["label_type"],
+            estimator=estimator,
+        )
     if description.get("framework") != "sklearn":
         raise ModelError(f"unsupported model framework {description.get('framework')!r}", code="E_MODEL_FORMAT")
     return TrainedModel(
@@ -160,10 +177,30 @@ class SklearnTrainer:
         )
 
 
-def get_trainer(framework: str, model: str, hyperparameters: Mapping[str, Any], seed: int) -> Trainer:
+def get_trainer(
+    framework: str,
+    model: str,
+    hyperparameters: Mapping[str, Any],
+    seed: int,
+    *,
+    checkpoint_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Trainer:
+    """The trainer for ``training.framework``; ``checkpoint_dir`` and ``progress`` serve torch."""
     if framework == "sklearn":
         return SklearnTrainer(model=model, hyperparameters=dict(hyperparameters), seed=seed)
+    if framework == "torch":
+        # Imported here: the torch trainer imports torch (about 1 s) when it fits.
+        from hokusai_assets.lib.train_torch import TorchTrainer
+
+        return TorchTrainer(
+            model=model,
+            hyperparameters=dict(hyperparameters),
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
     raise ModelError(
-        f"training.framework {framework!r} is not available yet; use 'sklearn'",
+        f"training.framework {framework!r} is not available; use 'sklearn' or 'torch'",
         code="E_MODEL_FRAMEWORK",
     )

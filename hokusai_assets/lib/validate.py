@@ -49,7 +49,7 @@ class IntakePolicy:
     nan_policy: NanPolicy = "reject"
     max_bytes: int = 256 * 1024 * 1024
     max_rows: int = 5_000_000
-    min_quality: float = 0.5
+    min_quality: float = 0.7
     max_leakage_share: float = 0.05
     max_duplicate_share: float = 0.5
 

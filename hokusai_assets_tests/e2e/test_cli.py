@@ -150,3 +150,38 @@ def test_workspace_loads_as_dagster_dev_would(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_submit_places_file_and_sidecar_in_the_inbox(cli, tmp_path):
+    home = tmp_path / "home"
+    done = cli("submit", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET, "--contributor-id", "lab-7", home=home)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    inbox_file = Path(result["inbox_file"])
+    assert inbox_file.parent == home / "inbox" and inbox_file.read_bytes() == EXAMPLE_CONTRIBUTION.read_bytes()
+    sidecar = json.loads(Path(result["sidecar"]).read_text())
+    assert sidecar == {"wallet": WALLET, "contributor_id": "lab-7", "license": None, "file_digest": result["file_digest"]}
+    assert sorted(p.name for p in (home / "inbox").iterdir()) == sorted([inbox_file.name, inbox_file.name + ".contributor.json"])
+
+
+def test_submit_refuses_a_bad_wallet_and_writes_nothing(cli, tmp_path):
+    home = tmp_path / "home"
+    done = cli("submit", str(EXAMPLE_CONTRIBUTION), "--wallet", WALLET[:-1] + "0", home=home)
+    assert_clean_failure(done, home, "E_WALLET_CHECKSUM")
+
+
+def test_validate_exit_codes_and_json_report(cli, tmp_path):
+    home = tmp_path / "home"
+    accepted = cli("validate", str(EXAMPLE_CONTRIBUTION), "--json", home=home)
+    assert accepted.returncode == 0, accepted.stderr
+    report = json.loads(accepted.stdout)
+    assert report["accepted"] and set(report["checks"]) == {
+        "schema_valid", "no_cleartext_pii", "quality_above_minimum", "no_benchmark_leakage", "duplicate_share"
+    }
+    assert not home.exists(), "validate writes nothing"
+    copied = tmp_path / "benchmark_copy.csv"
+    copied.write_bytes((BUNDLED_CONFIG.parent / "benchmark.csv").read_bytes())
+    rejected = cli("validate", str(copied), home=home)
+    assert rejected.returncode == 2
+    assert "FAIL  no_benchmark_leakage" in rejected.stdout
+    assert rejected.stderr.strip().startswith("error[E_INTAKE_BENCHMARK_LEAKAGE]: ")

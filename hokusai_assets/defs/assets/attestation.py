@@ -38,7 +38,13 @@ def attestation(
     # Digests are re-derived from the data and models themselves, not copied from
     # upstream metadata: the statement commits to what was actually used.
     statement = build_statement(
-        task={"name": settings.config.task.name, "type": settings.config.task.type, "label": settings.schema.label},
+        task={
+            "name": settings.config.task.name,
+            "type": settings.config.task.type,
+            "label": settings.schema.label,
+            # The committed columns, in order: what a verifier needs to recompute a data root.
+            "columns": columns,
+        },
         contribution={
             "partition": context.partition_key,
             "wallet": contributor["wallet"],

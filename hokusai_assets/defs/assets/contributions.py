@@ -7,10 +7,9 @@ from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.types import TaskRows
+from hokusai_assets.intake import validate_stored
 from hokusai_assets.lib.commit import data_root
-from hokusai_assets.lib.leaves import LeafIndex
-from hokusai_assets.lib.quarantine import list_quarantine, quarantine_bytes
-from hokusai_assets.lib.validate import BLOCKING_CHECKS, CHECKS, IntakeReference, run_intake
+from hokusai_assets.lib.validate import BLOCKING_CHECKS, CHECKS
 
 CHECK_DESCRIPTIONS = {
     "schema_valid": "The file parses and every task column is present with a valid type and label.",
@@ -66,28 +65,9 @@ def validated_contribution(
     benchmark_dataset: pd.DataFrame,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
-    store = hokusai.store()
-    key = context.partition_key
-    stored = store.get(key)
-    data = store.read_bytes(key)
-    leaf_index = LeafIndex(settings.leaf_index_dir)
-    # Earlier means arrived earlier: re-validating this contribution later gives the same answer.
-    earlier = [k for k in store.keys() if store.get(k).sequence < stored.sequence]
-    result = run_intake(
-        data,
-        stored.format,
-        f"{key}{stored.suffix}",
-        settings.schema,
-        settings.config.intake.policy(),
-        hokusai.pii_key(),
-        IntakeReference(baseline_training_set, benchmark_dataset, leaf_index.union(earlier)),
+    result = validate_stored(
+        settings, hokusai.store(), context.partition_key, hokusai.pii_key(), baseline_training_set, benchmark_dataset
     )
-    if result.accepted:
-        leaf_index.put(key, result.leaves)
-    elif not any(r.get("partition") == key for r in list_quarantine(settings.quarantine)):
-        failure = result.first_failure
-        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
-        quarantine_bytes(data, f"{key}{stored.suffix}", settings.quarantine, code, failure.description, partition=key, check=failure.name)
     check_results = [
         dg.AssetCheckResult(
             check_name=check.name,

@@ -11,9 +11,20 @@ from hokusai_assets.lib.commit import bytes_digest
 from hokusai_assets.lib.train import get_trainer
 
 
-def _train(settings: Settings, frame: pd.DataFrame) -> dg.MaterializeResult:
+def _train(
+    context: dg.AssetExecutionContext, settings: Settings, frame: pd.DataFrame, name: str
+) -> dg.MaterializeResult:
     training = settings.config.training
-    trainer = get_trainer(training.framework, training.model, training.hyperparameters, training.seed)
+    # Torch checkpoints every epoch here, so a killed run resumes where it stopped.
+    checkpoints = settings.home / "checkpoints" / name / (context.partition_key if context.has_partition_key else "all")
+    trainer = get_trainer(
+        training.framework,
+        training.model,
+        training.hyperparameters,
+        training.seed,
+        checkpoint_dir=checkpoints,
+        progress=context.log.info,
+    )
     model = trainer.fit(frame, settings.schema)
     payload = model.to_bytes()
     return dg.MaterializeResult(
@@ -28,22 +39,30 @@ def _train(settings: Settings, frame: pd.DataFrame) -> dg.MaterializeResult:
     )
 
 
+# The framework is training.framework in hokusai.yaml: scikit-learn or PyTorch.
+MODEL_KINDS = {"scikitlearn", "pytorch"}
+
+
 @dg.asset(
     group_name="reference",
-    kinds={"scikitlearn"},
+    kinds=MODEL_KINDS,
     io_manager_key="model_io_manager",
     description="The model trained on the baseline training set alone: what every contribution is measured against.",
 )
-def baseline_model(hokusai: HokusaiResource, baseline_training_set: pd.DataFrame) -> dg.MaterializeResult:
-    return _train(hokusai.load(), baseline_training_set)
+def baseline_model(
+    context: dg.AssetExecutionContext, hokusai: HokusaiResource, baseline_training_set: pd.DataFrame
+) -> dg.MaterializeResult:
+    return _train(context, hokusai.load(), baseline_training_set, "baseline_model")
 
 
 @dg.asset(
     partitions_def=contributions,
     group_name="contribution",
-    kinds={"scikitlearn"},
+    kinds=MODEL_KINDS,
     io_manager_key="model_io_manager",
     description="The same trainer, hyperparameters and seed as the baseline, on the integrated training set.",
 )
-def improved_model(hokusai: HokusaiResource, integrated_training_set: pd.DataFrame) -> dg.MaterializeResult:
-    return _train(hokusai.load(), integrated_training_set)
+def improved_model(
+    context: dg.AssetExecutionContext, hokusai: HokusaiResource, integrated_training_set: pd.DataFrame
+) -> dg.MaterializeResult:
+    return _train(context, hokusai.load(), integrated_training_set, "improved_model")

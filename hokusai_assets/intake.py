@@ -1,4 +1,9 @@
-"""Submitting and validating files without Dagster: what `hokusai submit` and `hokusai validate` do."""
+"""Contribution intake as the platform runs it: submit to the inbox, validate a file, and
+validate a stored contribution (what the `validated_contribution` asset does).
+
+This layer composes lib/ with HOKUSAI_HOME's stores; it has no Dagster in it, so the CLI,
+the asset and the tests all share one implementation.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import secrets
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from hokusai_assets.config import Settings
 from hokusai_assets.lib.commit import file_digest
 from hokusai_assets.lib.errors import DataFileError
@@ -16,7 +23,7 @@ from hokusai_assets.lib.inbox import sidecar_for
 from hokusai_assets.lib.intake import load_reference
 from hokusai_assets.lib.leaves import LeafIndex
 from hokusai_assets.lib.pii import KEY_ENV, KEY_FILE, PiiKey, load_or_create_key
-from hokusai_assets.lib.quarantine import safe_name
+from hokusai_assets.lib.quarantine import list_quarantine, quarantine_bytes, safe_name
 from hokusai_assets.lib.store import ContributionStore, Contributor, atomic_write_bytes, partition_key
 from hokusai_assets.lib.validate import IntakeReference, IntakeResult, run_intake
 
@@ -79,3 +86,38 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     store_keys = ContributionStore(settings.store_dir, b"").keys() if settings.store_dir.is_dir() else []
     reference = IntakeReference(baseline, benchmark, earlier.union(store_keys))
     return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
+
+
+def validate_stored(
+    settings: Settings,
+    store: ContributionStore,
+    key: str,
+    pii_key: PiiKey,
+    baseline: pd.DataFrame,
+    benchmark: pd.DataFrame,
+) -> IntakeResult:
+    """Validate stored contribution ``key``; record its leaves if accepted, quarantine a copy if not.
+
+    Earlier means arrived earlier, so validating a contribution again later gives the same answer.
+    """
+    stored = store.get(key)
+    data = store.read_bytes(key)
+    leaf_index = LeafIndex(settings.leaf_index_dir)
+    earlier = [k for k in store.keys() if store.get(k).sequence < stored.sequence]
+    name = f"{key}{stored.suffix}"
+    result = run_intake(
+        data,
+        stored.format,
+        name,
+        settings.schema,
+        settings.config.intake.policy(),
+        pii_key,
+        IntakeReference(baseline, benchmark, leaf_index.union(earlier)),
+    )
+    if result.accepted:
+        leaf_index.put(key, result.leaves)
+    elif not any(r.get("partition") == key for r in list_quarantine(settings.quarantine)):
+        failure = result.first_failure
+        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
+        quarantine_bytes(data, name, settings.quarantine, code, failure.description, partition=key, check=failure.name)
+    return result

@@ -1,0 +1,102 @@
+import json
+
+import dagster as dg
+import pytest
+
+from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
+from hokusai_assets.lib.quarantine import list_quarantine
+from hokusai_assets.lib.store import ContributionStore, Contributor
+from hokusai_assets.intake import submit_file
+
+WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def tick(settings, instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = intake_tick(context, settings, ContributionStore.open(settings.home, environ={}))
+    # Apply what the daemon would apply: the partitions the result asks for.
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def submit(settings, path):
+    return submit_file(settings, path, Contributor(wallet=WALLET))
+
+
+def test_submitted_file_becomes_one_partition_and_one_run(mock_settings, mock_task, instance):
+    submitted = submit(mock_settings, mock_task.contribution_path)
+    result = tick(mock_settings, instance)
+    key = submitted["partition"]
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [(key, key)]
+    [request] = result.dynamic_partitions_requests
+    assert request.partitions_def_name == "contributions" and list(request.partition_keys) == [key]
+    assert json.loads(result.cursor) == {}
+    assert list(mock_settings.inbox.iterdir()) == [], "the clear copy leaves the inbox once stored"
+    store = ContributionStore.open(mock_settings.home, environ={})
+    assert store.read_bytes(key) == mock_task.contribution_path.read_bytes()
+
+
+def test_next_tick_requests_nothing_new(mock_settings, mock_task, instance):
+    submit(mock_settings, mock_task.contribution_path)
+    first = tick(mock_settings, instance)
+    second = tick(mock_settings, instance, cursor=first.cursor)
+    assert not second.run_requests and not second.dynamic_partitions_requests
+
+
+def test_same_bytes_again_are_reported_as_a_duplicate_without_a_run(mock_settings, mock_task, instance):
+    key = submit(mock_settings, mock_task.contribution_path)["partition"]
+    first = tick(mock_settings, instance)
+    submit(mock_settings, mock_task.contribution_path)
+    again = tick(mock_settings, instance, cursor=first.cursor)
+    assert not again.run_requests
+    [event] = again.asset_events
+    assert event.partition == key and event.metadata["code"].value == "E_INTAKE_DUPLICATE"
+    [reason] = list_quarantine(mock_settings.quarantine)[:1]
+    assert reason["code"] == "E_INTAKE_DUPLICATE" and reason["partition"] == key
+
+
+def test_a_tick_that_died_after_storing_is_made_good_by_the_next(mock_settings, mock_task, instance):
+    # The daemon stored the file, then died before its SensorResult was applied.
+    store = ContributionStore.open(mock_settings.home, environ={})
+    stored, _ = store.put(mock_task.contribution_path, Contributor(wallet=WALLET))
+    restarted = tick(mock_settings, instance, cursor=None)
+    assert [r.partition_key for r in restarted.run_requests] == [stored.key]
+    assert [r.run_key for r in restarted.run_requests] == [stored.key]  # one run, however often asked
+
+
+def test_restart_keeps_the_stability_cursor(mock_settings, tmp_path, instance):
+    mock_settings.inbox.mkdir(parents=True)
+    hand_placed = mock_settings.inbox / "manual.csv"
+    hand_placed.write_text("f01,label\n0.5,1\n")
+    (mock_settings.inbox / "manual.csv.contributor.json").write_text(json.dumps({"wallet": WALLET}))
+    first = tick(mock_settings, instance)
+    assert not first.run_requests and "manual.csv" in json.loads(first.cursor)
+    # A restarted daemon resumes from the stored cursor: the file has held still, so it goes in.
+    second = tick(mock_settings, instance, cursor=first.cursor)
+    assert len(second.run_requests) == 1
+
+
+def test_bad_file_is_quarantined_and_the_tick_goes_on(mock_settings, mock_task, instance, tmp_path):
+    mock_settings.inbox.mkdir(parents=True)
+    (mock_settings.inbox / "notes.txt").write_bytes(b"hello")
+    submit(mock_settings, mock_task.contribution_path)
+    result = tick(mock_settings, instance)
+    assert len(result.run_requests) == 1
+    quarantined = [e for e in result.asset_events if e.metadata["outcome"].value == "quarantined"]
+    assert [e.metadata["code"].value for e in quarantined] == ["E_FORMAT_UNSUPPORTED"]
+    [reason] = list_quarantine(mock_settings.quarantine)
+    assert (mock_settings.quarantine / reason["file"]).read_bytes() == b"hello"
+
+
+def test_sensor_definition_targets_the_job_and_runs_by_default(mock_settings):
+    sensor = build_contribution_sensor(mock_settings)
+    assert sensor.job_name == "evaluate_contribution"
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.minimum_interval_seconds == mock_settings.config.intake.sensor_interval_seconds
