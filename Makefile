@@ -44,6 +44,7 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_dry_run.py
+	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_intake.py
 	$(BIN)/python benchmarks/bench_pii.py
 	$(BIN)/python benchmarks/bench_commit.py

@@ -136,5 +136,84 @@ def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | N
         sys.exit(EXIT_ERROR)
 
 
+@main.command()
+@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for the EIP-712 domain).")
+def keys(home: Path | None, config_path: Path | None) -> None:
+    """Print the attester's public keys and address (creating the keys on first use)."""
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.lib.sign import load_or_create_attester_keys
+
+    settings = load_settings(config_path=config_path, home=home)
+    attester = load_or_create_attester_keys(settings.keys_dir, os.environ)
+    click.echo(json.dumps(attester.public_info(settings.config.attestation.eip712.domain()), indent=2))
+
+
+@main.command()
+@click.argument("attestation", type=click.Path(path_type=Path))
+@click.option("--data", "data_file", type=click.Path(path_type=Path), help="The contributed file, or a table of its committed rows.")
+@click.option("--model", "model_file", type=click.Path(path_type=Path), help="The improved model file (.safetensors).")
+@click.option("--proof", "proof_file", type=click.Path(path_type=Path), help="A row proof from `hokusai prove-row`.")
+@click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json beside the envelope).")
+@click.option("--rerun", is_flag=True, help="Retrain and re-score from the inputs stored under HOKUSAI_HOME.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for --rerun).")
+@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (for --rerun).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(
+    attestation: Path,
+    data_file: Path | None,
+    model_file: Path | None,
+    proof_file: Path | None,
+    attester: Path | None,
+    rerun: bool,
+    config_path: Path | None,
+    home: Path | None,
+    as_json: bool,
+) -> None:
+    """Check an attestation without trusting its producer. Exit 0 if valid, 1 naming the first failed check."""
+    from hokusai_assets.attestations import attestation_directory, check_row_proof, load_trusted, verify_directory
+    from hokusai_assets.lib.verify import Check
+
+    directory = attestation_directory(attestation.expanduser().resolve())
+    report = verify_directory(
+        directory, trusted=load_trusted(directory, attester), data_file=data_file, model_file=model_file
+    )
+    if proof_file is not None:
+        report.checks.append(check_row_proof(report, proof_file))
+    if rerun:
+        if not report.ok:
+            report.checks.append(Check("rerun", False, "skipped: the attestation itself is invalid"))
+        else:
+            from hokusai_assets.config import load_settings
+            from hokusai_assets.rerun import rerun_checks
+
+            report.checks.extend(rerun_checks(report.statement, load_settings(config_path=config_path, home=home)))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for check in report.checks:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failure = report.first_failure
+    if failure is not None:
+        click.echo(f"invalid: {failure.name} failed: {failure.detail}", err=True)
+        sys.exit(1)
+    click.echo("valid", err=True)
+
+
+@main.command("prove-row")
+@click.argument("attestation", type=click.Path(path_type=Path))
+@click.argument("row_json")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).")
+@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: Path | None) -> None:
+    """Print the Merkle inclusion proof of one row (a JSON object, or @file) of an attested contribution."""
+    from hokusai_assets.attestations import prove_committed_row
+    from hokusai_assets.config import load_settings
+
+    text = Path(row_json[1:]).read_text() if row_json.startswith("@") else row_json
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(prove_committed_row(settings, attestation.expanduser().resolve(), text), indent=2))
+
+
 if __name__ == "__main__":
     main()

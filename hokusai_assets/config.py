@@ -26,6 +26,7 @@ from hokusai_assets.lib.delta import EvaluationPolicy
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from hokusai_assets.lib.schema import TaskSchema
+from hokusai_assets.lib.sign import Eip712Domain
 from hokusai_assets.lib.validate import IntakePolicy
 
 BUNDLED_CONFIG = Path(__file__).parent / "examples" / "digits" / "hokusai.yaml"
@@ -121,6 +122,24 @@ class IntakeConfig(_Strict):
         )
 
 
+class Eip712Config(_Strict):
+    """The EIP-712 domain the attester signs under: the contract that will check it."""
+
+    name: str = "Hokusai DeltaOne"
+    version: str = "1"
+    chain_id: int = Field(default=1, ge=1)
+    verifying_contract: str = Field(default="0x" + "0" * 40, pattern=r"^0x[0-9a-fA-F]{40}$")
+
+    def domain(self) -> Eip712Domain:
+        return Eip712Domain(
+            name=self.name, version=self.version, chain_id=self.chain_id, verifying_contract=self.verifying_contract
+        )
+
+
+class AttestationConfig(_Strict):
+    eip712: Eip712Config = Field(default_factory=Eip712Config)
+
+
 class PathsConfig(_Strict):
     home: str | None = None
     inbox: str = "inbox"
@@ -133,6 +152,7 @@ class HokusaiConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    attestation: AttestationConfig = Field(default_factory=AttestationConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ import dagster as dg
 from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.defs.jobs import REFERENCE_ASSETS
 from hokusai_assets.lib.attest import STATEMENT_FILE
+from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake import read_conformed
 from hokusai_assets.lib.store import ContributionStore, Contributor
@@ -43,7 +44,7 @@ class Outcome:
     delta_one_score: float
     delta_one_bps: int
     accepted: bool
-    attestation: str
+    attestation: str  # the signed DSSE envelope; statement.json and the rest sit beside it
     statement_digest: str | None
     reused: bool
 
@@ -115,6 +116,7 @@ def ensure_reference(
 def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
     path = settings.attestations_dir / key / STATEMENT_FILE
     statement = json.loads(path.read_bytes())
+    envelope = path.with_name(ENVELOPE_FILE)
     evaluation = statement["predicate"]["evaluation"]
     receipt_path = path.with_name("receipt.json")
     digest = json.loads(receipt_path.read_text())["statement_digest"] if receipt_path.is_file() else None
@@ -123,7 +125,7 @@ def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
         delta_one_score=evaluation["delta_one_score"],
         delta_one_bps=evaluation["delta_one_bps"],
         accepted=evaluation["accepted"],
-        attestation=str(path),
+        attestation=str(envelope),
         statement_digest=digest,
         reused=reused,
     )

@@ -11,6 +11,7 @@ import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.lib.pii import PiiKey, load_or_create_key
+from hokusai_assets.lib.sign import AttesterKeys, load_or_create_attester_keys
 from hokusai_assets.lib.store import ContributionStore, atomic_write_bytes
 
 
@@ -33,6 +34,9 @@ class HokusaiResource(dg.ConfigurableResource):
 
     def pii_key(self) -> PiiKey:
         return load_or_create_key(Path(self.home) / "keys", os.environ)
+
+    def attester_keys(self) -> AttesterKeys:
+        return load_or_create_attester_keys(Path(self.home) / "keys", os.environ)
 
 
 class _FileIOManager(dg.ConfigurableIOManager):

@@ -2,7 +2,9 @@
 
 The statement carries no wall-clock time and no run id, so the same inputs always give
 the same bytes (RFC 8785). Times and run ids go in an unsigned receipt beside it.
-Signing (DSSE with Ed25519, EIP-712) wraps these bytes; it does not change them.
+Signing (lib/sign.py: DSSE with Ed25519, EIP-712 with secp256k1) wraps these bytes; it
+does not change them, and both signature schemes are deterministic, so the same inputs
+and keys give byte-identical envelopes too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_assets.lib.commit import bytes_digest, canonical_json, parse_digest
+from hokusai_assets.lib.sign import (
+    ATTESTER_FILE,
+    EIP712_FILE,
+    ENVELOPE_FILE,
+    AttesterKeys,
+    Eip712Domain,
+    sign_statement,
+)
 from hokusai_assets.lib.store import atomic_write_bytes
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -102,12 +112,28 @@ def build_statement(
     }
 
 
-def write_attestation(directory: Path, statement: Mapping[str, Any], receipt: Mapping[str, Any]) -> tuple[Path, str]:
-    """Write the statement's canonical bytes and its receipt; return the path and digest."""
+def write_attestation(
+    directory: Path,
+    statement: Mapping[str, Any],
+    receipt: Mapping[str, Any],
+    keys: AttesterKeys | None = None,
+    domain: Eip712Domain | None = None,
+) -> tuple[Path, str]:
+    """Write the statement's canonical bytes, its signatures and an unsigned receipt.
+
+    With ``keys``: ``statement.dsse.json`` (DSSE, Ed25519), ``statement.eip712.json`` (the
+    typed data and its secp256k1 signature) and ``attester.json`` (the public keys a
+    verifier needs) beside ``statement.json``. Returns the statement path and digest.
+    """
     statement_bytes = canonical_json(statement)
     digest = bytes_digest(statement_bytes)
     statement_path = directory / STATEMENT_FILE
     atomic_write_bytes(statement_path, statement_bytes)
+    if keys is not None:
+        signed = sign_statement(statement_bytes, statement, keys, domain)
+        atomic_write_bytes(directory / ENVELOPE_FILE, signed.envelope_bytes)
+        atomic_write_bytes(directory / EIP712_FILE, canonical_json(signed.eip712))
+        atomic_write_bytes(directory / ATTESTER_FILE, canonical_json(keys.public_info(domain)))
     full_receipt = {
         "statement_digest": digest,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -36,7 +36,6 @@ from numbers import Real
 from types import MappingProxyType
 
 import numpy as np
-from scipy.stats import binomtest
 
 from hokusai_assets.lib.errors import EvaluationError
 from hokusai_assets.lib.metrics import (
@@ -251,6 +250,8 @@ def _mcnemar(y_true: np.ndarray, baseline: Predictions, improved: Predictions) -
     new_ok = improved.y_pred == y_true
     b = int(np.sum(base_ok & ~new_ok))
     c = int(np.sum(~base_ok & new_ok))
+    from scipy.stats import binomtest  # imported here: scipy.stats costs ~0.5 s to import
+
     p = 1.0 if b + c == 0 else float(binomtest(c, b + c, 0.5, alternative="two-sided").pvalue)
     return {"baseline_only_correct": b, "improved_only_correct": c, "p_value": min(p, 1.0)}
 

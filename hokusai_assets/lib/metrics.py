@@ -28,20 +28,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from types import ModuleType
+
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from sklearn.metrics import (
-    accuracy_score,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_error,
-    precision_recall_fscore_support,
-    r2_score,
-    roc_auc_score,
-)
 
 from hokusai_assets.lib.errors import EvaluationError
+
+
+def _skm() -> ModuleType:
+    """scikit-learn's metrics, imported on first use: they cost about a second to import,
+    which a verifier that only re-checks recorded numbers should not pay."""
+    import sklearn.metrics
+
+    return sklearn.metrics
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -253,9 +253,9 @@ def _auroc(preds: Predictions, average: str, sample_weight: np.ndarray | None) -
         )
     try:
         if len(classes) == 2:
-            value = roc_auc_score(y_true == classes[1], proba[:, 1], sample_weight=sample_weight)
+            value = _skm().roc_auc_score(y_true == classes[1], proba[:, 1], sample_weight=sample_weight)
         else:
-            value = roc_auc_score(
+            value = _skm().roc_auc_score(
                 y_true,
                 proba,
                 multi_class="ovr",
@@ -283,9 +283,9 @@ def _one_metric(
     if task_type == CLASSIFICATION:
         y_true, y_pred = preds.y_true, preds.y_pred
         if metric == "accuracy":
-            return _finite(metric, accuracy_score(y_true, y_pred, sample_weight=sample_weight))
+            return _finite(metric, _skm().accuracy_score(y_true, y_pred, sample_weight=sample_weight))
         if metric in ("precision", "recall", "f1"):
-            p, r, f, _ = precision_recall_fscore_support(
+            p, r, f, _ = _skm().precision_recall_fscore_support(
                 y_true, y_pred, average=average, zero_division=0, sample_weight=sample_weight
             )
             return _finite(metric, {"precision": p, "recall": r, "f1": f}[metric])
@@ -293,19 +293,19 @@ def _one_metric(
 
     y_true, y_pred = _regression_arrays(preds)
     if metric == "mse":
-        return _finite(metric, mean_squared_error(y_true, y_pred, sample_weight=sample_weight))
+        return _finite(metric, _skm().mean_squared_error(y_true, y_pred, sample_weight=sample_weight))
     if metric == "mae":
-        return _finite(metric, mean_absolute_error(y_true, y_pred, sample_weight=sample_weight))
+        return _finite(metric, _skm().mean_absolute_error(y_true, y_pred, sample_weight=sample_weight))
     if metric == "mape":
         return _finite(
-            metric, mean_absolute_percentage_error(y_true, y_pred, sample_weight=sample_weight)
+            metric, _skm().mean_absolute_percentage_error(y_true, y_pred, sample_weight=sample_weight)
         )
     if len(y_true) < 2:  # scikit-learn returns NaN here
         raise EvaluationError(
             "r2 needs at least two benchmark rows; use a larger benchmark.",
             code="E_EVAL_UNDEFINED_METRIC",
         )
-    return _finite(metric, r2_score(y_true, y_pred, sample_weight=sample_weight))
+    return _finite(metric, _skm().r2_score(y_true, y_pred, sample_weight=sample_weight))
 
 
 def _check_weights(sample_weight: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -355,7 +355,7 @@ def metrics_table(
     if task_type == CLASSIFICATION:
         known = [preds.y_true] if preds.classes is None else [preds.y_true, preds.classes]
         labels = np.unique(np.concatenate(known))
-        p, r, f, s = precision_recall_fscore_support(
+        p, r, f, s = _skm().precision_recall_fscore_support(
             preds.y_true, preds.y_pred, labels=labels, average=None, zero_division=0
         )
         for i, label in enumerate(labels):
@@ -406,6 +406,8 @@ def _weighted_confusion(preds: Predictions, w: np.ndarray) -> np.ndarray:
         ) from exc
     n, k = preds.n_rows, len(labels)
     cell = inverse[:n] * k + inverse[n:]  # row i lands in cell (true, pred)
+    from scipy import sparse
+
     one_hot = sparse.csr_matrix((np.ones(n), (np.arange(n), cell)), shape=(n, k * k))
     # counts @ one_hot, computed as (one_hot.T @ counts.T).T so the sparse factor leads.
     cells = np.asarray((one_hot.T @ w.T).T)

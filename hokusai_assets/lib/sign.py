@@ -60,6 +60,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_keys import keys as eth_keys
+from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
 from hokusai_assets.lib.commit import bytes_digest, canonical_json, parse_digest
@@ -83,9 +84,9 @@ __all__ = [
     "SignError",
     "SignedAttestation",
     "b64encode",
+    "ed25519_keyid",
     "eip712_hash",
     "eip712_message",
-    "ed25519_keyid",
     "load_or_create_attester_keys",
     "nonce_for_partition",
     "pae",
@@ -232,7 +233,7 @@ class Eip712Domain:
         }
 
     @classmethod
-    def from_typed_data(cls, domain: Mapping[str, Any]) -> "Eip712Domain":
+    def from_typed_data(cls, domain: Mapping[str, Any]) -> Eip712Domain:
         """Read a typed-data ``domain`` object back (exactly the four fields)."""
         if not isinstance(domain, Mapping) or set(domain) != {"name", "version", "chainId", "verifyingContract"}:
             raise SignError(
@@ -445,7 +446,7 @@ def recover_eip712_signer(typed_data: Mapping[str, Any], signature: str) -> str:
         raise _bad_typed_data("signature is not a canonical secp256k1 signature (v, r or s out of range)")
     try:
         public_key = eth_keys.Signature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
-    except Exception as exc:  # eth-keys raises BadSignature / ValidationError
+    except (BadSignature, ValidationError) as exc:
         raise _bad_typed_data(f"no public key can be recovered from the signature ({exc})") from None
     return public_key.to_checksum_address()
 

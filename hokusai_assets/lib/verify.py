@@ -56,7 +56,11 @@ import pandas as pd
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hokusai_assets.lib.attest import DATA_ROOT_ALGORITHM, PREDICATE_TYPE, STATEMENT_TYPE
+from hokusai_assets.lib.attest import (
+    DATA_ROOT_ALGORITHM,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+)
 from hokusai_assets.lib.commit import (
     SHA256_PREFIX,
     bytes_digest,
@@ -210,7 +214,8 @@ class _Context:
     model_file: Path | None
     envelope: dict | None = None
     payload: bytes | None = None
-    statement: dict | None = None
+    decoded: dict | None = None  # the payload as JSON, well-formed or not
+    statement: dict | None = None  # set once statement_format passed
 
 
 def _check_envelope_format(ctx: _Context) -> str:
@@ -240,7 +245,8 @@ def _check_envelope_format(ctx: _Context) -> str:
             isinstance(entry, dict) and set(entry) == {"keyid", "sig"} and isinstance(entry["keyid"], str),
             f"signature {number} must have exactly a string keyid and a sig",
         )
-        _require(len(_b64decode(entry["sig"], f"signature {number}")) == 64, f"signature {number} is not 64 bytes (Ed25519)")
+        signature = _b64decode(entry["sig"], f"signature {number}")
+        _require(len(signature) == 64, f"signature {number} is not 64 bytes (Ed25519)")
     ctx.envelope, ctx.payload = envelope, payload
     return f"DSSE envelope, {len(payload)}-byte payload, {len(signatures)} signature(s)"
 
@@ -265,7 +271,8 @@ def _check_envelope_signature(ctx: _Context) -> str:
     entries = [entry for entry in ctx.envelope["signatures"] if entry["keyid"] == keyid]
     _require(
         bool(entries),
-        f"no signature by the trusted key {keyid} (the envelope names {[e['keyid'] for e in ctx.envelope['signatures']]})",
+        f"no signature by the trusted key {keyid} (the envelope names "
+        f"{', '.join(e['keyid'] for e in ctx.envelope['signatures'])})",
     )
     verifier = Ed25519PublicKey.from_public_bytes(public)
     message = pae(ctx.envelope["payloadType"], ctx.payload)
@@ -297,7 +304,7 @@ def _check_statement_format(ctx: _Context) -> str:
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Failed(f"the payload is not UTF-8 JSON ({exc})") from None
     _require(isinstance(statement, dict), "the statement is not a JSON object")
-    ctx.statement = statement
+    ctx.decoded = statement
     try:
         canonical = canonical_json(statement)
     except HokusaiError as exc:
@@ -352,6 +359,7 @@ def _check_statement_format(ctx: _Context) -> str:
         subjects[1] == expected_subjects[1],
         f"subject[1] is not the contribution ({DATA_ROOT_ALGORITHM} == predicate.contribution.data_root)",
     )
+    ctx.statement = statement  # only a well-formed statement reaches the later checks
     return f"in-toto Statement v1, {PREDICATE_TYPE}, subjects match the predicate"
 
 
@@ -439,7 +447,7 @@ def _check_bps_rounding(ctx: _Context) -> str:
     _require(_is_int(bps), f"delta_one_bps is {bps!r}, not an integer")
     expected = score_to_bps(score) if accepted else 0
     rule = "round-half-even(delta_one_score x 10000)" if accepted else "0 (not accepted)"
-    _require(bps == expected, f"delta_one_bps is {bps} but {rule} is {expected}")
+    _require(bps == expected, f"delta_one_bps is {bps}, expected {expected} = {rule}")
     return f"delta_one_bps {bps} = {rule}"
 
 
@@ -453,7 +461,8 @@ def _check_decision_rule(ctx: _Context) -> str:
     primary_delta = evaluation.get("primary_delta")
     min_improvement = evaluation.get("min_improvement")
     rows, min_rows = evaluation.get("benchmark_rows"), evaluation.get("min_benchmark_rows")
-    for name, value in (("significance.ci_lower", ci_lower), ("primary_delta", primary_delta), ("min_improvement", min_improvement)):
+    numbers = {"significance.ci_lower": ci_lower, "primary_delta": primary_delta, "min_improvement": min_improvement}
+    for name, value in numbers.items():
         _require(_is_number(value), f"{name} is {value!r}, not a finite number")
     _require(_is_int(rows) and _is_int(min_rows), "benchmark_rows and min_benchmark_rows must be integers")
     _require(
@@ -473,7 +482,10 @@ def _check_decision_rule(ctx: _Context) -> str:
         + (f" ({'; '.join(failed)} fails)" if failed else " (all conditions hold)"),
     )
     reasons = evaluation.get("decision_reasons")
-    _require(isinstance(reasons, list) and all(isinstance(r, str) for r in reasons), "decision_reasons is not a list of strings")
+    _require(
+        isinstance(reasons, list) and all(isinstance(r, str) for r in reasons),
+        "decision_reasons is not a list of strings",
+    )
     if accepted:
         _require(reasons == [ACCEPTED_REASON], f"accepted, yet decision_reasons is {reasons!r}")
     else:
@@ -492,7 +504,10 @@ def _check_eip712_signature(ctx: _Context) -> str:
         signer = recover_eip712_signer(eip712, eip712["signature"])
     except HokusaiError as exc:
         raise _Failed(exc.message) from None
-    _require(eip712["signer"] == signer, f"the signature recovers to {signer}, not to the named signer {eip712['signer']!r}")
+    _require(
+        eip712["signer"] == signer,
+        f"the signature recovers to {signer}, not to the named signer {eip712['signer']!r}",
+    )
     _require(
         ctx.trusted is not None,
         f"no trusted attester keys given: pass the published attester.json to check the signer ({signer})",
@@ -581,7 +596,9 @@ def _needs(attribute: str, check: str) -> Callable[[_Context], str | None]:
 
 
 def _after_statement(ctx: _Context) -> str | None:
-    return _needs("statement", "statement_format")(ctx) if ctx.payload is not None else "not checked: envelope_format failed"
+    if ctx.payload is None:
+        return "not checked: envelope_format failed"
+    return _needs("statement", "statement_format")(ctx)
 
 
 _STEPS: list[_Step] = [
@@ -626,9 +643,9 @@ def verify_attestation(
             report.checks.append(Check(name, True, run(ctx)))
         except _Failed as failed:
             report.checks.append(Check(name, False, str(failed)))
-        except Exception as exc:  # hostile input must give a verdict, never a traceback
+        except Exception as exc:  # noqa: BLE001 - hostile input gets a verdict, never a traceback
             report.checks.append(Check(name, False, f"cannot be checked: {type(exc).__name__}: {exc}"))
-    report.statement = ctx.statement
+    report.statement = ctx.decoded
     return report
 
 
@@ -683,17 +700,26 @@ def prove_row(
 
 
 def verify_row_proof(
-    proof: Mapping[str, Any], row: Mapping[str, Any], expected_root: str, *, columns: Sequence[str] | None = None
+    proof: Mapping[str, Any],
+    row: Mapping[str, Any],
+    expected_root: str,
+    *,
+    columns: Sequence[str] | None = None,
+    tree_size: int | None = None,
 ) -> bool:
     """True if ``proof`` shows that ``row`` (its committed columns) is a leaf of the tree
     whose head is ``expected_root`` (e.g. the statement's ``contribution.data_root``).
 
-    ``columns``, when given (the statement's ``task.columns``), must be the proof's
-    columns. Never raises: a malformed proof is simply not valid.
+    ``columns`` (the statement's ``task.columns``) and ``tree_size`` (its
+    ``contribution.rows``), when given, must be the proof's. Pass them: the hashes bind
+    the row to the root, but not the claimed size, which the audit path alone cannot pin
+    down. Never raises: a malformed proof is simply not valid.
     """
     try:
         proof_columns = list(proof["columns"])
         if columns is not None and list(columns) != proof_columns:
+            return False
+        if tree_size is not None and proof["tree_size"] != tree_size:
             return False
         leaf = leaf_hash(canonical_row_bytes(_row_object(row, proof_columns)))
         if not hmac.compare_digest(leaf.hex(), str(proof["leaf"])) or proof["root"] != expected_root:

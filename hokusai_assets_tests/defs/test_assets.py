@@ -100,3 +100,13 @@ def test_task_rows_type_names_the_offending_column(mock_settings):
     failure = next(e for e in result.all_events if e.is_step_failure)
     message = failure.step_failure_data.error.message
     assert 'expected type "TaskRows"' in message and 'column "label"' in message
+
+
+def test_attestation_is_signed_and_its_blocking_check_runs_the_verifier(materialised, mock_settings):
+    _, _, stored, result = materialised
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["attestation_verified"].passed
+    assert all(e.passed for name, e in evaluations.items() if name != "duplicate_share")
+    directory = mock_settings.attestations_dir / stored.key
+    for name in ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json", "receipt.json"):
+        assert (directory / name).is_file(), name

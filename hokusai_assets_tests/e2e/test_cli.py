@@ -13,10 +13,14 @@ pytestmark = pytest.mark.e2e
 EXAMPLE_CONTRIBUTION = BUNDLED_CONFIG.parent / "contribution.csv"
 
 
+# Fixed attester keys, so that two fresh homes sign with the same keys.
+SAME_KEYS = {"HOKUSAI_ED25519_KEY": "01" * 32, "HOKUSAI_ATTESTER_KEY": "4c" * 32}
+
+
 def test_dry_run_is_byte_identical_in_two_fresh_homes(cli, tmp_path):
     outputs = []
     for name in ("home-a", "home-b"):
-        done = cli("run", "--dry-run", home=tmp_path / name)
+        done = cli("run", "--dry-run", home=tmp_path / name, env=SAME_KEYS)
         assert done.returncode == 0, done.stderr
         lines = done.stdout.strip().splitlines()
         assert len(lines) == 1, "the dry run prints exactly one JSON object"
@@ -25,10 +29,12 @@ def test_dry_run_is_byte_identical_in_two_fresh_homes(cli, tmp_path):
     assert set(first) >= {"partition", "delta_one_score", "accepted", "attestation"}
     assert first["partition"] == second["partition"] and first["partition"].startswith("c-")
     assert first["accepted"] is True and first["delta_one_score"] > 0
-    a, b = Path(first["attestation"]), Path(second["attestation"])
-    assert a != b and a.is_file() and b.is_file()
-    assert a.read_bytes() == b.read_bytes()
-    statement = json.loads(a.read_bytes())
+    a, b = Path(first["attestation"]).parent, Path(second["attestation"]).parent
+    assert a != b
+    for name in ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "receipt.json").read_bytes() != (b / "receipt.json").read_bytes()  # times and run ids live here
+    statement = json.loads((a / "statement.json").read_bytes())
     assert statement["predicate"]["contribution"]["wallet"] == mock_wallet()
 
 
@@ -44,7 +50,7 @@ def test_evaluate_the_bundled_example_on_the_persistent_instance(cli, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["accepted"] is True and result["delta_one_score"] > 0.01
-    statement = json.loads(Path(result["attestation"]).read_bytes())
+    statement = json.loads(Path(result["attestation"]).with_name("statement.json").read_bytes())
     deltas = statement["predicate"]["evaluation"]["metric_deltas"]
     assert deltas["accuracy"]["new_value"] > deltas["accuracy"]["baseline_value"] + 0.03
     # The runs are in the SQLite instance under HOKUSAI_HOME, where `dagster dev` shows them.

@@ -48,5 +48,5 @@ def test_pii_is_nowhere_in_clear_after_a_full_run(tmp_path):
         for needle in needles:
             assert needle not in data, f"{needle!r} in clear in {path.relative_to(settings.home)}"
     assert scanned > 20  # dagster's SQLite storage, parquet tables, model files, attestations, keys
-    statement = json.loads(Path(outcome.attestation).read_bytes())
+    statement = json.loads(Path(outcome.attestation).with_name("statement.json").read_bytes())
     assert statement["predicate"]["contribution"]["rows"] == len(contribution)

@@ -15,7 +15,10 @@ import stat
 
 import pytest
 import rfc8785
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -259,7 +262,8 @@ def test_golden_eip712_signature():
         "nonce": str(0x987B9392B9CF1786),
     }
     # The JSON form is what eth_account and a wallet's signTypedData take, and recovers.
-    assert Account.recover_message(encode_typed_data(full_message=eip712_for_eth(eip712)), signature=expected_hex) == SECP256K1_ADDRESS
+    signable = encode_typed_data(full_message=eip712_for_eth(eip712))
+    assert Account.recover_message(signable, signature=expected_hex) == SECP256K1_ADDRESS
     # JSON-ready (RFC 8785 can write it: no bytes, no integer above 2**53).
     assert json.loads(rfc8785.dumps(eip712)) == eip712
 
@@ -274,9 +278,11 @@ def test_own_encoder_equals_eth_account(bps, chain_id):
     statement = golden_statement()
     statement["predicate"]["evaluation"]["delta_one_bps"] = bps
     contract = "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
-    typed = eip712_message(statement, "sha256:" + hashlib.sha256(rfc8785.dumps(statement)).hexdigest(), Eip712Domain(chain_id=chain_id, verifying_contract=contract))
+    digest = "sha256:" + hashlib.sha256(rfc8785.dumps(statement)).hexdigest()
+    typed = eip712_message(statement, digest, Eip712Domain(chain_id=chain_id, verifying_contract=contract))
     signable = encode_typed_data(full_message=independent_typed_data(statement, chain_id, contract))
-    assert eip712_hash(typed) == keccak(b"\x19" + bytes(signable.version) + bytes(signable.header) + bytes(signable.body))
+    expected = keccak(b"\x19" + bytes(signable.version) + bytes(signable.header) + bytes(signable.body))
+    assert eip712_hash(typed) == expected
     signature = Account.sign_message(signable, SECP256K1_KEY).signature
     assert recover_eip712_signer(typed, "0x" + bytes(signature).hex()) == SECP256K1_ADDRESS
 
@@ -394,7 +400,8 @@ def test_domain_defaults_validation_and_round_trip():
         "verifyingContract": "0x0000000000000000000000000000000000000000",
     }
     assert Eip712Domain.from_typed_data(domain.as_typed_data()) == domain
-    for bad in (dict(chain_id=-1), dict(chain_id=True), dict(chain_id="1"), dict(verifying_contract="0x123"), dict(name=1)):
+    bad_fields = ({"chain_id": -1}, {"chain_id": True}, {"chain_id": "1"}, {"verifying_contract": "0x123"}, {"name": 1})
+    for bad in bad_fields:
         with pytest.raises(SignError) as error:
             Eip712Domain(**bad)
         assert error.value.code == "E_SIGN_DOMAIN"
@@ -433,7 +440,8 @@ def test_recovery_accepts_only_canonical_signatures():
     r, s, v = raw[:32], int.from_bytes(raw[32:64], "big"), raw[64]
     high_s = "0x" + (r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])).hex()
     # The malleable twin is accepted by plain ECDSA recovery ...
-    assert Account.recover_message(encode_typed_data(full_message=eip712_for_eth(eip712)), signature=high_s) == SECP256K1_ADDRESS
+    signable = encode_typed_data(full_message=eip712_for_eth(eip712))
+    assert Account.recover_message(signable, signature=high_s) == SECP256K1_ADDRESS
     # ... but not here: one signature, one encoding.
     for bad in (high_s, eip712["signature"][:-2] + "00", eip712["signature"].upper(), eip712["signature"][:-2]):
         with pytest.raises(SignError):

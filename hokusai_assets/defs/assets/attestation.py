@@ -6,7 +6,9 @@ import pandas as pd
 
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.attestations import verify_directory
 from hokusai_assets.lib.attest import build_statement, code_version, write_attestation
+from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.commit import bytes_digest, data_root
 from hokusai_assets.lib.train import TrainedModel
 
@@ -15,6 +17,14 @@ from hokusai_assets.lib.train import TrainedModel
     partitions_def=contributions,
     group_name="contribution",
     kinds={"json"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "attestation_verified",
+            asset="attestation",
+            blocking=True,
+            description="The independent verifier accepts what was just written: both signatures, the digests and the arithmetic.",
+        )
+    ],
     description=(
         "An in-toto Statement v1 (RFC 8785 bytes) binding the improved model and the contribution's "
         "data root to the measured delta and the contributor's wallet."
@@ -72,17 +82,33 @@ def attestation(
         code=code_version(),
         seed=settings.config.training.seed,
     )
+    directory = settings.attestations_dir / context.partition_key
+    keys = hokusai.attester_keys()
     path, digest = write_attestation(
-        settings.attestations_dir / context.partition_key,
+        directory,
         statement,
         receipt={"dagster_run_id": context.run.run_id, "partition": context.partition_key},
+        keys=keys,
+        domain=settings.config.attestation.eip712.domain(),
     )
+    # Verify what is on disk, as a third party would, before anyone relies on it.
+    report = verify_directory(directory, trusted=keys.public_info(settings.config.attestation.eip712.domain()))
+    failure = report.first_failure
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(str(directory / ENVELOPE_FILE)),
             "statement_digest": digest,
+            "attester": keys.attester_address,
             "delta_one_bps": delta_result["delta_one_bps"],
             "accepted": delta_result["accepted"],
             "wallet": contributor["wallet"],
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="attestation_verified",
+                passed=report.ok,
+                description="all checks passed" if report.ok else f"{failure.name}: {failure.detail}",
+                metadata={check.name: check.ok for check in report.checks},
+            )
+        ],
     )

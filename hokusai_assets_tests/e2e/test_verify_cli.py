@@ -1,0 +1,126 @@
+"""`hokusai verify`, `hokusai keys` and `hokusai prove-row` on a real dry run's output."""
+
+import base64
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    from .conftest import hokusai
+
+    home = tmp_path_factory.mktemp("verify-home")
+    done = hokusai("run", "--dry-run", home=home)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    return home / "dry-run", Path(outcome["attestation"]).parent, outcome
+
+
+def copy_of(directory: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "attestation"
+    shutil.copytree(directory, target)
+    return target
+
+
+def test_valid_attestation_verifies(cli, dry_run, tmp_path):
+    _, directory, _ = dry_run
+    done = cli("verify", str(directory / "statement.dsse.json"), "--json", home=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and [c["name"] for c in report["checks"]][:3] == ["envelope_format", "envelope_signature", "statement_format"]
+
+
+def test_one_changed_byte_in_the_envelope_is_caught_and_named(cli, dry_run, tmp_path):
+    _, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    envelope = json.loads((copy / "statement.dsse.json").read_bytes())
+    signature = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    signature[10] ^= 1
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(signature)).decode()
+    from hokusai_assets.lib.commit import canonical_json
+
+    (copy / "statement.dsse.json").write_bytes(canonical_json(envelope))
+    done = cli("verify", str(copy), home=tmp_path)
+    assert done.returncode == 1 and "envelope_signature failed" in done.stderr
+
+
+def test_a_changed_metric_fails_even_when_resigned_with_another_key(cli, dry_run, tmp_path):
+    _, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    statement = json.loads((copy / "statement.json").read_bytes())
+    statement["predicate"]["evaluation"]["delta_one_bps"] += 1
+    from hokusai_assets.lib.attest import write_attestation
+    from hokusai_assets.lib.sign import AttesterKeys
+
+    forger = AttesterKeys(bytes(range(32)), bytes(range(1, 33)))
+    write_attestation(copy, statement, {}, keys=forger)
+    # Against the genuine attester's published keys, the forgery is refused...
+    done = cli("verify", str(copy), "--attester", str(directory / "attester.json"), home=tmp_path)
+    assert done.returncode == 1 and "envelope_signature failed" in done.stderr
+    # ...and even trusting the forger's keys, the arithmetic gives it away.
+    done = cli("verify", str(copy), home=tmp_path)
+    assert done.returncode == 1 and "bps_rounding failed" in done.stderr
+
+
+def test_model_and_data_files_are_checked(cli, dry_run, tmp_path):
+    home, directory, outcome = dry_run
+    model = home / "storage" / "improved_model" / f"{outcome['partition']}.safetensors"
+    data = home / "task" / "contribution.csv"
+    assert cli("verify", str(directory), "--model", str(model), "--data", str(data), home=tmp_path).returncode == 0
+    # Other bytes with the same rows still match: the data root is over rows, not bytes.
+    reordered = tmp_path / "reordered.csv"
+    pd.read_csv(data).iloc[::-1].to_csv(reordered, index=False)
+    assert cli("verify", str(directory), "--data", str(reordered), home=tmp_path).returncode == 0
+    # One changed value does not.
+    changed = tmp_path / "changed.csv"
+    frame = pd.read_csv(data)
+    frame.loc[3, "f04"] += 0.0001
+    frame.to_csv(changed, index=False)
+    done = cli("verify", str(directory), "--data", str(changed), home=tmp_path)
+    assert done.returncode == 1 and "data_file failed" in done.stderr
+
+
+def test_rerun_reproduces_every_number(cli, dry_run, tmp_path):
+    home, directory, _ = dry_run
+    done = cli("verify", str(directory), "--rerun", "--config", str(home / "task" / "hokusai.yaml"), "--home", str(home), home=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("rerun_config", "rerun_inputs", "rerun_models", "rerun_metrics"):
+        assert f"ok    {name}:" in done.stdout
+
+
+def test_prove_row_and_verify_the_proof(cli, dry_run, tmp_path):
+    home, directory, _ = dry_run
+    row = pd.read_csv(home / "task" / "contribution.csv").iloc[7].to_dict()
+    row["label"] = int(row["label"])
+    args = ("--config", str(home / "task" / "hokusai.yaml"), "--home", str(home))
+    done = cli("prove-row", str(directory), json.dumps(row), *args, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    proof = tmp_path / "proof.json"
+    proof.write_text(done.stdout)
+    assert cli("verify", str(directory), "--proof", str(proof), home=tmp_path).returncode == 0
+    forged = json.loads(done.stdout)
+    forged["row"]["f01"] += 0.5
+    proof.write_text(json.dumps(forged))
+    refused = cli("verify", str(directory), "--proof", str(proof), home=tmp_path)
+    assert refused.returncode == 1 and "row_proof failed" in refused.stderr
+    row["f01"] += 0.5
+    missing = cli("prove-row", str(directory), json.dumps(row), *args, home=tmp_path)
+    assert missing.returncode == 2 and "E_VERIFY_ROW_NOT_FOUND" in missing.stderr
+
+
+def test_keys_prints_public_keys_and_creates_private_files(cli, tmp_path):
+    done = cli("keys", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["attester_address"].startswith("0x") and info["ed25519_keyid"].startswith("ed25519:")
+    for name in ("attester-ed25519.key", "attester-secp256k1.key"):
+        assert stat.S_IMODE((tmp_path / "keys" / name).stat().st_mode) == 0o600
+    again = json.loads(cli("keys", home=tmp_path).stdout)
+    assert again == info
