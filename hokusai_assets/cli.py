@@ -35,11 +35,42 @@ def main() -> None:
 
 
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Stream Dagster's run log to stderr.")
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
+)
+HOME = click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+
+
+def CONTRIBUTOR(command):  # noqa: N802 - used as a decorator beside the option constants
+    """The contributor options shared by `evaluate` and `submit`."""
+    for option in reversed(
+        (
+            click.option("--wallet", required=True, help="The contributor's EIP-55 Ethereum address."),
+            click.option("--contributor-id", default=None, help="Optional contributor identifier."),
+            click.option("--license", "license_", default=None, help="Optional licence of the contributed data."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _contributor(settings, wallet: str, contributor_id: str | None, license_: str | None):
+    from hokusai_assets.lib.store import Contributor
+    from hokusai_assets.lib.wallet import normalise_wallet
+
+    return Contributor(
+        wallet=normalise_wallet(wallet, allow_lowercase=settings.config.intake.allow_lowercase_wallet),
+        contributor_id=contributor_id,
+        license=license_,
+    )
 
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Run the whole graph on deterministic mock data.")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@HOME
 @VERBOSE
 def run(dry_run: bool, home: Path | None, verbose: bool) -> None:
     """Materialise the whole graph headless and print the result as JSON."""
@@ -53,11 +84,9 @@ def run(dry_run: bool, home: Path | None, verbose: bool) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--wallet", required=True, help="The contributor's EIP-55 Ethereum address.")
-@click.option("--contributor-id", default=None, help="Optional contributor identifier.")
-@click.option("--license", "license_", default=None, help="Optional licence of the contributed data.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@CONTRIBUTOR
+@CONFIG
+@HOME
 @VERBOSE
 def evaluate(
     file: Path,
@@ -70,50 +99,36 @@ def evaluate(
 ) -> None:
     """Evaluate FILE against the configured task and print the result as JSON."""
     from hokusai_assets.config import load_settings
-    from hokusai_assets.lib.store import Contributor
-    from hokusai_assets.lib.wallet import normalise_wallet
     from hokusai_assets.runner import evaluate_file
 
     settings = load_settings(config_path=config_path, home=home)
-    contributor = Contributor(
-        wallet=normalise_wallet(wallet, allow_lowercase=settings.config.intake.allow_lowercase_wallet),
-        contributor_id=contributor_id,
-        license=license_,
-    )
+    contributor = _contributor(settings, wallet, contributor_id, license_)
     outcome = evaluate_file(settings, file.expanduser().resolve(), contributor, verbose=verbose)
     click.echo(json.dumps(outcome.as_dict()))
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--wallet", required=True, help="The contributor's EIP-55 Ethereum address.")
-@click.option("--contributor-id", default=None, help="Optional contributor identifier.")
-@click.option("--license", "license_", default=None, help="Optional licence of the contributed data.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@CONTRIBUTOR
+@CONFIG
+@HOME
 def submit(
     file: Path, wallet: str, contributor_id: str | None, license_: str | None, config_path: Path | None, home: Path | None
 ) -> None:
     """Put FILE and its contributor sidecar into the inbox, where contribution_sensor picks it up."""
     from hokusai_assets.config import load_settings
-    from hokusai_assets.lib.store import Contributor
-    from hokusai_assets.lib.wallet import normalise_wallet
     from hokusai_assets.intake import submit_file
 
     settings = load_settings(config_path=config_path, home=home)
-    contributor = Contributor(
-        wallet=normalise_wallet(wallet, allow_lowercase=settings.config.intake.allow_lowercase_wallet),
-        contributor_id=contributor_id,
-        license=license_,
-    )
+    contributor = _contributor(settings, wallet, contributor_id, license_)
     click.echo(json.dumps(submit_file(settings, file.expanduser().resolve(), contributor)))
 
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@CONFIG
+@HOME
 def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | None) -> None:
     """Run the full intake on FILE without Dagster. Exit 0 if it would be accepted, 2 if not."""
     from hokusai_assets.config import load_settings
@@ -137,7 +152,7 @@ def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | N
 
 
 @main.command()
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@HOME
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for the EIP-712 domain).")
 def keys(home: Path | None, config_path: Path | None) -> None:
     """Print the attester's public keys and address (creating the keys on first use)."""
@@ -203,8 +218,8 @@ def verify(
 @main.command("prove-row")
 @click.argument("attestation", type=click.Path(path_type=Path))
 @click.argument("row_json")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+@CONFIG
+@HOME
 def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: Path | None) -> None:
     """Print the Merkle inclusion proof of one row (a JSON object, or @file) of an attested contribution."""
     from hokusai_assets.attestations import prove_committed_row
