@@ -15,7 +15,7 @@ EXAMPLE := hokusai_assets/examples/digits/contribution.csv
 # This machine's pip config names local indexes that may be absent; their warnings are noise.
 PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help venv run dry-run test bench dev clean
+.PHONY: help venv run dry-run test lint bench dev clean
 
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
@@ -40,7 +40,10 @@ dry-run: venv
 	$(BIN)/hokusai run --dry-run
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+lint: venv
+	$(BIN)/ruff check hokusai_assets hokusai_assets_tests benchmarks
 
 bench: venv
 	$(BIN)/python benchmarks/bench_dry_run.py

@@ -1,8 +1,9 @@
 """Headless runs: materialise the graph in-process on the real Dagster instance.
 
 Used by the CLI (``hokusai run --dry-run``, ``hokusai evaluate``). Nothing here needs a
-webserver or daemon: runs go into the same SQLite instance under ``HOKUSAI_HOME`` that
-``dagster dev`` shows, so every headless run is visible in the UI afterwards.
+webserver or daemon: ``hokusai evaluate`` runs go into the same SQLite instance under
+``HOKUSAI_HOME`` that ``dagster dev`` shows, so they are visible in the UI afterwards;
+a dry run keeps its run history in memory (see :func:`dry_run`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import dagster as dg
 from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.defs.jobs import REFERENCE_ASSETS
 from hokusai_assets.lib.attest import STATEMENT_FILE
-from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake import read_conformed
+from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.store import ContributionStore, Contributor
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"

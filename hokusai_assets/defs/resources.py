@@ -1,6 +1,5 @@
 """Resources: everything that touches the outside (settings, storage) lives here."""
 
-
 import io
 import json
 import os

@@ -4,9 +4,9 @@ import dagster as dg
 import pytest
 
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
+from hokusai_assets.intake import submit_file
 from hokusai_assets.lib.quarantine import list_quarantine
 from hokusai_assets.lib.store import ContributionStore, Contributor
-from hokusai_assets.intake import submit_file
 
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 

@@ -1,6 +1,12 @@
 import json
 
-from hokusai_assets.lib.attest import DATA_ROOT_ALGORITHM, PREDICATE_TYPE, STATEMENT_TYPE, build_statement, write_attestation
+from hokusai_assets.lib.attest import (
+    DATA_ROOT_ALGORITHM,
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    build_statement,
+    write_attestation,
+)
 from hokusai_assets.lib.commit import bytes_digest
 
 MODEL = "sha256:" + "ab" * 32

@@ -4,9 +4,9 @@ data, and the vectorised bootstrap path against the weighted reference."""
 from __future__ import annotations
 
 import numpy as np
-import sklearn.metrics
 import pandas as pd
 import pytest
+import sklearn.metrics
 from sklearn import metrics as skm
 
 from hokusai_assets.lib.errors import EvaluationError

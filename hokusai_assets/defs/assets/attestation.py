@@ -1,15 +1,14 @@
-"""The attestation: a deterministic statement of what the contribution did, and its receipt."""
-
+"""The attestation: a deterministic, signed statement of what the contribution did, and its receipt."""
 
 import dagster as dg
 import pandas as pd
 
+from hokusai_assets.attestations import verify_directory
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.attestations import verify_directory
 from hokusai_assets.lib.attest import build_statement, code_version, write_attestation
-from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.commit import bytes_digest, data_root
+from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.train import TrainedModel
 
 

@@ -1,6 +1,5 @@
 """Evaluation: metric tables on the benchmark, then the delta between the two models."""
 
-
 import dagster as dg
 import pandas as pd
 

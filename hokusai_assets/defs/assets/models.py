@@ -1,6 +1,5 @@
 """Models: the baseline and, per contribution, the improved model, by the same trainer."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """Training data: the shared reference tables and each contribution's integrated set."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -9,8 +8,8 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.types import TaskRows
 from hokusai_assets.lib.commit import data_root, file_digest
-from hokusai_assets.lib.integrate import integrate
 from hokusai_assets.lib.intake import load_reference
+from hokusai_assets.lib.integrate import integrate
 
 
 def _reference_table(hokusai: HokusaiResource, which: str) -> dg.MaterializeResult:
