@@ -140,6 +140,12 @@ class AttestationConfig(_Strict):
     eip712: Eip712Config = Field(default_factory=Eip712Config)
 
 
+class MonitoringConfig(_Strict):
+    # Evidently costs ~3.5 s to import and ~0.5-3 s per report; a task may switch it off.
+    drift_report: bool = True
+    drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
 class PathsConfig(_Strict):
     home: str | None = None
     inbox: str = "inbox"
@@ -153,6 +159,7 @@ class HokusaiConfig(_Strict):
     integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     attestation: AttestationConfig = Field(default_factory=AttestationConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")
@@ -305,6 +312,10 @@ class Settings:
     @property
     def attestations_dir(self) -> Path:
         return self.home / "attestations"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
 
     @property
     def keys_dir(self) -> Path:

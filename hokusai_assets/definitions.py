@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
-from hokusai_assets.defs.assets import attestation, contributions, evaluation, models, training
+from hokusai_assets.defs.assets import attestation, contributions, evaluation, models, monitoring, training
 from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
 from hokusai_assets.defs.resources import build_resources
 from hokusai_assets.defs.sensors import build_contribution_sensor
@@ -18,7 +18,7 @@ from hokusai_assets.defs.sensors import build_contribution_sensor
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([contributions, training, models, evaluation, attestation]),
+        assets=dg.load_assets_from_modules([contributions, training, models, evaluation, monitoring, attestation]),
         jobs=[prepare_baseline, evaluate_contribution],
         sensors=[build_contribution_sensor(settings)],
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home)),

@@ -4,6 +4,7 @@ REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_mode
 CONTRIBUTION_ASSETS = (
     "contributed_dataset",
     "validated_contribution",
+    "drift_report",
     "integrated_training_set",
     "improved_model",
     "improved_metrics",

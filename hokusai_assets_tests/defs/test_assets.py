@@ -110,3 +110,33 @@ def test_attestation_is_signed_and_its_blocking_check_runs_the_verifier(material
     directory = mock_settings.attestations_dir / stored.key
     for name in ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json", "receipt.json"):
         assert (directory / name).is_file(), name
+
+
+def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mock_settings, mock_task, tmp_path):
+    import yaml
+
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.definitions import build_definitions
+    from hokusai_assets.lib.store import ContributionStore, Contributor
+
+    config = yaml.safe_load(mock_task.config_path.read_text())
+    config["monitoring"] = {"drift_report": True, "drift_share_threshold": 0.3}
+    mock_task.config_path.write_text(yaml.safe_dump(config))
+    settings = load_settings(config_path=mock_task.config_path, home=tmp_path / "drift-home", environ={})
+    shifted = pd.read_csv(mock_task.contribution_path)
+    for column in ("f01", "f02", "f03", "f04", "f05", "f06"):
+        shifted[column] += 3.0
+    path = tmp_path / "shifted.csv"
+    shifted.to_csv(path, index=False)
+    stored, _ = ContributionStore.open(settings.home).put(path, Contributor(wallet=mock_task.wallet))
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("contributions", [stored.key])
+        assert run_job(defs, "prepare_baseline", instance).success
+        result = run_job(defs, "evaluate_contribution", instance, partition_key=stored.key)
+        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert not evaluations["drift_below_threshold"].passed  # a warning, not a stop
+        drift = latest_metadata(instance, "drift_report", stored.key)
+    assert drift["drifted_share"].value >= 6 / 13 and (settings.reports_dir / "drift" / f"{stored.key}.html").is_file()
+    statement = json.loads(statement_path(settings, stored.key).read_bytes())
+    assert statement["predicate"]["contribution"]["drift_digest"] == drift["digest"].value

@@ -40,6 +40,7 @@ def attestation(
     baseline_model: TrainedModel,
     improved_model: TrainedModel,
     delta_result: dict,
+    drift_report: dict,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     columns = settings.schema.columns
@@ -63,6 +64,8 @@ def attestation(
             "format": contributed_dataset["format"],
             "data_root": data_root(validated_contribution, columns),
             "rows": len(validated_contribution),
+            # The drift numbers' digest (not the HTML's, which embeds random ids); null when off.
+            "drift_digest": drift_report.get("digest"),
         },
         baseline={
             "model_digest": bytes_digest(baseline_model.to_bytes()),
