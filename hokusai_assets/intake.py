@@ -82,9 +82,9 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     schema, nan_policy = settings.schema, settings.config.intake.nan_policy
     baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
     benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
-    earlier = LeafIndex(settings.leaf_index_dir)
-    store_keys = ContributionStore(settings.store_dir, b"").keys() if settings.store_dir.is_dir() else []
-    reference = IntakeReference(baseline, benchmark, earlier.union(store_keys))
+    # A file not yet received comes after every accepted contribution.
+    accepted = LeafIndex(settings.leaf_index_dir)
+    reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))
     return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
 
 
@@ -103,7 +103,7 @@ def validate_stored(
     stored = store.get(key)
     data = store.read_bytes(key)
     leaf_index = LeafIndex(settings.leaf_index_dir)
-    earlier = [k for k in store.keys() if store.get(k).sequence < stored.sequence]
+    earlier = store.keys_before(key)
     name = f"{key}{stored.suffix}"
     result = run_intake(
         data,

@@ -32,6 +32,10 @@ class LeafIndex:
         data = path.read_bytes()
         return frozenset(data[i : i + LEAF_BYTES] for i in range(0, len(data), LEAF_BYTES))
 
+    def keys(self) -> list[str]:
+        """Every contribution with leaves on record (every accepted one)."""
+        return sorted(p.name[: -len(".leaves")] for p in self.directory.glob("*.leaves"))
+
     def union(self, keys: Iterable[str]) -> frozenset[bytes]:
         leaves: set[bytes] = set()
         for key in keys:

@@ -190,9 +190,17 @@ class ContributionStore:
             raise DataFileError(f"stored file for {key} does not match its digest", code="E_STORE_CORRUPT")
         return data
 
-    def keys(self) -> list[str]:
+    def entries(self) -> list[StoredContribution]:
         """Every complete entry, in arrival order."""
         if not self.root.is_dir():
             return []
         entries = [self.get(p.name) for p in self.root.iterdir() if (p / "manifest.json").is_file()]
-        return [e.key for e in sorted(entries, key=lambda e: (e.sequence, e.key))]
+        return sorted(entries, key=lambda e: (e.sequence, e.key))
+
+    def keys(self) -> list[str]:
+        return [entry.key for entry in self.entries()]
+
+    def keys_before(self, key: str) -> list[str]:
+        """The entries that arrived before ``key``: what "earlier contributions" means."""
+        sequence = self.get(key).sequence
+        return [entry.key for entry in self.entries() if entry.sequence < sequence]

@@ -83,6 +83,7 @@ def test_keys_come_in_arrival_order(tmp_path, store):
         path.write_bytes(ROWS + str(i).encode())
         keys.append(store.put(path, Contributor(wallet=CHECKSUMMED))[0].key)
     assert store.keys() == keys
+    assert store.keys_before(keys[2]) == keys[:2] and store.keys_before(keys[0]) == []
 
 
 def test_same_bytes_from_another_wallet_earn_nothing(tmp_path, store):
