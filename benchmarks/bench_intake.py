@@ -72,7 +72,7 @@ def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
 
     from hokusai_assets.config import load_settings
     from hokusai_assets.defs.sensors import intake_tick
-    from hokusai_assets.intake import submit_file
+    from hokusai_assets.intake_service import submit_file
     from hokusai_assets.lib.store import ContributionStore, Contributor
 
     settings = load_settings(config_path=config, home=home, environ={})

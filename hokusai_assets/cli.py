@@ -117,7 +117,7 @@ def submit(
 ) -> None:
     """Put FILE and its contributor sidecar into the inbox, where contribution_sensor picks it up."""
     from hokusai_assets.config import load_settings
-    from hokusai_assets.intake import submit_file
+    from hokusai_assets.intake_service import submit_file
 
     settings = load_settings(config_path=config_path, home=home)
     contributor = _contributor(settings, wallet, contributor_id, license_)
@@ -132,7 +132,7 @@ def submit(
 def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | None) -> None:
     """Run the full intake on FILE without Dagster. Exit 0 if it would be accepted, 2 if not."""
     from hokusai_assets.config import load_settings
-    from hokusai_assets.intake import validate_file
+    from hokusai_assets.intake_service import validate_file
 
     settings = load_settings(config_path=config_path, home=home)
     result = validate_file(settings, file.expanduser().resolve())

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
-from hokusai_assets.intake import submit_file
+from hokusai_assets.intake_service import submit_file
 from hokusai_assets.lib.quarantine import list_quarantine
 from hokusai_assets.lib.store import ContributionStore, Contributor
 

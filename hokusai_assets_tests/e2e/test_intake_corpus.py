@@ -20,7 +20,7 @@ import yaml
 
 from hokusai_assets.config import load_settings
 from hokusai_assets.defs.sensors import intake_tick
-from hokusai_assets.intake import submit_file, validate_stored
+from hokusai_assets.intake_service import submit_file, validate_stored
 from hokusai_assets.lib.commit import bytes_digest
 from hokusai_assets.lib.inbox import sidecar_for
 from hokusai_assets.lib.intake import load_reference

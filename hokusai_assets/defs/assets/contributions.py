@@ -7,7 +7,7 @@ from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.intake import validate_stored
+from hokusai_assets.intake_service import validate_stored
 from hokusai_assets.lib.commit import data_root
 from hokusai_assets.lib.validate import BLOCKING_CHECKS, CHECKS
 
