@@ -15,13 +15,14 @@ EXAMPLE := hokusai_assets/examples/digits/contribution.csv
 # This machine's pip config names local indexes that may be absent; their warnings are noise.
 PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help venv run dry-run test lint bench dev clean
+.PHONY: help venv run dry-run test lint bench dev mlflow-ui clean
 
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
 	@echo "make test    run the whole test suite"
 	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments)"
 	@echo "make dev     start the Dagster UI on http://127.0.0.1:3000"
+	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
 
 # torch goes in first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
 $(STAMP): pyproject.toml setup.py
@@ -56,6 +57,12 @@ dev: venv
 	mkdir -p $(HOKUSAI_HOME)/dagster
 	cp dagster.yaml $(HOKUSAI_HOME)/dagster/dagster.yaml
 	DAGSTER_HOME=$(HOKUSAI_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+mlflow-ui: venv
+	mkdir -p $(HOKUSAI_HOME)/mlflow
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui -h 127.0.0.1 -p 5000 \
+		--backend-store-uri sqlite:///$(HOKUSAI_HOME)/mlflow/mlflow.db \
+		--default-artifact-root $(HOKUSAI_HOME)/mlflow/artifacts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

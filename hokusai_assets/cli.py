@@ -70,16 +70,28 @@ def _contributor(settings, wallet: str, contributor_id: str | None, license_: st
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Run the whole graph on deterministic mock data.")
+@click.option(
+    "--framework",
+    type=click.Choice(["sklearn", "torch"]),
+    default="sklearn",
+    show_default=True,
+    help="The dry run's trainer.",
+)
 @HOME
 @VERBOSE
-def run(dry_run: bool, home: Path | None, verbose: bool) -> None:
+def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None:
     """Materialise the whole graph headless and print the result as JSON."""
-    from hokusai_assets.runner import dry_run as run_dry
+    from hokusai_assets.locations import dry_run_home, tracking_uri_for
+    from hokusai_assets.tracking_worker import TrackingWorker
 
     if not dry_run:
         raise click.UsageError("hokusai run needs --dry-run; to evaluate a real file use: hokusai evaluate FILE --wallet 0x...")
     home = (home or Path(os.environ.get("HOKUSAI_HOME", ".hokusai"))).expanduser().resolve()
-    click.echo(json.dumps(run_dry(home, verbose=verbose).as_dict()))
+    # Started before Dagster is even imported: MLflow's start-up runs on the other core.
+    worker = TrackingWorker.start(tracking_uri_for(dry_run_home(home, framework), {}), framework)
+    from hokusai_assets.runner import dry_run as run_dry
+
+    click.echo(json.dumps(run_dry(home, verbose=verbose, worker=worker, framework=framework).as_dict()))
 
 
 @main.command()
@@ -228,6 +240,78 @@ def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: 
     text = Path(row_json[1:]).read_text() if row_json.startswith("@") else row_json
     settings = load_settings(config_path=config_path, home=home)
     click.echo(json.dumps(prove_committed_row(settings, attestation.expanduser().resolve(), text), indent=2))
+
+
+@main.group()
+def models() -> None:
+    """The model registry: list versions, promote a challenger to champion, roll back."""
+
+
+ACTOR = click.option("--actor", default=None, help="Who is doing this, for the audit trail (default: your user name).")
+REASON = click.option("--reason", required=True, help="Why, for the audit trail.")
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
+@models.command("list")
+@CONFIG
+@HOME
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+def models_list(config_path: Path | None, home: Path | None, as_json: bool) -> None:
+    """Every registered version of the task's model, newest first, with aliases and evidence."""
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.registry_service import list_models
+
+    settings = load_settings(config_path=config_path, home=home)
+    rows = list_models(settings)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no versions of {settings.config.registered_model_name} yet; evaluate a contribution first")
+        return
+    click.echo(f"{'version':>7}  {'aliases':<28} {'accepted':<8} {'bps':>6}  partition")
+    for row in rows:
+        accepted = {True: "yes", False: "no", None: "?"}[row["accepted"]]
+        bps = "" if row["delta_one_bps"] is None else str(row["delta_one_bps"])
+        aliases = ",".join(row["aliases"]) or "-"
+        click.echo(f"{row['version']:>7}  {aliases:<28} {accepted:<8} {bps:>6}  {row['partition'] or '-'}")
+
+
+@models.command("promote")
+@click.argument("version")
+@ACTOR
+@REASON
+@click.option("--approve", is_flag=True, help="Record a human approval (required when tracking.require_approval is set).")
+@CONFIG
+@HOME
+def models_promote(
+    version: str, actor: str | None, reason: str, approve: bool, config_path: Path | None, home: Path | None
+) -> None:
+    """Make VERSION the champion: only if its attestation verifies and its delta was accepted."""
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.registry_service import promote_version
+
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve)))
+
+
+@models.command("rollback")
+@ACTOR
+@REASON
+@CONFIG
+@HOME
+def models_rollback(actor: str | None, reason: str, config_path: Path | None, home: Path | None) -> None:
+    """Make the previous champion the champion again."""
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.registry_service import rollback_champion
+
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(rollback_champion(settings, actor=_actor(actor), reason=reason)))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,18 @@ class MonitoringConfig(_Strict):
     drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
 
 
+class TrackingConfig(_Strict):
+    """MLflow: one run per contribution, and the registry its models are promoted in."""
+
+    enabled: bool = True
+    experiment: str | None = None  # default: task.name
+    model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")  # default: task.name
+    # A challenger becomes champion only with `hokusai models promote --approve` when set.
+    require_approval: bool = False
+    # Where `make mlflow-ui` serves a local store; links in asset metadata point there.
+    ui_url: str = "http://127.0.0.1:5000"
+
+
 class PathsConfig(_Strict):
     home: str | None = None
     inbox: str = "inbox"
@@ -160,6 +172,7 @@ class HokusaiConfig(_Strict):
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     attestation: AttestationConfig = Field(default_factory=AttestationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")
@@ -207,13 +220,22 @@ class HokusaiConfig(_Strict):
             confidence=evaluation.bootstrap.confidence,
         )
 
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.task.name
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.tracking.model_name or self.task.name
+
     def digest_view(self) -> dict:
-        """The config as it bears on results: no filesystem locations.
+        """The config as it bears on results: no filesystem locations, no tracking.
 
         Paths differ between machines and homes but change no number; the data they point
         at is committed separately (data roots), so the config digest stays portable.
+        Where MLflow records a run changes no number either.
         """
-        view = self.model_dump(mode="json", exclude={"paths": True})
+        view = self.model_dump(mode="json", exclude={"paths": True, "tracking": True})
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)
@@ -325,6 +347,15 @@ class Settings:
     def leaf_index_dir(self) -> Path:
         """Leaf hashes of every accepted contribution, for deduplicating later ones."""
         return self.home / "storage" / "leaf_index"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.home / "reports" / "comparison"
+
+    @property
+    def registry_audit_log(self) -> Path:
+        """Append-only JSON lines: every promote and rollback, refusals included."""
+        return self.home / "registry" / "audit.jsonl"
 
     @cached_property
     def config_digest(self) -> str:

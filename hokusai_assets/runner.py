@@ -9,8 +9,11 @@ a dry run keeps its run history in memory (see :func:`dry_run`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,11 +21,14 @@ import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.defs.jobs import REFERENCE_ASSETS
+from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.lib.attest import STATEMENT_FILE
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake import read_conformed
 from hokusai_assets.lib.sign import ENVELOPE_FILE
 from hokusai_assets.lib.store import ContributionStore, Contributor
+from hokusai_assets.locations import dry_run_home, tracking_uri_for
+from hokusai_assets.tracking_worker import TrackingWorker
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 # Our own errors travel through Dagster's error info as "[E_CODE] message".
@@ -132,18 +138,34 @@ def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
     )
 
 
+@contextmanager
+def warm_tracking(
+    home: Path, tracking_uri: str, worker: TrackingWorker | None = None, framework: str = "sklearn"
+) -> Iterator[TrackingResource]:
+    """A tracking worker for one headless run (``worker``, or one started now), stopped afterwards.
+
+    It imports MLflow and opens the store on the second core while the graph runs on the
+    first, so the ``mlflow_run`` asset only pays for the logging itself.
+    """
+    with worker or TrackingWorker.start(tracking_uri, framework) as running:
+        yield TrackingResource(home=str(home), tracking_uri=tracking_uri, worker_address=running.address)
+
+
 def evaluate_file(
     settings: Settings,
     path: Path,
     contributor: Contributor,
     instance: dg.DagsterInstance | None = None,
     verbose: bool = False,
+    tracking: TrackingResource | None = None,
 ) -> Outcome:
     """Evaluate one contributed file end to end and return where its attestation is.
 
     The file is checked against the task schema first, so a bad file fails before anything
     is written under HOKUSAI_HOME. The same bytes evaluated again reuse their partition.
-    Runs go to the persistent instance under HOKUSAI_HOME unless ``instance`` is given.
+    Runs go to the persistent instance under HOKUSAI_HOME unless ``instance`` is given, and
+    to MLflow at ``tracking`` (default: MLFLOW_TRACKING_URI or the store under the home,
+    through a warm worker).
     """
     from hokusai_assets.definitions import build_definitions
 
@@ -158,28 +180,41 @@ def evaluate_file(
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     stored, created = ContributionStore.open(settings.home).put(path, contributor)
-    instance = instance or open_instance(settings)
-    defs = build_definitions(settings)
     if not created and (settings.attestations_dir / stored.key / STATEMENT_FILE).is_file():
         return _outcome(settings, stored.key, reused=True)
+    if tracking is None and settings.config.tracking.enabled:
+        uri = tracking_uri_for(settings.home, os.environ)
+        with warm_tracking(settings.home, uri, framework=settings.config.training.framework) as warm:
+            return evaluate_file(settings, path, contributor, instance, verbose, tracking=warm)
+    instance = instance or open_instance(settings)
+    defs = build_definitions(settings, tracking=tracking)
     instance.add_dynamic_partitions("contributions", [stored.key])
     ensure_reference(settings, defs, instance, verbose=verbose)
     _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
     return _outcome(settings, stored.key, reused=False)
 
 
-def dry_run(home: Path, verbose: bool = False) -> Outcome:
+def dry_run(
+    home: Path, verbose: bool = False, worker: TrackingWorker | None = None, framework: str = "sklearn"
+) -> Outcome:
     """The whole graph on deterministic mock data, in ``<home>/dry-run``.
 
     Every asset runs and writes its files for real, but the run history goes to an
     in-memory Dagster instance: mock partitions never mix with real ones in the UI, and
     the dry run skips the SQLite set-up and per-event commits (about 1.5 s of its budget).
+    MLflow runs go to the dry run's own store (``<home>/dry-run/mlflow``), never to
+    ``MLFLOW_TRACKING_URI``: mock models must not reach a real registry. ``worker`` is a
+    tracking worker the caller started earlier, for that store (see ``cli.run``).
     """
     from hokusai_assets.lib.mock import write_mock_task
 
-    dry_home = home / "dry-run"
-    task = write_mock_task(dry_home / "task")
-    settings = load_settings(config_path=task.config_path, home=dry_home, environ={})
-    contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
-    with dg.DagsterInstance.ephemeral() as instance:
-        return evaluate_file(settings, task.contribution_path, contributor, instance=instance, verbose=verbose)
+    dry_home = dry_run_home(home, framework)
+    # First, so that MLflow's start-up overlaps everything below.
+    with warm_tracking(dry_home, tracking_uri_for(dry_home, {}), worker, framework) as tracking:
+        task = write_mock_task(dry_home / "task", framework=framework)
+        settings = load_settings(config_path=task.config_path, home=dry_home, environ={})
+        contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
+        with dg.DagsterInstance.ephemeral() as instance:
+            return evaluate_file(
+                settings, task.contribution_path, contributor, instance=instance, verbose=verbose, tracking=tracking
+            )

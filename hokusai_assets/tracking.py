@@ -46,6 +46,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.experiment import ContributionRecord, delta_metrics, write_comparison  # noqa: F401
+from hokusai_assets.locations import tracking_uri_for  # noqa: F401  (re-exported: where runs go)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -91,15 +93,6 @@ class RegistryError(HokusaiError):
 # ----------------------------------------------------------------------------- locations
 
 
-def tracking_uri_for(home: Path, environ: Mapping[str, str]) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under ``<home>/mlflow``."""
-    configured = environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if configured:
-        return configured
-    db = (Path(home) / "mlflow" / "mlflow.db").expanduser().absolute()
-    return f"sqlite:///{db}"
-
-
 def _local_sqlite_path(tracking_uri: str) -> Path | None:
     if not tracking_uri.startswith("sqlite:///"):
         return None
@@ -113,10 +106,44 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return None if db is None else (db.parent / "artifacts").absolute().as_uri()
 
 
+def _store_template() -> Path | None:
+    """Where a migrated, empty SQLite store for this MLflow is cached (None: no cache dir).
+
+    Creating a new SQLite store runs every MLflow schema migration (1.5 s here); a new
+    local store is instead copied from this template, built once per user and version.
+    """
+    import alembic
+    import sqlalchemy
+
+    root = os.environ.get("HOKUSAI_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hokusai_assets"
+    )
+    versions = f"{mlflow.__version__}-sqlalchemy{sqlalchemy.__version__}-alembic{alembic.__version__}"
+    return Path(root) / f"mlflow-store-{versions}.db"
+
+
+def _new_local_store(db: Path) -> None:
+    """Create ``db`` from the cached template (building the template first if needed)."""
+    template = _store_template()
+    try:
+        if not template.is_file():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            building = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+            MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
+            os.replace(building, template)  # whole or not at all; a concurrent builder is harmless
+        copying = db.with_name(f"{db.name}.{os.getpid()}.tmp")
+        shutil.copyfile(template, copying)
+        os.replace(copying, db)
+    except (OSError, MlflowException):
+        pass  # no usable cache: MLflow creates the store itself, only slower
+
+
 def _client(tracking_uri: str) -> MlflowClient:
     db = _local_sqlite_path(tracking_uri)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
+        if not db.exists():
+            _new_local_store(db)
     return MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -160,36 +187,6 @@ class TrackedRun:
 
     def as_metadata(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-def delta_metrics(delta: Mapping[str, Any]) -> dict[str, float]:
-    """The delta dict (``lib.delta.compute_delta``) as flat MLflow metrics.
-
-    ``baseline.<m>``, ``improved.<m>``, ``delta.<m>`` (new - baseline) and
-    ``delta_aware.<m>`` (positive = better) for every metric, plus the score, the decision
-    (``accepted`` as 1/0) and the significance numbers.
-    """
-    metrics: dict[str, float] = {}
-    for name, entry in delta.get("metric_deltas", {}).items():
-        metrics[f"baseline.{name}"] = float(entry["baseline_value"])
-        metrics[f"improved.{name}"] = float(entry["new_value"])
-        metrics[f"delta.{name}"] = float(entry["absolute_delta"])
-        metrics[f"delta_aware.{name}"] = float(entry["direction_aware_delta"])
-        if entry.get("relative_delta") is not None:
-            metrics[f"relative_delta.{name}"] = float(entry["relative_delta"])
-    for key in ("delta_one_score", "delta_one_bps", "primary_delta", "benchmark_rows"):
-        if delta.get(key) is not None:
-            metrics[key] = float(delta[key])
-    if "accepted" in delta:
-        metrics["accepted"] = 1.0 if delta["accepted"] else 0.0
-    significance = delta.get("significance") or {}
-    for key in ("ci_lower", "ci_upper", "p_value"):
-        if significance.get(key) is not None:
-            metrics[f"significance.{key}"] = float(significance[key])
-    mcnemar = significance.get("mcnemar") or {}
-    if mcnemar.get("p_value") is not None:
-        metrics["significance.mcnemar_p_value"] = float(mcnemar["p_value"])
-    return metrics
 
 
 def _run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
@@ -507,6 +504,11 @@ def _get_version(client: MlflowClient, model_name: str, version: str | int) -> A
         ) from exc
 
 
+def version_tags(tracking_uri: str, model_name: str, version: str | int) -> dict[str, str]:
+    """The tags of one registered version (E_REGISTRY_NO_VERSION if there is none)."""
+    return dict(_get_version(_client(tracking_uri), model_name, version).tags or {})
+
+
 def promote(
     tracking_uri: str,
     model_name: str,
@@ -753,3 +755,60 @@ def list_versions(tracking_uri: str, model_name: str) -> list[dict]:
         )
     rows.sort(key=lambda row: int(row["version"]), reverse=True)
     return rows
+
+
+# ----------------------------------------------------------------------------- one contribution
+
+
+def track_contribution(record: ContributionRecord) -> dict[str, Any]:
+    """Write the comparison plots, then log the run and register the challenger.
+
+    Returns the :class:`TrackedRun` fields plus ``plots`` (file name -> local path) and
+    ``plot_artifacts`` (file name -> artifact URI in the run).
+    """
+    benchmark = pd.read_parquet(record.benchmark_file)
+    plots = write_comparison(record, benchmark)
+    artifacts = {name: Path(path) for name, path in record.artifacts.items()}
+    artifacts.update({f"comparison/{name}": path for name, path in plots.items()})
+    tracked = log_contribution_run(
+        tracking_uri=record.tracking_uri,
+        experiment=record.experiment,
+        partition=record.partition,
+        dagster_run_id=record.dagster_run_id,
+        params=record.params,
+        metrics=record.metrics,
+        artifacts=artifacts,
+        improved_model_file=Path(record.improved_model_file),
+        baseline_model_file=Path(record.baseline_model_file),
+        input_example=benchmark,
+        model_name=record.model_name,
+        delta=record.delta,
+    )
+    return {
+        **tracked.as_metadata(),
+        "plots": {name: str(path) for name, path in plots.items()},
+        "plot_artifacts": {name: f"{tracked.artifact_uri}/comparison/{name}" for name in plots},
+    }
+
+
+def warm_up(tracking_uri: str, framework: str = "sklearn") -> None:
+    """Pay the one-time costs now: MLflow's model-logging imports, Matplotlib, scikit-learn,
+    the map of installed packages, and the creation of a new SQLite store."""
+    import mlflow.pyfunc  # noqa: F401
+    from mlflow.models import infer_signature  # noqa: F401
+
+    from hokusai_assets.lib.plots import warm_up as warm_up_plots
+
+    warm_up_plots()
+    # Reading the models back (for the plots and the signature) needs scikit-learn's classes.
+    from hokusai_assets.lib.modelio import warm_up as warm_up_models
+
+    warm_up_models()
+    if framework == "torch":
+        import torch  # noqa: F401  (about 1 s; a torch model file needs it to be read back)
+    # log_model checks the pip requirements against what is installed through a map of
+    # every installed distribution, built once per process (about 1 s); build it now.
+    from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+
+    _init_packages_to_modules_map()
+    _client(tracking_uri).search_experiments(max_results=1)

@@ -19,3 +19,9 @@ def mock_settings(mock_task: MockTask, tmp_path: Path) -> Settings:
 @pytest.fixture
 def regression_task(tmp_path: Path) -> MockTask:
     return write_mock_task(tmp_path / "regression-task", task_type="regression")
+
+
+@pytest.fixture(autouse=True)
+def _local_mlflow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests track to stores under their own temporary homes, never to a configured server."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

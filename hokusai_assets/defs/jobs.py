@@ -10,6 +10,7 @@ CONTRIBUTION_ASSETS = (
     "improved_metrics",
     "delta_result",
     "attestation",
+    "mlflow_run",
 )
 
 # The shared, unpartitioned reference: run once, and again when config or reference data change.
@@ -24,5 +25,8 @@ prepare_baseline = dg.define_asset_job(
 evaluate_contribution = dg.define_asset_job(
     "evaluate_contribution",
     selection=dg.AssetSelection.assets(*CONTRIBUTION_ASSETS),
-    description="Validate one contribution, train the improved model, score it, and attest the delta.",
+    description=(
+        "Validate one contribution, train the improved model, score it, attest the delta, "
+        "and record it in MLflow."
+    ),
 )

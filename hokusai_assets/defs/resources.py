@@ -12,6 +12,7 @@ from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.lib.pii import PiiKey, load_or_create_key
 from hokusai_assets.lib.sign import AttesterKeys, load_or_create_attester_keys
 from hokusai_assets.lib.store import ContributionStore, atomic_write_bytes
+from hokusai_assets.locations import tracking_uri_for
 
 
 class HokusaiResource(dg.ConfigurableResource):
@@ -38,6 +39,48 @@ class HokusaiResource(dg.ConfigurableResource):
         return load_or_create_attester_keys(Path(self.home) / "keys", os.environ)
 
 
+class TrackingResource(dg.ConfigurableResource):
+    """Where MLflow runs go, and how to get them there quickly.
+
+    ``tracking_uri`` empty means: ``MLFLOW_TRACKING_URI`` if set, else the SQLite store under
+    ``HOKUSAI_HOME/mlflow`` (resolved when a run needs it). ``worker_address`` is set by the
+    headless runner, which starts a warm tracking worker (``tracking_worker.py``) before the
+    graph; without one, runs are logged in this process.
+    """
+
+    home: str
+    tracking_uri: str = ""
+    worker_address: str = ""
+
+    def resolved_uri(self) -> str:
+        return self.tracking_uri or tracking_uri_for(Path(self.home), os.environ)
+
+    def track(self, record: dict, log: Any) -> dict:
+        """Log one ContributionRecord (as JSON); returns what ``tracking.track_contribution`` does."""
+        if self.worker_address:
+            from hokusai_assets.tracking_worker import WorkerUnavailable, request_tracking
+
+            try:
+                return request_tracking(self.worker_address, record)
+            except WorkerUnavailable as exc:
+                log.warning(f"{exc.message}; logging to MLflow in this process instead")
+        from hokusai_assets.tracking_worker import WORKER_ENVIRONMENT
+
+        for name, value in WORKER_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+        from hokusai_assets import tracking  # imports MLflow: only when a run is logged here
+
+        return tracking.track_contribution(tracking.ContributionRecord.from_json(record))
+
+
+def stored_file(base_dir: str | Path, asset_name: str, partition: str | None, suffix: str) -> Path:
+    """Where the file IO managers keep an asset's value (one file per partition)."""
+    key_path = Path(base_dir, asset_name)
+    if partition is not None:
+        return key_path / f"{partition}{suffix}"
+    return key_path.with_name(key_path.name + suffix)
+
+
 class _FileIOManager(dg.ConfigurableIOManager):
     """One file per asset (per partition), written atomically under ``base_dir``."""
 
@@ -45,10 +88,8 @@ class _FileIOManager(dg.ConfigurableIOManager):
     suffix: str = ""
 
     def _path(self, context: dg.OutputContext | dg.InputContext) -> Path:
-        key_path = Path(self.base_dir, *context.asset_key.path)
-        if context.has_asset_partitions:
-            return key_path / f"{context.asset_partition_key}{self.suffix}"
-        return key_path.with_name(key_path.name + self.suffix)
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        return stored_file(Path(self.base_dir, *context.asset_key.path[:-1]), context.asset_key.path[-1], partition, self.suffix)
 
     def encode(self, obj: Any) -> bytes:
         raise NotImplementedError
@@ -116,10 +157,11 @@ class JsonIOManager(_FileIOManager):
         return json.loads(data)
 
 
-def build_resources(config_path: str, home: str) -> dict[str, Any]:
+def build_resources(config_path: str, home: str, tracking: TrackingResource | None = None) -> dict[str, Any]:
     storage = str(Path(home) / "storage")
     return {
         "hokusai": HokusaiResource(config_path=config_path, home=home),
+        "mlflow_tracking": tracking or TrackingResource(home=home),
         "table_io_manager": ParquetIOManager(base_dir=storage),
         "model_io_manager": ModelIOManager(base_dir=storage),
         "json_io_manager": JsonIOManager(base_dir=storage),

@@ -64,10 +64,22 @@ class MockTask:
     wallet: str
 
 
-def write_mock_task(directory: Path, task_type: str = "classification", seed: int = 0) -> MockTask:
+def _mock_training(task_type: str, framework: str, seed: int) -> dict:
+    if framework == "torch":
+        return {"framework": "torch", "model": "mlp", "seed": seed}
+    if framework != "sklearn":
+        raise ValueError(f"unknown framework {framework!r}; use sklearn or torch")
+    model = "logistic_regression" if task_type == "classification" else "ridge"
+    return {"framework": "sklearn", "model": model, "seed": seed}
+
+
+def write_mock_task(
+    directory: Path, task_type: str = "classification", seed: int = 0, framework: str = "sklearn"
+) -> MockTask:
     """Write a complete mock task (config, baseline, benchmark, contribution) into ``directory``.
 
     Rows are drawn once and split, so all three tables come from one distribution.
+    ``framework`` picks the trainer: scikit-learn's linear models or the torch MLP.
     """
     directory.mkdir(parents=True, exist_ok=True)
     total = BASELINE_ROWS + BENCHMARK_ROWS + CONTRIBUTION_ROWS
@@ -89,11 +101,7 @@ def write_mock_task(directory: Path, task_type: str = "classification", seed: in
             "baseline_data": "baseline.parquet",
             "benchmark_data": "benchmark.parquet",
         },
-        "training": {
-            "framework": "sklearn",
-            "model": "logistic_regression" if task_type == "classification" else "ridge",
-            "seed": seed,
-        },
+        "training": _mock_training(task_type, framework, seed),
         "evaluation": {"min_benchmark_rows": 100, "bootstrap": {"resamples": 1000, "seed": seed}},
         # The dry run keeps to its 5 s budget without Evidently's 3.5 s import; the
         # drift report is exercised by the bundled example and the tests.

@@ -40,6 +40,11 @@ def _allowed_sklearn_classes() -> dict[str, type]:
     return {f"{cls.__module__.split('._')[0]}.{cls.__name__}": cls for cls in classes}
 
 
+def warm_up() -> None:
+    """Import the allowed scikit-learn classes now (about 1 s), not on the first model read."""
+    _allowed_sklearn_classes()
+
+
 def _class_name(obj: Any) -> str:
     cls = type(obj)
     return f"{cls.__module__.split('._')[0]}.{cls.__name__}"

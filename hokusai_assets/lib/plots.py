@@ -135,6 +135,13 @@ def metrics_comparison_markdown(metric_deltas: Mapping[str, Mapping[str, Any]]) 
     return "\n".join(lines) + "\n"
 
 
+def warm_up() -> None:
+    """Import Matplotlib's drawing machinery now (about 0.5 s), not on the first plot."""
+    import matplotlib.style  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def _signed(value: float, decimals: int = 4) -> str:
     text = f"{value:+.{decimals}f}"
     # Exact zero reads as no change; a tiny change keeps its sign even if it rounds to 0.

@@ -140,3 +140,43 @@ def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mo
     assert drift["drifted_share"].value >= 6 / 13 and (settings.reports_dir / "drift" / f"{stored.key}.html").is_file()
     statement = json.loads(statement_path(settings, stored.key).read_bytes())
     assert statement["predicate"]["contribution"]["drift_digest"] == drift["digest"].value
+
+
+def test_mlflow_run_metadata_links_back_to_its_mlflow_run(materialised, mock_settings):
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    from hokusai_assets.locations import tracking_uri_for
+
+    _, instance, stored, result = materialised
+    metadata = latest_metadata(instance, "mlflow_run", stored.key)
+    run = MlflowClient(tracking_uri_for(mock_settings.home, {})).get_run(metadata["run_id"].value)
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["hokusai.partition"] == stored.key
+    assert metadata["mlflow_run"].value == (
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    )
+    assert metadata["model_uri"].value == f"models:/mock_classification/{metadata['model_version'].value}"
+    for name in ("confusion_matrices.png", "roc_curves.png"):
+        assert Path(metadata[f"plot/{name}"].value).read_bytes().startswith(b"\x89PNG")
+    assert "| accuracy ↑ |" in metadata["comparison"].value
+
+
+def test_promotion_evidence_binds_the_attestation_to_the_model(materialised, mock_settings):
+    from hokusai_assets.registry_service import attestation_evidence
+
+    _, _, stored, _ = materialised
+    model_digest = file_digest(mock_settings.storage_dir / "improved_model" / f"{stored.key}.safetensors")
+    assert attestation_evidence(mock_settings, stored.key, model_digest) == {
+        "verified": True,
+        "accepted": True,
+        "detail": "verified",
+    }
+    other_model = attestation_evidence(mock_settings, stored.key, "sha256:" + "0" * 64)
+    assert other_model["verified"] is False and "attestation is for model" in other_model["detail"]
+    assert attestation_evidence(mock_settings, "c-0000000000000000", model_digest)["verified"] is False
+    envelope = mock_settings.attestations_dir / stored.key / "statement.dsse.json"
+    envelope.write_bytes(envelope.read_bytes().replace(b'"sig":"', b'"sig":"AA', 1))
+    tampered = attestation_evidence(mock_settings, stored.key, model_digest)
+    assert tampered["verified"] is False and tampered["accepted"] is False

@@ -19,6 +19,8 @@ DESIGN_ASSETS = {
     "baseline_model",
     "baseline_metrics",
 }
+# Issue 5 adds the contribution's MLflow run after its attestation.
+TRACKING_ASSETS = {"mlflow_run"}
 
 
 def test_code_location_loads_and_validates(monkeypatch, tmp_path):
@@ -26,7 +28,7 @@ def test_code_location_loads_and_validates(monkeypatch, tmp_path):
     monkeypatch.delenv("HOKUSAI_CONFIG_PATH", raising=False)
     loaded = defs()
     dg.Definitions.validate_loadable(loaded)
-    assert {key.to_user_string() for key in loaded.resolve_all_asset_keys()} == DESIGN_ASSETS
+    assert {key.to_user_string() for key in loaded.resolve_all_asset_keys()} == DESIGN_ASSETS | TRACKING_ASSETS
 
 
 def test_broken_config_fails_the_load_with_our_message(monkeypatch, tmp_path):

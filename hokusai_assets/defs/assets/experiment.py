@@ -1,0 +1,99 @@
+"""Experiment tracking: one MLflow run per contribution, and its model as the registry's challenger."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from hokusai_assets.defs.assets.attestation import attestation
+from hokusai_assets.defs.assets.models import baseline_model, improved_model
+from hokusai_assets.defs.assets.training import benchmark_dataset
+from hokusai_assets.defs.partitions import contributions
+from hokusai_assets.defs.resources import HokusaiResource, TrackingResource, stored_file
+from hokusai_assets.lib.experiment import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
+
+
+def _params(settings, key: str, contributor: dict) -> dict[str, str]:
+    config = settings.config
+    params = {
+        "config_digest": settings.config_digest,
+        "seed": config.training.seed,
+        "framework": config.training.framework,
+        "model": config.training.model,
+        "task_type": config.task.type,
+        "integration_strategy": config.integration.strategy,
+        "contribution_key": key,
+        "wallet": contributor["wallet"],
+        **{f"hp.{name}": value for name, value in sorted(config.training.hyperparameters.items())},
+    }
+    return {name: str(value) for name, value in params.items()}
+
+
+@dg.asset(
+    partitions_def=contributions,
+    group_name="contribution",
+    kinds={"mlflow"},
+    deps=[attestation, improved_model, baseline_model, benchmark_dataset],
+    # MLflow is the one thing here that lives outside HOKUSAI_HOME (a server, in production).
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0, backoff=dg.Backoff.EXPONENTIAL),
+    description=(
+        "The contribution's MLflow run (params, every metric and delta, plots, the delta and the "
+        "attestation as artifacts) and its improved model registered as the task model's challenger."
+    ),
+)
+def mlflow_run(
+    context: dg.AssetExecutionContext,
+    hokusai: HokusaiResource,
+    mlflow_tracking: TrackingResource,
+    contributed_dataset: dict,
+    delta_result: dict,
+    drift_report: dict,
+) -> dg.MaterializeResult:
+    settings = hokusai.load()
+    if not settings.config.tracking.enabled:
+        return dg.MaterializeResult(metadata={"enabled": False, "reason": "tracking.enabled is off"})
+    key = context.partition_key
+    storage = settings.storage_dir
+    metrics = delta_metrics(delta_result)
+    if drift_report.get("enabled"):
+        metrics["drift.drifted_share"] = float(drift_report["drifted_share"])
+    artifacts = {
+        "delta/delta_result.json": stored_file(storage, "delta_result", key, ".json"),
+        "attestation": settings.attestations_dir / key,
+    }
+    drift_html = settings.reports_dir / "drift" / f"{key}.html"
+    if drift_html.is_file():
+        artifacts["drift/drift_report.html"] = drift_html
+    record = ContributionRecord(
+        tracking_uri=mlflow_tracking.resolved_uri(),
+        experiment=settings.config.experiment_name,
+        model_name=settings.config.registered_model_name,
+        partition=key,
+        dagster_run_id=context.run.run_id,
+        task_type=settings.config.task.type,
+        params=_params(settings, key, contributed_dataset["contributor"]),
+        metrics=metrics,
+        delta=delta_result,
+        artifacts={name: str(path) for name, path in artifacts.items()},
+        improved_model_file=str(stored_file(storage, "improved_model", key, ".safetensors")),
+        baseline_model_file=str(stored_file(storage, "baseline_model", None, ".safetensors")),
+        benchmark_file=str(stored_file(storage, "benchmark_dataset", None, ".parquet")),
+        plots_dir=str(settings.plots_dir / key),
+    )
+    tracked = mlflow_tracking.track(record.to_json(), context.log)
+    run_link = tracked.get("run_url") or (
+        f"{settings.config.tracking.ui_url.rstrip('/')}/#/experiments/{tracked['experiment_id']}/runs/{tracked['run_id']}"
+    )
+    plots = tracked["plots"]
+    comparison = Path(plots.pop(METRICS_COMPARISON_MD)).read_text(encoding="utf-8")
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(run_link),
+            "run_id": tracked["run_id"],
+            "experiment_id": tracked["experiment_id"],
+            "model_uri": tracked["model_uri"],
+            "model_version": int(tracked["model_version"]),
+            "artifact_uri": tracked["artifact_uri"],
+            "comparison": dg.MetadataValue.md(comparison),
+            **{f"plot/{name}": dg.MetadataValue.path(path) for name, path in sorted(plots.items())},
+        },
+    )
