@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
-from hokusai_assets.defs.jobs import REFERENCE_ASSETS
+from hokusai_assets.defs.jobs import reference_is_current
 from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.lib.attest import STATEMENT_FILE
 from hokusai_assets.lib.errors import HokusaiError
@@ -111,11 +111,8 @@ def ensure_reference(
     settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, verbose: bool = False
 ) -> bool:
     """Materialise the shared reference assets unless they are current; return whether it ran."""
-    latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))
-    if latest is not None and latest.asset_materialization is not None:
-        recorded = latest.asset_materialization.metadata.get("reference_fingerprint")
-        if recorded is not None and recorded.value == settings.reference_fingerprint():
-            return False
+    if reference_is_current(instance, settings):
+        return False
     _execute(defs, "prepare_baseline", instance, verbose=verbose)
     return True
 

@@ -1,5 +1,7 @@
 import dagster as dg
 
+from hokusai_assets.config import Settings
+
 REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_model", "baseline_metrics")
 CONTRIBUTION_ASSETS = (
     "contributed_dataset",
@@ -19,6 +21,15 @@ prepare_baseline = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
     description="Load the baseline and benchmark, train the baseline model and score it.",
 )
+
+def reference_is_current(instance: dg.DagsterInstance, settings: Settings) -> bool:
+    """Whether the reference assets were materialised from today's config, files and code."""
+    latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))
+    if latest is None or latest.asset_materialization is None:
+        return False
+    recorded = latest.asset_materialization.metadata.get("reference_fingerprint")
+    return recorded is not None and recorded.value == settings.reference_fingerprint()
+
 
 # One contribution's chain, from the received file to its attestation; partitioned by
 # `contributions` because every selected asset is.

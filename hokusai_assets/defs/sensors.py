@@ -1,4 +1,10 @@
-"""contribution_sensor: every complete file in the inbox becomes a partition and a run."""
+"""contribution_sensor: every complete file in the inbox becomes a partition and a run.
+
+A contribution is only worth running against a current reference (baseline model and
+metrics from today's config, files and code). When the reference is missing or stale the
+sensor requests one `prepare_baseline` run and holds the contributions' runs (in its
+cursor) until a later tick finds the reference current.
+"""
 
 import json
 import time
@@ -7,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from hokusai_assets.config import Settings
-from hokusai_assets.defs.jobs import evaluate_contribution
+from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline, reference_is_current
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.errors import HokusaiError
@@ -49,10 +55,10 @@ def _store(arrival: Arrival, store: ContributionStore, quarantine: Path) -> tupl
 
 def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: ContributionStore) -> dg.SensorResult:
     intake = settings.config.intake
-    previous = json.loads(context.cursor) if context.cursor else {}
+    cursor = json.loads(context.cursor) if context.cursor else {}
     scan = scan_inbox(
         settings.inbox,
-        previous,
+        cursor.get("scan", {}),
         time.time(),
         max_bytes=intake.max_file_bytes,
         sidecar_wait_seconds=intake.sidecar_wait_seconds,
@@ -72,18 +78,29 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         f"inbox: {len(scan.arrivals)} stored, {len(scan.rejections)} quarantined, {scan.waiting} waiting; "
         f"{len(new_keys)} new partition(s)"
     )
+    waiting = [*cursor.get("held", []), *new_keys]
+    if not waiting or reference_is_current(context.instance, settings):
+        run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in waiting]
+        held = []
+    else:
+        # One run per reference fingerprint; if it fails, fix it and launch prepare_baseline
+        # from the UI (or change the config): the held runs start once the reference is current.
+        fingerprint = settings.reference_fingerprint().removeprefix("sha256:")[:16]
+        run_requests = [dg.RunRequest(job_name=prepare_baseline.name, run_key=f"reference-{fingerprint}")]
+        held = waiting
+        context.log.info(f"reference not current: preparing it; {len(held)} contribution run(s) wait for it")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new_keys],
+        run_requests=run_requests,
         dynamic_partitions_requests=[contributions.build_add_request(new_keys)] if new_keys else [],
         asset_events=events,
-        cursor=json.dumps(scan.state, sort_keys=True),
+        cursor=json.dumps({"scan": scan.state, "held": held}, sort_keys=True),
     )
 
 
 def build_contribution_sensor(settings: Settings) -> dg.SensorDefinition:
     @dg.sensor(
         name="contribution_sensor",
-        job=evaluate_contribution,
+        jobs=[evaluate_contribution, prepare_baseline],
         minimum_interval_seconds=settings.config.intake.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Watches {settings.inbox}: each complete new file becomes a `contributions` partition and one run.",

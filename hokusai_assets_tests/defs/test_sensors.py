@@ -17,7 +17,16 @@ def instance():
         yield instance
 
 
-def tick(settings, instance, cursor=None):
+def mark_reference_current(settings, instance):
+    """What a successful prepare_baseline run records, without running it."""
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("baseline_metrics", metadata={"reference_fingerprint": settings.reference_fingerprint()})
+    )
+
+
+def tick(settings, instance, cursor=None, reference_current=True):
+    if reference_current:
+        mark_reference_current(settings, instance)
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     result = intake_tick(context, settings, ContributionStore.open(settings.home, environ={}))
     # Apply what the daemon would apply: the partitions the result asks for.
@@ -37,7 +46,7 @@ def test_submitted_file_becomes_one_partition_and_one_run(mock_settings, mock_ta
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [(key, key)]
     [request] = result.dynamic_partitions_requests
     assert request.partitions_def_name == "contributions" and list(request.partition_keys) == [key]
-    assert json.loads(result.cursor) == {}
+    assert json.loads(result.cursor) == {"scan": {}, "held": []}
     assert list(mock_settings.inbox.iterdir()) == [], "the clear copy leaves the inbox once stored"
     store = ContributionStore.open(mock_settings.home, environ={})
     assert store.read_bytes(key) == mock_task.contribution_path.read_bytes()
@@ -77,7 +86,7 @@ def test_restart_keeps_the_stability_cursor(mock_settings, tmp_path, instance):
     hand_placed.write_text("f01,label\n0.5,1\n")
     (mock_settings.inbox / "manual.csv.contributor.json").write_text(json.dumps({"wallet": WALLET}))
     first = tick(mock_settings, instance)
-    assert not first.run_requests and "manual.csv" in json.loads(first.cursor)
+    assert not first.run_requests and "manual.csv" in json.loads(first.cursor)["scan"]
     # A restarted daemon resumes from the stored cursor: the file has held still, so it goes in.
     second = tick(mock_settings, instance, cursor=first.cursor)
     assert len(second.run_requests) == 1
@@ -95,8 +104,27 @@ def test_bad_file_is_quarantined_and_the_tick_goes_on(mock_settings, mock_task, 
     assert (mock_settings.quarantine / reason["file"]).read_bytes() == b"hello"
 
 
-def test_sensor_definition_targets_the_job_and_runs_by_default(mock_settings):
+def test_sensor_definition_targets_the_jobs_and_runs_by_default(mock_settings):
     sensor = build_contribution_sensor(mock_settings)
-    assert sensor.job_name == "evaluate_contribution"
+    assert sorted(target.job_name for target in sensor.targets) == ["evaluate_contribution", "prepare_baseline"]
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.minimum_interval_seconds == mock_settings.config.intake.sensor_interval_seconds
+
+
+def test_contribution_runs_wait_for_a_current_reference(mock_settings, mock_task, instance):
+    submit(mock_settings, mock_task.contribution_path)
+    first = tick(mock_settings, instance, reference_current=False)
+    # The partition is registered at once, but the one run asked for prepares the reference.
+    [request] = first.run_requests
+    assert request.job_name == "prepare_baseline" and request.run_key.startswith("reference-")
+    [key] = first.dynamic_partitions_requests[0].partition_keys
+    assert json.loads(first.cursor)["held"] == [key]
+    # Still stale: the same reference run (same run_key, so Dagster launches it once), still held.
+    second = tick(mock_settings, instance, cursor=first.cursor, reference_current=False)
+    assert [r.run_key for r in second.run_requests] == [request.run_key]
+    # The reference is current now: the held contribution gets its run.
+    third = tick(mock_settings, instance, cursor=second.cursor)
+    assert [(r.job_name, r.partition_key, r.run_key) for r in third.run_requests] == [
+        ("evaluate_contribution", key, key)
+    ]
+    assert json.loads(third.cursor)["held"] == []

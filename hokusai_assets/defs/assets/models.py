@@ -40,12 +40,16 @@ def _train(
 
 # The framework is training.framework in hokusai.yaml: scikit-learn or PyTorch.
 MODEL_KINDS = {"scikitlearn", "pytorch"}
+# Training saturates a core: across all runs, the instance's pool limit (1 by default,
+# dagster.yaml) says how many trainings run at once.
+TRAINING_POOL = "training"
 
 
 @dg.asset(
     group_name="reference",
     kinds=MODEL_KINDS,
     io_manager_key="model_io_manager",
+    pool=TRAINING_POOL,
     description="The model trained on the baseline training set alone: what every contribution is measured against.",
 )
 def baseline_model(
@@ -59,6 +63,7 @@ def baseline_model(
     group_name="contribution",
     kinds=MODEL_KINDS,
     io_manager_key="model_io_manager",
+    pool=TRAINING_POOL,
     description="The same trainer, hyperparameters and seed as the baseline, on the integrated training set.",
 )
 def improved_model(
