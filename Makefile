@@ -41,7 +41,7 @@ dry-run: venv
 	$(BIN)/hokusai run --dry-run
 
 test: venv
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: venv
 	$(BIN)/ruff check hokusai_assets hokusai_assets_tests benchmarks

@@ -7,6 +7,8 @@ hokusai.yaml then shows up as a load error that says what to fix.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from hokusai_assets.config import Settings, load_settings
@@ -19,13 +21,19 @@ from hokusai_assets.defs.assets import (
     monitoring,
     training,
 )
+from hokusai_assets.defs.executors import executor_from_environment
 from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
 from hokusai_assets.defs.resources import TrackingResource, build_resources
 from hokusai_assets.defs.sensors import build_contribution_sensor
 
 
-def build_definitions(settings: Settings, tracking: TrackingResource | None = None) -> dg.Definitions:
-    """``tracking`` overrides where MLflow runs go (the dry run's own store, a warm worker)."""
+def build_definitions(
+    settings: Settings,
+    tracking: TrackingResource | None = None,
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+) -> dg.Definitions:
+    """``tracking`` overrides where MLflow runs go (the dry run's own store, a warm worker);
+    ``executor`` runs the steps of launched runs (defs/executors.py)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules(
             [contributions, training, models, evaluation, monitoring, attestation, experiment]
@@ -33,9 +41,10 @@ def build_definitions(settings: Settings, tracking: TrackingResource | None = No
         jobs=[prepare_baseline, evaluate_contribution],
         sensors=[build_contribution_sensor(settings)],
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home), tracking=tracking),
+        executor=executor,
     )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(load_settings())
+    return build_definitions(load_settings(), executor=executor_from_environment(os.environ))

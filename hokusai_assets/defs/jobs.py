@@ -22,6 +22,7 @@ prepare_baseline = dg.define_asset_job(
     description="Load the baseline and benchmark, train the baseline model and score it.",
 )
 
+
 def reference_is_current(instance: dg.DagsterInstance, settings: Settings) -> bool:
     """Whether the reference assets were materialised from today's config, files and code."""
     latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))

@@ -60,3 +60,49 @@ def test_lineage_follows_the_design(mock_settings):
     assert {"improved_model", "benchmark_dataset"} <= parents("improved_metrics")
     assert {"baseline_metrics", "improved_metrics"} <= parents("delta_result")
     assert "delta_result" in parents("attestation")
+
+
+def _executor_of(monkeypatch, tmp_path, **environ) -> tuple[dg.JobDefinition, dict]:
+    """Load the code location as Dagster does, with HOKUSAI_* set as given."""
+    monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path))
+    monkeypatch.delenv("HOKUSAI_CONFIG_PATH", raising=False)
+    for name in ("HOKUSAI_EXECUTOR", "HOKUSAI_CELERY_BROKER", "HOKUSAI_CELERY_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    loaded = defs()
+    dg.Definitions.validate_loadable(loaded)
+    job = loaded.resolve_job_def("evaluate_contribution")
+    return job, dg.validate_run_config(job, {})["execution"]
+
+
+def test_launched_runs_execute_in_process_unless_the_deployment_says_otherwise(monkeypatch, tmp_path):
+    job, execution = _executor_of(monkeypatch, tmp_path)
+    assert job.executor_def.name == "in_process" and "in_process" in execution
+
+    job, execution = _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="multiprocess")
+    assert job.executor_def.name == "multiprocess" and "multiprocess" in execution
+
+
+def test_the_celery_executor_loads_with_its_broker_from_the_environment(monkeypatch, tmp_path):
+    broker, backend = "pyamqp://hokusai:pw-7f1c@rabbitmq:5672//", "redis://redis:6379/0"
+    job, execution = _executor_of(
+        monkeypatch, tmp_path, HOKUSAI_EXECUTOR="celery", HOKUSAI_CELERY_BROKER=broker, HOKUSAI_CELERY_BACKEND=backend
+    )
+    assert job.executor_def.name == "celery_executor"
+    assert execution["celery_executor"]["broker"] == broker
+    assert execution["celery_executor"]["backend"] == backend
+    # The job's snapshot (what the instance stores for each run) holds no credential.
+    from dagster._serdes import serialize_value
+
+    assert "pw-7f1c" not in serialize_value(job.get_job_snapshot())
+
+
+def test_a_celery_deployment_without_a_broker_fails_to_load_saying_what_to_set(monkeypatch, tmp_path):
+    with pytest.raises(Exception, match="HOKUSAI_CELERY_BROKER and HOKUSAI_CELERY_BACKEND"):
+        _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="celery")
+
+
+def test_an_unknown_executor_fails_to_load_listing_the_choices(monkeypatch, tmp_path):
+    with pytest.raises(Exception, match="in_process, multiprocess, celery"):
+        _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="dask")
