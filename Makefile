@@ -54,9 +54,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_commit.py
 
 dev: venv
-	mkdir -p $(HOKUSAI_HOME)/dagster
-	cp dagster.yaml $(HOKUSAI_HOME)/dagster/dagster.yaml
-	DAGSTER_HOME=$(HOKUSAI_HOME)/dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/hokusai dev --host 127.0.0.1 --port 3000
 
 mlflow-ui: venv
 	mkdir -p $(HOKUSAI_HOME)/mlflow

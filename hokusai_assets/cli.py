@@ -95,6 +95,30 @@ def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the UI binds to; keep it on loopback unless a proxy with auth fronts it.")
+@click.option("--port", default=3000, show_default=True, type=int)
+@CONFIG
+@HOME
+def dev(host: str, port: int, config_path: Path | None, home: Path | None) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on this home; contribution_sensor runs by default."""
+    from hokusai_assets.config import load_settings
+    from hokusai_assets.runner import REPO_WORKSPACE_YAML, install_instance_file
+
+    settings = load_settings(config_path=config_path, home=home)  # a broken config fails here, clearly
+    install_instance_file(settings.dagster_home)
+    environ = {
+        **os.environ,
+        "HOKUSAI_HOME": str(settings.home),
+        "HOKUSAI_CONFIG_PATH": str(settings.config_path),
+        "DAGSTER_HOME": str(settings.dagster_home),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={settings.dagster_home}, inbox {settings.inbox})", err=True)
+    command = [str(dagster), "dev", "-w", str(REPO_WORKSPACE_YAML), "-h", host, "-p", str(port)]
+    os.execve(command[0], command, environ)  # dagster dev owns the terminal and its Ctrl-C from here
+
+
+@main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @CONTRIBUTOR
 @CONFIG

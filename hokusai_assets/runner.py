@@ -31,6 +31,10 @@ from hokusai_assets.locations import dry_run_home, tracking_uri_for
 from hokusai_assets.tracking_worker import TrackingWorker
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+REPO_WORKSPACE_YAML = REPO_DAGSTER_YAML.with_name("workspace.yaml")
+# The first line of the repo's dagster.yaml: a DAGSTER_HOME file that starts with it is kept
+# in step with the repo; delete the line to manage the file yourself.
+MANAGED_MARKER = b"# hokusai_assets: managed instance file"
 # Our own errors travel through Dagster's error info as "[E_CODE] message".
 _CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
 
@@ -59,14 +63,26 @@ class Outcome:
         return asdict(self)
 
 
-def open_instance(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance under HOKUSAI_HOME/dagster, with the repo's dagster.yaml."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if REPO_DAGSTER_YAML.is_file() and (not target.is_file() or target.read_bytes() != REPO_DAGSTER_YAML.read_bytes()):
+def install_instance_file(dagster_home: Path) -> Path:
+    """Put the repo's dagster.yaml in DAGSTER_HOME unless an operator's own file is there.
+
+    A file that starts with MANAGED_MARKER is ours and follows the repo's; any other (the
+    PostgreSQL variant, a hand-edited one) is left exactly as it is.
+    """
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    if not REPO_DAGSTER_YAML.is_file():
+        return target
+    ours = REPO_DAGSTER_YAML.read_bytes()
+    if not target.is_file() or (target.read_bytes().startswith(MANAGED_MARKER) and target.read_bytes() != ours):
         shutil.copyfile(REPO_DAGSTER_YAML, target)
-    return dg.DagsterInstance.from_config(str(home))
+    return target
+
+
+def open_instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance under HOKUSAI_HOME/dagster (see install_instance_file)."""
+    install_instance_file(settings.dagster_home)
+    return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
 def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:

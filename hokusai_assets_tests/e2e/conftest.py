@@ -4,10 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from hokusai_assets.lib.mock import MockTask, write_mock_task
-from hokusai_assets_tests.e2e.platform import Platform
+from hokusai_assets_tests.e2e.platform import RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 HOKUSAI = [sys.executable, "-m", "hokusai_assets.cli"]
 
@@ -25,17 +23,6 @@ def cli():
     return hokusai
 
 
-def write_platform_task(directory: Path, framework: str = "sklearn", epochs: int | None = None) -> MockTask:
-    """A mock task whose sensor ticks every 5 s (the minimum), as the latency target assumes."""
-    task = write_mock_task(directory, framework=framework)
-    config = yaml.safe_load(task.config_path.read_text())
-    config["intake"] = {"sensor_interval_seconds": 5}
-    if epochs is not None:
-        config["training"].setdefault("hyperparameters", {})["epochs"] = epochs
-    task.config_path.write_text(yaml.safe_dump(config))
-    return task
-
-
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
     """The webserver and daemon on a mock task, shared by this worker's platform and UI tests.
@@ -49,3 +36,15 @@ def platform(tmp_path_factory):
     with deployment:
         yield deployment
     assert deployment.running_pids() == [], "processes left running after stop"
+
+
+@pytest.fixture(scope="session")
+def attested_contribution(platform) -> tuple[str, str]:
+    """The mock contribution, submitted and carried through to its attestation: (partition, run id)."""
+    key = platform.submit(platform.task.contribution_path)
+    run_id = wait_for(
+        lambda: platform.materialized_partitions("attestation").get(key),
+        RUN_TIMEOUT,
+        f"attestation[{key}] materialised",
+    )
+    return key, run_id

@@ -1,15 +1,15 @@
 """A real Dagster deployment on loopback, for end-to-end tests and benchmarks.
 
 ``dagster-webserver`` and ``dagster-daemon`` run as separate processes on the repo's
-``workspace.yaml`` and ``dagster.yaml`` (what ``make dev`` starts as one command), each in
-its own process group, and are stopped by pid. Status is read through the GraphQL API with
+``workspace.yaml`` and ``dagster.yaml``, or ``hokusai dev`` (``make dev``) starts both as one
+command; each process we start leads its own process group and is stopped by pid. Status is read through the GraphQL API with
 the dagster-graphql client.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,8 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from hokusai_assets.lib.mock import MockTask, write_mock_task
+from hokusai_assets.runner import install_instance_file
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# EIP-55's own test vector: a valid checksummed address.
+WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+# Bound on one contribution's run; the first also waits for the reference to be prepared.
+RUN_TIMEOUT = 300
 
 MATERIALIZATIONS = """
 query Materializations($path: [String!]!, $partitions: [String!]) {
@@ -61,6 +70,15 @@ query RunEvents($runId: ID!) {
   }
 }
 """
+SENSOR_STATUS = """
+query Sensor($name: String!) {
+  sensorOrError(sensorSelector: {
+    repositoryName: "__repository__", repositoryLocationName: "hokusai_assets", sensorName: $name
+  }) {
+    ... on Sensor { sensorState { status } minIntervalSeconds }
+  }
+}
+"""
 RUNS_FOR_PARTITION = """
 query Runs($partition: String!) {
   runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) {
@@ -88,10 +106,26 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
+def write_platform_task(directory: Path, framework: str = "sklearn", epochs: int | None = None) -> MockTask:
+    """A mock task whose sensor ticks every 5 s (the minimum), as the latency target assumes."""
+    task = write_mock_task(directory, framework=framework)
+    config = yaml.safe_load(task.config_path.read_text())
+    config["intake"] = {"sensor_interval_seconds": 5}
+    if epochs is not None:
+        config["training"].setdefault("hyperparameters", {})["epochs"] = epochs
+    task.config_path.write_text(yaml.safe_dump(config))
+    return task
+
+
 class Platform:
     """The webserver and the daemon for one HOKUSAI_HOME and hokusai.yaml."""
 
-    def __init__(self, home: Path, config: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, config: Path, extra_env: dict[str, str] | None = None, via_make_dev: bool = False
+    ) -> None:
+        """``via_make_dev``: one ``hokusai dev`` process (what ``make dev`` runs), which starts
+        the webserver and daemon itself, instead of the two started here."""
+        self.via_make_dev = via_make_dev
         self.home = Path(home)
         self.config = Path(config)
         self.port = free_port()
@@ -128,21 +162,32 @@ class Platform:
         return process
 
     def start(self, timeout: float = 180.0) -> Platform:
-        self.dagster_home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(REPO / "dagster.yaml", self.dagster_home / "dagster.yaml")
-        workspace = str(REPO / "workspace.yaml")
-        self._spawn(
-            "webserver",
-            [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(self.port)],
-        )
-        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
+        if self.via_make_dev:
+            self._spawn("dev", [str(BIN / "hokusai"), "dev", "--host", "127.0.0.1", "--port", str(self.port)])
+        else:
+            self._start_services()
         try:
             wait_for(self._location_loaded, timeout, f"the webserver on {self.url} loading hokusai_assets")
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_services(self) -> None:
+        install_instance_file(self.dagster_home)
+        # Create the instance's storage before two processes open it at once: two fresh
+        # SQLite schedule stores stamped concurrently end up with two alembic heads.
+        # (`dagster dev` does the same by opening the instance before it starts them.)
+        subprocess.run(
+            [str(BIN / "dagster"), "instance", "migrate"], env=self.env, cwd=REPO, check=True, capture_output=True
+        )
+        workspace = str(REPO / "workspace.yaml")
+        self._spawn(
+            "webserver",
+            [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(self.port)],
+        )
+        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
 
     def _location_loaded(self) -> bool:
         for process in self.processes:
@@ -192,6 +237,13 @@ class Platform:
             capture_output=True, text=True, env=self.env, cwd=REPO, timeout=120,
         )
 
+    def submit(self, path: Path, wallet: str = WALLET) -> str:
+        """`hokusai submit` as a user runs it; returns the partition key it prints."""
+        result = self.hokusai("submit", str(path), "--wallet", wallet)
+        if result.returncode != 0:
+            raise RuntimeError(f"hokusai submit {path} failed: {result.stderr}")
+        return json.loads(result.stdout)["partition"]
+
     def __enter__(self) -> Platform:
         return self.start()
 
@@ -228,6 +280,11 @@ class Platform:
 
     def runs_for_partition(self, partition: str) -> list[dict]:
         return self.query(RUNS_FOR_PARTITION, {"partition": partition})["runsOrError"]["results"]
+
+    def sensor(self, name: str) -> dict:
+        """{"status": RUNNING|STOPPED, "interval": seconds} of one sensor."""
+        sensor = self.query(SENSOR_STATUS, {"name": name})["sensorOrError"]
+        return {"status": sensor["sensorState"]["status"], "interval": sensor["minIntervalSeconds"]}
 
     def run_events(self, run_id: str) -> tuple[str, list[dict]]:
         """(status, [{type, message, stepKey}]) of one run."""

@@ -5,7 +5,7 @@ The `platform` fixture (conftest.py) starts `dagster-webserver` and `dagster-dae
 mock task and stops them by pid at the end of the session.
 """
 
-import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,26 +13,14 @@ import pytest
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
 from hokusai_assets.lib.commit import bytes_digest
 from hokusai_assets.lib.quarantine import list_quarantine
-from hokusai_assets_tests.e2e.platform import wait_for
+from hokusai_assets_tests.e2e.platform import REPO, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("platform")]
-WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
-# The first contribution also waits for the reference (baseline model and metrics).
-RUN_TIMEOUT = 300
 
 
-def submit(platform, path) -> str:
-    result = platform.hokusai("submit", str(path), "--wallet", WALLET)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["partition"]
+def test_a_submitted_contribution_is_attested(platform, attested_contribution):
+    key, run_id = attested_contribution  # `hokusai submit`, then wait for attestation[key] (conftest)
 
-
-def test_a_submitted_contribution_is_attested(platform):
-    key = submit(platform, platform.task.contribution_path)
-
-    run_id = wait_for(
-        lambda: platform.materialized_partitions("attestation").get(key), RUN_TIMEOUT, f"attestation[{key}]"
-    )
     runs = wait_for(lambda: platform.finished_runs(key), RUN_TIMEOUT, f"the run of {key} finishing")
 
     assert [(r["jobName"], r["status"]) for r in runs] == [("evaluate_contribution", "SUCCESS")]
@@ -51,7 +39,7 @@ def test_a_bad_file_is_quarantined_and_its_rejection_is_visible(platform, tmp_pa
     unlabelled = tmp_path / "unlabelled.csv"
     rows.drop(columns=["label"]).to_csv(unlabelled, index=False)
     sent = unlabelled.read_bytes()
-    key = submit(platform, unlabelled)
+    key = platform.submit(unlabelled)
 
     runs = wait_for(lambda: platform.finished_runs(key), RUN_TIMEOUT, f"the run of {key} finishing")
 
@@ -84,3 +72,28 @@ def test_a_file_of_an_unsupported_type_dropped_in_the_inbox_is_quarantined_by_th
     assert observed[0]["code"] == "E_FORMAT_UNSUPPORTED"
     assert not notes.exists()
     assert (platform.home / "quarantine" / observed[0]["quarantined_as"].split(", ")[0]).read_bytes() == b"not a table\n"
+
+
+def test_make_dev_serves_the_ui_on_loopback_with_the_sensor_running(tmp_path):
+    task = write_platform_task(tmp_path / "task")
+    home = tmp_path / "home"
+
+    with Platform(home, task.config_path, via_make_dev=True) as dev:
+        assert dev.sensor("contribution_sensor") == {"status": "RUNNING", "interval": 5}
+        # The instance lives inside HOKUSAI_HOME, on the repo's production settings.
+        assert (home / "dagster" / "dagster.yaml").read_bytes() == (REPO / "dagster.yaml").read_bytes()
+        assert (home / "dagster" / "history" / "runs.db").is_file()
+        listening = [address for address in _listening_addresses() if address[1] == dev.port]
+        assert listening and {host for host, _ in listening} <= {"127.0.0.1"}
+    assert dev.running_pids() == []
+
+
+def _listening_addresses() -> list[tuple[str, int]]:
+    """(address, port) of every listening IPv4 TCP socket, from /proc/net/tcp."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A":  # LISTEN
+            address, port = local.split(":")
+            found.append((".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)), int(port, 16)))
+    return found
