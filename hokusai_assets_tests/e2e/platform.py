@@ -29,6 +29,14 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # EIP-55's own test vector: a valid checksummed address.
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+# Fixed keys (64 hex each), so that two homes sign, pseudonymise and encrypt alike and
+# their attestations can be compared byte for byte.
+FIXED_KEYS = {
+    "HOKUSAI_ED25519_KEY": "01" * 32,
+    "HOKUSAI_ATTESTER_KEY": "4c" * 32,
+    "HOKUSAI_PII_KEY": "5e" * 32,
+    "HOKUSAI_STORE_KEY": "a7" * 32,
+}
 # Bound on one contribution's run; the first also waits for the reference to be prepared.
 RUN_TIMEOUT = 300
 

@@ -20,18 +20,12 @@ from hokusai_assets.lib.mock import MockTask
 from hokusai_assets.lib.store import Contributor
 from hokusai_assets.lib.validate import CHECKS
 from hokusai_assets.runner import Outcome, evaluate_file
+from hokusai_assets_tests.e2e.platform import FIXED_KEYS
 from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 
 pytestmark = [pytest.mark.e2e]
 
 POSTGRES_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.postgres.yaml"
-# Fixed keys, so that the two homes sign, pseudonymise and encrypt alike.
-FIXED_KEYS = {
-    "HOKUSAI_ED25519_KEY": "01" * 32,
-    "HOKUSAI_ATTESTER_KEY": "4c" * 32,
-    "HOKUSAI_PII_KEY": "5e" * 32,
-    "HOKUSAI_STORE_KEY": "a7" * 32,
-}
 ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 JOBS = {"prepare_baseline", "evaluate_contribution"}
 

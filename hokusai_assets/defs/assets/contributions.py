@@ -6,6 +6,7 @@ import pandas as pd
 from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY, deliberate_errors_not_retried
 from hokusai_assets.defs.types import TaskRows
 from hokusai_assets.intake_service import validate_stored
 from hokusai_assets.lib.commit import data_root
@@ -25,12 +26,14 @@ CHECK_DESCRIPTIONS = {
     group_name="contribution",
     kinds={"file"},
     io_manager_key="json_io_manager",
+    retry_policy=OUTSIDE_RETRY_POLICY,  # HOKUSAI_HOME's store may be shared storage
     description="The contributed file as received, content-addressed and encrypted at rest, with its contributor sidecar.",
 )
 def contributed_dataset(context: dg.AssetExecutionContext, hokusai: HokusaiResource) -> dg.MaterializeResult:
-    store = hokusai.store()
-    stored = store.get(context.partition_key)
-    store.read_bytes(stored.key)  # decrypts and re-checks the digest: a damaged entry stops here
+    with deliberate_errors_not_retried():
+        store = hokusai.store()
+        stored = store.get(context.partition_key)
+        store.read_bytes(stored.key)  # decrypts and re-checks the digest: a damaged entry stops here
     return dg.MaterializeResult(
         value=stored.manifest(),
         metadata={

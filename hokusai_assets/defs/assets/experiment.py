@@ -9,6 +9,7 @@ from hokusai_assets.defs.assets.models import baseline_model, improved_model
 from hokusai_assets.defs.assets.training import benchmark_dataset
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource, TrackingResource, stored_file
+from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY
 from hokusai_assets.lib.experiment import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
 
 
@@ -33,8 +34,7 @@ def _params(settings, key: str, contributor: dict) -> dict[str, str]:
     group_name="contribution",
     kinds={"mlflow"},
     deps=[attestation, improved_model, baseline_model, benchmark_dataset],
-    # MLflow is the one thing here that lives outside HOKUSAI_HOME (a server, in production).
-    retry_policy=dg.RetryPolicy(max_retries=2, delay=2.0, backoff=dg.Backoff.EXPONENTIAL),
+    retry_policy=OUTSIDE_RETRY_POLICY,  # MLflow: a server, in production
     description=(
         "The contribution's MLflow run (params, every metric and delta, plots, the delta and the "
         "attestation as artifacts) and its improved model registered as the task model's challenger."

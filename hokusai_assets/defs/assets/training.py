@@ -6,6 +6,7 @@ import pandas as pd
 from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY, deliberate_errors_not_retried
 from hokusai_assets.defs.types import TaskRows
 from hokusai_assets.lib.commit import data_root, file_digest
 from hokusai_assets.lib.intake import load_reference
@@ -15,13 +16,14 @@ from hokusai_assets.lib.integrate import integrate
 def _reference_table(hokusai: HokusaiResource, which: str) -> dg.MaterializeResult:
     settings = hokusai.load()
     path = settings.baseline_path if which == "baseline" else settings.benchmark_path
-    frame, report = load_reference(
-        path,
-        settings.schema,
-        hokusai.pii_key(),
-        source=f"{which} data {path.name}",
-        nan_policy=settings.config.intake.nan_policy,
-    )
+    with deliberate_errors_not_retried():
+        frame, report = load_reference(
+            path,
+            settings.schema,
+            hokusai.pii_key(),
+            source=f"{which} data {path.name}",
+            nan_policy=settings.config.intake.nan_policy,
+        )
     return dg.MaterializeResult(
         value=frame,
         metadata={
@@ -39,6 +41,7 @@ def _reference_table(hokusai: HokusaiResource, which: str) -> dg.MaterializeResu
     kinds={"pandas", "parquet"},
     io_manager_key="table_io_manager",
     dagster_type=TaskRows,
+    retry_policy=OUTSIDE_RETRY_POLICY,  # task.baseline_data may sit on a network mount
     description="The baseline model's training rows (task.baseline_data), conformed to the task schema.",
 )
 def baseline_training_set(hokusai: HokusaiResource) -> dg.MaterializeResult:
@@ -50,6 +53,7 @@ def baseline_training_set(hokusai: HokusaiResource) -> dg.MaterializeResult:
     kinds={"pandas", "parquet"},
     io_manager_key="table_io_manager",
     dagster_type=TaskRows,
+    retry_policy=OUTSIDE_RETRY_POLICY,
     description="The fixed held-out benchmark (task.benchmark_data): every model is scored on it, none trains on it.",
 )
 def benchmark_dataset(hokusai: HokusaiResource) -> dg.MaterializeResult:
