@@ -15,13 +15,13 @@ EXAMPLE := hokusai_assets/examples/digits/contribution.csv
 # This machine's pip config names local indexes that may be absent; their warnings are noise.
 PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help venv run dry-run test lint bench dev mlflow-ui clean
+.PHONY: help venv system-deps run dry-run test lint bench dev mlflow-ui clean
 
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
 	@echo "make test    run the whole test suite"
-	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments)"
-	@echo "make dev     start the Dagster UI on http://127.0.0.1:3000"
+	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation)"
+	@echo "make dev     start the Dagster UI and daemon on http://127.0.0.1:3000 (contribution_sensor on)"
 	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
 
 # torch goes in first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
@@ -40,7 +40,20 @@ run: venv
 dry-run: venv
 	$(BIN)/hokusai run --dry-run
 
-test: venv
+# What the tests need from the system, not from pip: Debian's chromium for the browser
+# tests (Playwright drives it; no browser is downloaded) and a PostgreSQL server for the
+# instance-on-PostgreSQL test. Installed with apt when missing (as root, or through sudo).
+APT_PACKAGES := chromium postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:
+	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "make test needs: $(APT_PACKAGES) (Debian package names); install them, then run make test again" >&2; exit 1; fi; \
+	echo "installing $(APT_PACKAGES) with apt-get"; \
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
+
+test: venv system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: venv
@@ -52,6 +65,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_intake.py
 	$(BIN)/python benchmarks/bench_pii.py
 	$(BIN)/python benchmarks/bench_commit.py
+	$(BIN)/python benchmarks/bench_latency.py
 
 dev: venv
 	$(BIN)/hokusai dev --host 127.0.0.1 --port 3000

@@ -87,6 +87,11 @@ query Sensor($name: String!) {
   }
 }
 """
+RUN_TIMES = """
+query RunTimes($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { creationTime startTime endTime } }
+}
+"""
 RUNS_FOR_PARTITION = """
 query Runs($partition: String!) {
   runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) {
@@ -302,6 +307,10 @@ class Platform:
             for e in run["eventConnection"]["events"]
         ]
         return run["status"], events
+
+    def run_times(self, run_id: str) -> dict[str, float]:
+        """creationTime, startTime, endTime of a run (Unix seconds)."""
+        return self.query(RUN_TIMES, {"runId": run_id})["runOrError"]
 
     def finished_runs(self, partition: str) -> list[dict]:
         """The partition's runs, once none of them is queued, starting or running."""

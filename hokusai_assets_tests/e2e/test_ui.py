@@ -23,6 +23,7 @@ CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-quic",
     "--disable-dev-shm-usage",
     "--disable-background-networking",
     "--disable-component-update",
