@@ -73,8 +73,8 @@ def install_instance_file(dagster_home: Path) -> Path:
     target = dagster_home / "dagster.yaml"
     if not REPO_DAGSTER_YAML.is_file():
         return target
-    ours = REPO_DAGSTER_YAML.read_bytes()
-    if not target.is_file() or (target.read_bytes().startswith(MANAGED_MARKER) and target.read_bytes() != ours):
+    current = target.read_bytes() if target.is_file() else None
+    if current is None or (current.startswith(MANAGED_MARKER) and current != REPO_DAGSTER_YAML.read_bytes()):
         shutil.copyfile(REPO_DAGSTER_YAML, target)
     return target
 

@@ -23,13 +23,18 @@ prepare_baseline = dg.define_asset_job(
 )
 
 
-def reference_is_current(instance: dg.DagsterInstance, settings: Settings) -> bool:
-    """Whether the reference assets were materialised from today's config, files and code."""
+def recorded_reference_fingerprint(instance: dg.DagsterInstance) -> str | None:
+    """The reference fingerprint the latest materialised reference was built from, if any."""
     latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))
     if latest is None or latest.asset_materialization is None:
-        return False
+        return None
     recorded = latest.asset_materialization.metadata.get("reference_fingerprint")
-    return recorded is not None and recorded.value == settings.reference_fingerprint()
+    return None if recorded is None else recorded.value
+
+
+def reference_is_current(instance: dg.DagsterInstance, settings: Settings) -> bool:
+    """Whether the reference assets were materialised from today's config, files and code."""
+    return recorded_reference_fingerprint(instance) == settings.reference_fingerprint()
 
 
 # One contribution's chain, from the received file to its attestation; partitioned by

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from hokusai_assets.config import Settings
-from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline, reference_is_current
+from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline, recorded_reference_fingerprint
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.errors import HokusaiError
@@ -79,14 +79,16 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         f"{len(new_keys)} new partition(s)"
     )
     waiting = [*cursor.get("held", []), *new_keys]
-    if not waiting or reference_is_current(context.instance, settings):
+    # Hashes the reference files: only on ticks that have runs to request, and only once.
+    fingerprint = settings.reference_fingerprint() if waiting else ""
+    if not waiting or recorded_reference_fingerprint(context.instance) == fingerprint:
         run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in waiting]
         held = []
     else:
         # One run per reference fingerprint; if it fails, fix it and launch prepare_baseline
         # from the UI (or change the config): the held runs start once the reference is current.
-        fingerprint = settings.reference_fingerprint().removeprefix("sha256:")[:16]
-        run_requests = [dg.RunRequest(job_name=prepare_baseline.name, run_key=f"reference-{fingerprint}")]
+        run_key = f"reference-{fingerprint.removeprefix('sha256:')[:16]}"
+        run_requests = [dg.RunRequest(job_name=prepare_baseline.name, run_key=run_key)]
         held = waiting
         context.log.info(f"reference not current: preparing it; {len(held)} contribution run(s) wait for it")
     return dg.SensorResult(
