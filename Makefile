@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 2>&1 | $(PIP_NOISE)
 	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | $(PIP_NOISE)
-	$(BIN)/python -c "import hokusai_assets.cli, torch, dagster, mlflow, evidently"
+	$(BIN)/python -c "import hokusai_assets.entry.cli, torch, dagster, mlflow, evidently"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,4 +1,4 @@
-"""Micro-benchmark of the data commitment (hokusai_assets.lib.commit.data_root).
+"""Micro-benchmark of the data commitment (hokusai_assets.lib.commitments.canonical.data_root).
 
 Run: ``python benchmarks/bench_commit.py [--rows N] [--repeat K]``. Builds deterministic
 frames (fixed seed) and prints the median wall time of ``data_root`` (K runs for the
@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets.lib.commit import data_root  # noqa: E402
+from hokusai_assets.lib.commitments.canonical import data_root  # noqa: E402
 
 _WORDS = (
     "the quick brown fox jumps over a lazy dog while données café naïve 東京 🚀 "

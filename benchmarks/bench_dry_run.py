@@ -29,7 +29,7 @@ def time_dry_run(home: Path, framework: str) -> tuple[float, float]:
     """(whole-process seconds, seconds of the mlflow_run step)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "DAGSTER_", "MLFLOW_"))}
     env["HOKUSAI_HOME"] = str(home)
-    command = [sys.executable, "-m", "hokusai_assets.cli", "run", "--dry-run", "--framework", framework, "-v"]
+    command = [sys.executable, "-m", "hokusai_assets.entry.cli", "run", "--dry-run", "--framework", framework, "-v"]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - started

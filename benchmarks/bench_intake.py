@@ -42,7 +42,7 @@ def free_text(rs: np.random.RandomState, n: int) -> np.ndarray:
 
 
 def write_csv(task_dir: Path, path: Path) -> None:
-    from hokusai_assets.lib.mock import generate_rows
+    from hokusai_assets.lib.samples.mock_task import generate_rows
 
     rows = generate_rows("classification", ROWS, seed=11)
     rs = np.random.RandomState(12)
@@ -56,7 +56,7 @@ def time_validate(config: Path, home: Path, csv: Path) -> tuple[float, float, in
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run(
-        [sys.executable, "-m", "hokusai_assets.cli", "validate", str(csv), "--json", "--config", str(config), "--home", str(home)],
+        [sys.executable, "-m", "hokusai_assets.entry.cli", "validate", str(csv), "--json", "--config", str(config), "--home", str(home)],
         env=env,
         capture_output=True,
         text=True,
@@ -70,10 +70,11 @@ def time_validate(config: Path, home: Path, csv: Path) -> tuple[float, float, in
 def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
     import dagster as dg
 
-    from hokusai_assets.config import load_settings
     from hokusai_assets.defs.sensors import intake_tick
-    from hokusai_assets.intake_service import submit_file
-    from hokusai_assets.lib.store import ContributionStore, Contributor
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.services.intake import submit_file
+    from hokusai_assets.services.store import ContributionStore
+    from hokusai_assets.settings.config import load_settings
 
     settings = load_settings(config_path=config, home=home, environ={})
     home.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
 
 
 def main() -> int:
-    from hokusai_assets.lib.mock import write_mock_task
+    from hokusai_assets.lib.samples.mock_task import write_mock_task
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets.lib.mock import generate_rows  # noqa: E402
+from hokusai_assets.lib.samples.mock_task import generate_rows  # noqa: E402
 from hokusai_assets_tests.e2e.platform import RUN_TIMEOUT, Platform, wait_for, write_platform_task  # noqa: E402
 
 CONTRIBUTIONS = 5

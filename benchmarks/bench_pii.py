@@ -1,4 +1,4 @@
-"""Benchmark of PII scanning and pseudonymisation (hokusai_assets.lib.pii).
+"""Benchmark of PII scanning and pseudonymisation (hokusai_assets.lib.intake.pii).
 
 Run: ``python benchmarks/bench_pii.py [--rows N] [--repeat K]``. Builds a deterministic
 frame (numpy RandomState, fixed seed) shaped like a contribution: numeric features, a
@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets.lib.pii import PiiKey, find_cleartext_pii, scan_and_pseudonymise  # noqa: E402
+from hokusai_assets.lib.intake.pii import PiiKey, find_cleartext_pii, scan_and_pseudonymise  # noqa: E402
 
 _OPENERS = [
     "Hi team,", "Hello,", "Thanks for the quick reply.", "I am writing about my last order.",

@@ -22,7 +22,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "DAGSTER_"))}
     with tempfile.TemporaryDirectory() as home:
         env["HOKUSAI_HOME"] = home
-        cli = [sys.executable, "-m", "hokusai_assets.cli"]
+        cli = [sys.executable, "-m", "hokusai_assets.entry.cli"]
         outcome = json.loads(subprocess.run([*cli, "run", "--dry-run"], env=env, check=True, capture_output=True).stdout)
         attestation = Path(outcome["attestation"])
         subprocess.run([*cli, "verify", str(attestation)], env=env, check=True, capture_output=True)  # warm-up

@@ -1,6 +1,6 @@
 import dagster as dg
 
-from hokusai_assets.config import Settings
+from hokusai_assets.settings.config import Settings
 
 REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_model", "baseline_metrics")
 CONTRIBUTION_ASSETS = (

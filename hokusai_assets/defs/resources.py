@@ -8,11 +8,12 @@ from typing import Any
 
 import dagster as dg
 
-from hokusai_assets.config import Settings, load_settings
-from hokusai_assets.lib.pii import PiiKey, load_or_create_key
-from hokusai_assets.lib.sign import AttesterKeys, load_or_create_attester_keys
-from hokusai_assets.lib.store import ContributionStore, atomic_write_bytes
-from hokusai_assets.locations import tracking_uri_for
+from hokusai_assets.lib.attestation.signing import AttesterKeys, load_or_create_attester_keys
+from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.intake.pii import PiiKey, load_or_create_key
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.config import Settings, load_settings
+from hokusai_assets.settings.layout import tracking_uri_for
 
 
 class HokusaiResource(dg.ConfigurableResource):
@@ -58,17 +59,17 @@ class TrackingResource(dg.ConfigurableResource):
     def track(self, record: dict, log: Any) -> dict:
         """Log one ContributionRecord (as JSON); returns what ``tracking.track_contribution`` does."""
         if self.worker_address:
-            from hokusai_assets.tracking_worker import WorkerUnavailable, request_tracking
+            from hokusai_assets.services.tracking.worker import WorkerUnavailable, request_tracking
 
             try:
                 return request_tracking(self.worker_address, record)
             except WorkerUnavailable as exc:
                 log.warning(f"{exc.message}; logging to MLflow in this process instead")
-        from hokusai_assets.tracking_worker import WORKER_ENVIRONMENT
+        from hokusai_assets.services.tracking.worker import WORKER_ENVIRONMENT
 
         for name, value in WORKER_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
-        from hokusai_assets import tracking  # imports MLflow: only when a run is logged here
+        from hokusai_assets.services.tracking import runs as tracking
 
         return tracking.track_contribution(tracking.ContributionRecord.from_json(record))
 
@@ -138,7 +139,7 @@ class ModelIOManager(_FileIOManager):
         return obj.to_bytes()
 
     def decode(self, data: bytes) -> Any:
-        from hokusai_assets.lib.train import model_from_bytes
+        from hokusai_assets.lib.training.trainers import model_from_bytes
 
         return model_from_bytes(data)
 
@@ -149,7 +150,7 @@ class JsonIOManager(_FileIOManager):
     suffix: str = ".json"
 
     def encode(self, obj: Any) -> bytes:
-        from hokusai_assets.lib.commit import canonical_json
+        from hokusai_assets.lib.commitments.canonical import canonical_json
 
         return canonical_json(obj)
 

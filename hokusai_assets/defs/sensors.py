@@ -12,14 +12,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from hokusai_assets.config import Settings
 from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline, recorded_reference_fingerprint
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.inbox import Arrival, scan_inbox
-from hokusai_assets.lib.quarantine import quarantine_file
-from hokusai_assets.lib.store import ContributionStore
+from hokusai_assets.services.inbox import Arrival, scan_inbox
+from hokusai_assets.services.quarantine import quarantine_file
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.config import Settings
 
 CONTRIBUTED = dg.AssetKey("contributed_dataset")
 

@@ -3,10 +3,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from hokusai_assets.config import Settings
-from hokusai_assets.definitions import build_definitions
-from hokusai_assets.lib.mock import MockTask
-from hokusai_assets.lib.store import ContributionStore, Contributor
+from hokusai_assets.defs.definitions import build_definitions
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.lib.samples.mock_task import MockTask
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.config import Settings
 
 
 def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, partition_key: str | None = None):

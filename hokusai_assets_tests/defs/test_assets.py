@@ -6,8 +6,8 @@ import pandas as pd
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
 from hokusai_assets.defs.resources import build_resources
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.lib.commit import data_root, file_digest
-from hokusai_assets.lib.intake import read_conformed
+from hokusai_assets.lib.commitments.canonical import data_root, file_digest
+from hokusai_assets.lib.intake.reading import read_conformed
 
 from .conftest import run_job, statement_path
 
@@ -63,9 +63,10 @@ def test_metric_and_delta_assets_carry_readable_metadata(materialised):
 
 
 def test_bad_contribution_is_stopped_by_a_blocking_check_and_quarantined(mock_settings, mock_task, tmp_path):
-    from hokusai_assets.definitions import build_definitions
-    from hokusai_assets.lib.quarantine import list_quarantine
-    from hokusai_assets.lib.store import ContributionStore, Contributor
+    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.services.quarantine import list_quarantine
+    from hokusai_assets.services.store import ContributionStore
 
     bad = tmp_path / "no_label.csv"
     pd.read_csv(mock_task.contribution_path).drop(columns=["label"]).to_csv(bad, index=False)
@@ -115,9 +116,10 @@ def test_attestation_is_signed_and_its_blocking_check_runs_the_verifier(material
 def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mock_settings, mock_task, tmp_path):
     import yaml
 
-    from hokusai_assets.config import load_settings
-    from hokusai_assets.definitions import build_definitions
-    from hokusai_assets.lib.store import ContributionStore, Contributor
+    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.services.store import ContributionStore
+    from hokusai_assets.settings.config import load_settings
 
     config = yaml.safe_load(mock_task.config_path.read_text())
     config["monitoring"] = {"drift_report": True, "drift_share_threshold": 0.3}
@@ -147,7 +149,7 @@ def test_mlflow_run_metadata_links_back_to_its_mlflow_run(materialised, mock_set
 
     from mlflow.tracking import MlflowClient
 
-    from hokusai_assets.locations import tracking_uri_for
+    from hokusai_assets.settings.layout import tracking_uri_for
 
     _, instance, stored, result = materialised
     metadata = latest_metadata(instance, "mlflow_run", stored.key)
@@ -164,7 +166,7 @@ def test_mlflow_run_metadata_links_back_to_its_mlflow_run(materialised, mock_set
 
 
 def test_promotion_evidence_binds_the_attestation_to_the_model(materialised, mock_settings):
-    from hokusai_assets.registry_service import attestation_evidence
+    from hokusai_assets.services.registry import attestation_evidence
 
     _, _, stored, _ = materialised
     model_digest = file_digest(mock_settings.storage_dir / "improved_model" / f"{stored.key}.safetensors")

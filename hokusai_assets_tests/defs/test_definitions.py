@@ -1,7 +1,8 @@
 import dagster as dg
 import pytest
 
-from hokusai_assets.definitions import build_definitions, defs
+from hokusai_assets.definitions import defs
+from hokusai_assets.defs.definitions import build_definitions
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS, REFERENCE_ASSETS
 
 # The asset names of shared/DESIGN.md.

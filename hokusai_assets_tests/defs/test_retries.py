@@ -3,8 +3,8 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.definitions import build_definitions
 from hokusai_assets.defs.assets import training
+from hokusai_assets.defs.definitions import build_definitions
 from hokusai_assets_tests.defs.conftest import run_job
 
 

@@ -4,9 +4,10 @@ import dagster as dg
 import pytest
 
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
-from hokusai_assets.intake_service import submit_file
-from hokusai_assets.lib.quarantine import list_quarantine
-from hokusai_assets.lib.store import ContributionStore, Contributor
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.services.intake import submit_file
+from hokusai_assets.services.quarantine import list_quarantine
+from hokusai_assets.services.store import ContributionStore
 
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 

@@ -7,7 +7,7 @@ import pytest
 
 from hokusai_assets_tests.e2e.platform import RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
-HOKUSAI = [sys.executable, "-m", "hokusai_assets.cli"]
+HOKUSAI = [sys.executable, "-m", "hokusai_assets.entry.cli"]
 
 
 def hokusai(*args: str, home: Path, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from hokusai_assets.lib.mock import MockTask, write_mock_task
-from hokusai_assets.runner import install_instance_file
+from hokusai_assets.entry.runner import install_instance_file
+from hokusai_assets.lib.samples.mock_task import MockTask, write_mock_task
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -246,7 +246,7 @@ class Platform:
     def hokusai(self, *args: str) -> subprocess.CompletedProcess:
         """The real CLI against this deployment's config and home."""
         return subprocess.run(
-            [sys.executable, "-m", "hokusai_assets.cli", *args],
+            [sys.executable, "-m", "hokusai_assets.entry.cli", *args],
             capture_output=True, text=True, env=self.env, cwd=REPO, timeout=120,
         )
 

@@ -18,16 +18,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from hokusai_assets.config import load_settings
 from hokusai_assets.defs.sensors import intake_tick
-from hokusai_assets.intake_service import submit_file, validate_stored
-from hokusai_assets.lib.commit import bytes_digest
-from hokusai_assets.lib.inbox import sidecar_for
-from hokusai_assets.lib.intake import load_reference
-from hokusai_assets.lib.mock import write_mock_task
-from hokusai_assets.lib.pii import load_or_create_key
-from hokusai_assets.lib.quarantine import list_quarantine
-from hokusai_assets.lib.store import ContributionStore, Contributor
+from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.lib.intake.pii import load_or_create_key
+from hokusai_assets.lib.intake.reading import load_reference
+from hokusai_assets.lib.samples.mock_task import write_mock_task
+from hokusai_assets.services.inbox import sidecar_for
+from hokusai_assets.services.intake import submit_file, validate_stored
+from hokusai_assets.services.quarantine import list_quarantine
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.config import load_settings
 
 pytestmark = pytest.mark.e2e
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from hokusai_assets.lib.mock import BASELINE_ROWS, BENCHMARK_ROWS, CONTRIBUTION_ROWS, generate_rows, mock_wallet
-from hokusai_assets.locations import dry_run_home, tracking_uri_for
+from hokusai_assets.lib.samples.mock_task import (
+    BASELINE_ROWS,
+    BENCHMARK_ROWS,
+    CONTRIBUTION_ROWS,
+    generate_rows,
+    mock_wallet,
+)
+from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
 
 from .conftest import hokusai
 

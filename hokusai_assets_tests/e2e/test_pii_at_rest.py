@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from hokusai_assets.config import load_settings
-from hokusai_assets.lib.mock import write_mock_task
-from hokusai_assets.lib.store import Contributor
-from hokusai_assets.runner import evaluate_file
+from hokusai_assets.entry.runner import evaluate_file
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.lib.samples.mock_task import write_mock_task
+from hokusai_assets.settings.config import load_settings
 
 pytestmark = pytest.mark.e2e
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
-from hokusai_assets.lib.commit import bytes_digest
-from hokusai_assets.lib.quarantine import list_quarantine
+from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.services.quarantine import list_quarantine
 from hokusai_assets_tests.e2e.platform import REPO, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("platform")]

@@ -14,12 +14,12 @@ import dagster as dg
 import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from hokusai_assets.config import Settings, load_settings
 from hokusai_assets.defs.assets.models import TRAINING_POOL
-from hokusai_assets.lib.mock import MockTask
-from hokusai_assets.lib.store import Contributor
-from hokusai_assets.lib.validate import CHECKS
-from hokusai_assets.runner import Outcome, evaluate_file
+from hokusai_assets.entry.runner import Outcome, evaluate_file
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.lib.intake.validate import CHECKS
+from hokusai_assets.lib.samples.mock_task import MockTask
+from hokusai_assets.settings.config import Settings, load_settings
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS
 from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 

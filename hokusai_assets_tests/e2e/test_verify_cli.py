@@ -44,7 +44,7 @@ def test_one_changed_byte_in_the_envelope_is_caught_and_named(cli, dry_run, tmp_
     signature = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
     signature[10] ^= 1
     envelope["signatures"][0]["sig"] = base64.b64encode(bytes(signature)).decode()
-    from hokusai_assets.lib.commit import canonical_json
+    from hokusai_assets.lib.commitments.canonical import canonical_json
 
     (copy / "statement.dsse.json").write_bytes(canonical_json(envelope))
     done = cli("verify", str(copy), home=tmp_path)
@@ -56,8 +56,8 @@ def test_a_changed_metric_fails_even_when_resigned_with_another_key(cli, dry_run
     copy = copy_of(directory, tmp_path)
     statement = json.loads((copy / "statement.json").read_bytes())
     statement["predicate"]["evaluation"]["delta_one_bps"] += 1
-    from hokusai_assets.lib.attest import write_attestation
-    from hokusai_assets.lib.sign import AttesterKeys
+    from hokusai_assets.lib.attestation.signing import AttesterKeys
+    from hokusai_assets.lib.attestation.statement import write_attestation
 
     forger = AttesterKeys(bytes(range(32)), bytes(range(1, 33)))
     write_attestation(copy, statement, {}, keys=forger)

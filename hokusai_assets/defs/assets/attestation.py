@@ -3,13 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.attestations import verify_directory
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.attest import build_statement, code_version, write_attestation
-from hokusai_assets.lib.commit import bytes_digest, data_root
-from hokusai_assets.lib.sign import ENVELOPE_FILE
-from hokusai_assets.lib.train import TrainedModel
+from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE
+from hokusai_assets.lib.attestation.statement import build_statement, code_version, write_attestation
+from hokusai_assets.lib.commitments.canonical import bytes_digest, data_root
+from hokusai_assets.lib.training.trainers import TrainedModel
+from hokusai_assets.services.attestations import verify_directory
 
 
 @dg.asset(

@@ -8,9 +8,9 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY, deliberate_errors_not_retried
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.intake_service import validate_stored
-from hokusai_assets.lib.commit import data_root
-from hokusai_assets.lib.validate import BLOCKING_CHECKS, CHECKS
+from hokusai_assets.lib.commitments.canonical import data_root
+from hokusai_assets.lib.intake.validate import BLOCKING_CHECKS, CHECKS
+from hokusai_assets.services.intake import validate_stored
 
 CHECK_DESCRIPTIONS = {
     "schema_valid": "The file parses and every task column is present with a valid type and label.",

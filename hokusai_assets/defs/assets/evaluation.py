@@ -3,13 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.config import Settings
 from hokusai_assets.defs.metadata import delta_markdown, metrics_markdown, table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.delta import compute_delta
-from hokusai_assets.lib.metrics import metrics_table
-from hokusai_assets.lib.train import TrainedModel
+from hokusai_assets.lib.evaluation.delta import compute_delta
+from hokusai_assets.lib.evaluation.metrics import metrics_table
+from hokusai_assets.lib.training.trainers import TrainedModel
+from hokusai_assets.settings.config import Settings
 
 
 def _score(settings: Settings, model: TrainedModel, benchmark: pd.DataFrame, **extra_metadata: str) -> dg.MaterializeResult:

@@ -10,7 +10,7 @@ from hokusai_assets.defs.assets.training import benchmark_dataset
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource, TrackingResource, stored_file
 from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY
-from hokusai_assets.lib.experiment import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
+from hokusai_assets.lib.tracking.record import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
 
 
 def _params(settings, key: str, contributor: dict) -> dict[str, str]:

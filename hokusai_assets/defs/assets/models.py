@@ -3,11 +3,11 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.config import Settings
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.commit import bytes_digest
-from hokusai_assets.lib.train import get_trainer
+from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.training.trainers import get_trainer
+from hokusai_assets.settings.config import Settings
 
 
 def _train(

@@ -6,7 +6,7 @@ import pandas as pd
 from hokusai_assets.defs.metadata import markdown_table
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.store import atomic_write_bytes
+from hokusai_assets.lib.files import atomic_write_bytes
 
 
 @dg.asset(
@@ -40,7 +40,7 @@ def drift_report(
             metadata={"enabled": False, "reason": reason},
             check_results=[dg.AssetCheckResult(check_name="drift_below_threshold", passed=True, description=f"skipped: {reason}")],
         )
-    from hokusai_assets.lib.drift import detect_drift  # Evidently is imported only here
+    from hokusai_assets.lib.monitoring.drift import detect_drift  # Evidently is imported only here
 
     schema = settings.schema
     result = detect_drift(

@@ -1,0 +1,347 @@
+"""The ``hokusai`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from hokusai_assets.lib.errors import HokusaiError
+
+EXIT_ERROR = 2
+
+
+def _fail(error: HokusaiError) -> None:
+    click.echo(f"error[{error.code}]: {error.message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        # Every deliberate error is one line on stderr and a non-zero exit, never a traceback.
+        try:
+            return super().invoke(ctx)
+        except HokusaiError as error:
+            _fail(error)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="hokusai_assets")
+def main() -> None:
+    """Measure how much a contributed dataset improves a model, and attest it."""
+
+
+VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Stream Dagster's run log to stderr.")
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
+)
+HOME = click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+
+
+def CONTRIBUTOR(command):  # noqa: N802 - used as a decorator beside the option constants
+    """The contributor options shared by `evaluate` and `submit`."""
+    for option in reversed(
+        (
+            click.option("--wallet", required=True, help="The contributor's EIP-55 Ethereum address."),
+            click.option("--contributor-id", default=None, help="Optional contributor identifier."),
+            click.option("--license", "license_", default=None, help="Optional licence of the contributed data."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _contributor(settings, wallet: str, contributor_id: str | None, license_: str | None):
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.lib.wallet import normalise_wallet
+
+    return Contributor(
+        wallet=normalise_wallet(wallet, allow_lowercase=settings.config.intake.allow_lowercase_wallet),
+        contributor_id=contributor_id,
+        license=license_,
+    )
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Run the whole graph on deterministic mock data.")
+@click.option(
+    "--framework",
+    type=click.Choice(["sklearn", "torch"]),
+    default="sklearn",
+    show_default=True,
+    help="The dry run's trainer.",
+)
+@HOME
+@VERBOSE
+def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None:
+    """Materialise the whole graph headless and print the result as JSON."""
+    from hokusai_assets.services.tracking.worker import TrackingWorker
+    from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
+
+    if not dry_run:
+        raise click.UsageError("hokusai run needs --dry-run; to evaluate a real file use: hokusai evaluate FILE --wallet 0x...")
+    home = (home or Path(os.environ.get("HOKUSAI_HOME", ".hokusai"))).expanduser().resolve()
+    # Started before Dagster is even imported: MLflow's start-up runs on the other core.
+    worker = TrackingWorker.start(tracking_uri_for(dry_run_home(home, framework), {}), framework)
+    from hokusai_assets.entry.runner import dry_run as run_dry
+
+    click.echo(json.dumps(run_dry(home, verbose=verbose, worker=worker, framework=framework).as_dict()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the UI binds to; keep it on loopback unless a proxy with auth fronts it.")
+@click.option("--port", default=3000, show_default=True, type=int)
+@CONFIG
+@HOME
+def dev(host: str, port: int, config_path: Path | None, home: Path | None) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on this home; contribution_sensor runs by default."""
+    from hokusai_assets.entry.runner import REPO_WORKSPACE_YAML, install_instance_file
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)  # a broken config fails here, clearly
+    install_instance_file(settings.dagster_home)
+    environ = {
+        **os.environ,
+        "HOKUSAI_HOME": str(settings.home),
+        "HOKUSAI_CONFIG_PATH": str(settings.config_path),
+        "DAGSTER_HOME": str(settings.dagster_home),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={settings.dagster_home}, inbox {settings.inbox})", err=True)
+    command = [str(dagster), "dev", "-w", str(REPO_WORKSPACE_YAML), "-h", host, "-p", str(port)]
+    os.execve(command[0], command, environ)  # dagster dev owns the terminal and its Ctrl-C from here
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@CONTRIBUTOR
+@CONFIG
+@HOME
+@VERBOSE
+def evaluate(
+    file: Path,
+    wallet: str,
+    contributor_id: str | None,
+    license_: str | None,
+    config_path: Path | None,
+    home: Path | None,
+    verbose: bool,
+) -> None:
+    """Evaluate FILE against the configured task and print the result as JSON."""
+    from hokusai_assets.entry.runner import evaluate_file
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    contributor = _contributor(settings, wallet, contributor_id, license_)
+    outcome = evaluate_file(settings, file.expanduser().resolve(), contributor, verbose=verbose)
+    click.echo(json.dumps(outcome.as_dict()))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@CONTRIBUTOR
+@CONFIG
+@HOME
+def submit(
+    file: Path, wallet: str, contributor_id: str | None, license_: str | None, config_path: Path | None, home: Path | None
+) -> None:
+    """Put FILE and its contributor sidecar into the inbox, where contribution_sensor picks it up."""
+    from hokusai_assets.services.intake import submit_file
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    contributor = _contributor(settings, wallet, contributor_id, license_)
+    click.echo(json.dumps(submit_file(settings, file.expanduser().resolve(), contributor)))
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@CONFIG
+@HOME
+def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | None) -> None:
+    """Run the full intake on FILE without Dagster. Exit 0 if it would be accepted, 2 if not."""
+    from hokusai_assets.services.intake import validate_file
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    result = validate_file(settings, file.expanduser().resolve())
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, default=str))
+    else:
+        for check in result.checks.values():
+            mark = "PASS" if check.passed else ("FAIL" if check.blocking else "WARN")
+            click.echo(f"{mark}  {check.name}: {check.description}")
+        verdict = "accepted" if result.accepted else "rejected"
+        click.echo(f"{file.name}: {verdict} ({result.report.get('rows_validated', 0)} rows would be used)")
+    if not result.accepted:
+        failure = result.first_failure
+        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
+        click.echo(f"error[{code}]: {failure.description}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@HOME
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for the EIP-712 domain).")
+def keys(home: Path | None, config_path: Path | None) -> None:
+    """Print the attester's public keys and address (creating the keys on first use)."""
+    from hokusai_assets.lib.attestation.signing import load_or_create_attester_keys
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    attester = load_or_create_attester_keys(settings.keys_dir, os.environ)
+    click.echo(json.dumps(attester.public_info(settings.config.attestation.eip712.domain()), indent=2))
+
+
+@main.command()
+@click.argument("attestation", type=click.Path(path_type=Path))
+@click.option("--data", "data_file", type=click.Path(path_type=Path), help="The contributed file, or a table of its committed rows.")
+@click.option("--model", "model_file", type=click.Path(path_type=Path), help="The improved model file (.safetensors).")
+@click.option("--proof", "proof_file", type=click.Path(path_type=Path), help="A row proof from `hokusai prove-row`.")
+@click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json beside the envelope).")
+@click.option("--rerun", is_flag=True, help="Retrain and re-score from the inputs stored under HOKUSAI_HOME.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for --rerun).")
+@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (for --rerun).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(
+    attestation: Path,
+    data_file: Path | None,
+    model_file: Path | None,
+    proof_file: Path | None,
+    attester: Path | None,
+    rerun: bool,
+    config_path: Path | None,
+    home: Path | None,
+    as_json: bool,
+) -> None:
+    """Check an attestation without trusting its producer. Exit 0 if valid, 1 naming the first failed check."""
+    from hokusai_assets.lib.attestation.verify import Check
+    from hokusai_assets.services.attestations import (
+        attestation_directory,
+        check_row_proof,
+        load_trusted,
+        verify_directory,
+    )
+
+    directory = attestation_directory(attestation.expanduser().resolve())
+    report = verify_directory(
+        directory, trusted=load_trusted(directory, attester), data_file=data_file, model_file=model_file
+    )
+    if proof_file is not None:
+        report.checks.append(check_row_proof(report, proof_file))
+    if rerun:
+        if not report.ok:
+            report.checks.append(Check("rerun", False, "skipped: the attestation itself is invalid"))
+        else:
+            from hokusai_assets.services.reruns import rerun_checks
+            from hokusai_assets.settings.config import load_settings
+
+            report.checks.extend(rerun_checks(report.statement, load_settings(config_path=config_path, home=home)))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for check in report.checks:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failure = report.first_failure
+    if failure is not None:
+        click.echo(f"invalid: {failure.name} failed: {failure.detail}", err=True)
+        sys.exit(1)
+    click.echo("valid", err=True)
+
+
+@main.command("prove-row")
+@click.argument("attestation", type=click.Path(path_type=Path))
+@click.argument("row_json")
+@CONFIG
+@HOME
+def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: Path | None) -> None:
+    """Print the Merkle inclusion proof of one row (a JSON object, or @file) of an attested contribution."""
+    from hokusai_assets.services.attestations import prove_committed_row
+    from hokusai_assets.settings.config import load_settings
+
+    text = Path(row_json[1:]).read_text() if row_json.startswith("@") else row_json
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(prove_committed_row(settings, attestation.expanduser().resolve(), text), indent=2))
+
+
+@main.group()
+def models() -> None:
+    """The model registry: list versions, promote a challenger to champion, roll back."""
+
+
+ACTOR = click.option("--actor", default=None, help="Who is doing this, for the audit trail (default: your user name).")
+REASON = click.option("--reason", required=True, help="Why, for the audit trail.")
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
+@models.command("list")
+@CONFIG
+@HOME
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+def models_list(config_path: Path | None, home: Path | None, as_json: bool) -> None:
+    """Every registered version of the task's model, newest first, with aliases and evidence."""
+    from hokusai_assets.services.registry import list_models
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    rows = list_models(settings)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no versions of {settings.config.registered_model_name} yet; evaluate a contribution first")
+        return
+    click.echo(f"{'version':>7}  {'aliases':<28} {'accepted':<8} {'bps':>6}  partition")
+    for row in rows:
+        accepted = {True: "yes", False: "no", None: "?"}[row["accepted"]]
+        bps = "" if row["delta_one_bps"] is None else str(row["delta_one_bps"])
+        aliases = ",".join(row["aliases"]) or "-"
+        click.echo(f"{row['version']:>7}  {aliases:<28} {accepted:<8} {bps:>6}  {row['partition'] or '-'}")
+
+
+@models.command("promote")
+@click.argument("version")
+@ACTOR
+@REASON
+@click.option("--approve", is_flag=True, help="Record a human approval (required when tracking.require_approval is set).")
+@CONFIG
+@HOME
+def models_promote(
+    version: str, actor: str | None, reason: str, approve: bool, config_path: Path | None, home: Path | None
+) -> None:
+    """Make VERSION the champion: only if its attestation verifies and its delta was accepted."""
+    from hokusai_assets.services.registry import promote_version
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve)))
+
+
+@models.command("rollback")
+@ACTOR
+@REASON
+@CONFIG
+@HOME
+def models_rollback(actor: str | None, reason: str, config_path: Path | None, home: Path | None) -> None:
+    """Make the previous champion the champion again."""
+    from hokusai_assets.services.registry import rollback_champion
+    from hokusai_assets.settings.config import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    click.echo(json.dumps(rollback_champion(settings, actor=_actor(actor), reason=reason)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Headless runs: materialise the graph in-process on the real Dagster instance.
+
+Used by the CLI (``hokusai run --dry-run``, ``hokusai evaluate``). Nothing here needs a
+webserver or daemon: ``hokusai evaluate`` runs go into the same SQLite instance under
+``HOKUSAI_HOME`` that ``dagster dev`` shows, so they are visible in the UI afterwards;
+a dry run keeps its run history in memory (see :func:`dry_run`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from hokusai_assets.defs.jobs import reference_is_current
+from hokusai_assets.defs.resources import TrackingResource
+from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE
+from hokusai_assets.lib.attestation.statement import STATEMENT_FILE
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.intake.contributions import Contributor
+from hokusai_assets.lib.intake.reading import read_conformed
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.services.tracking.worker import TrackingWorker
+from hokusai_assets.settings.config import Settings, load_settings
+from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+REPO_WORKSPACE_YAML = REPO_DAGSTER_YAML.with_name("workspace.yaml")
+# The first line of the repo's dagster.yaml: a DAGSTER_HOME file that starts with it is kept
+# in step with the repo; delete the line to manage the file yourself.
+MANAGED_MARKER = b"# hokusai_assets: managed instance file"
+# Our own errors travel through Dagster's error info as "[E_CODE] message".
+_CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
+
+
+def _run_config(verbose: bool) -> dict:
+    # Headless runs print one JSON object or one error line; the full event log of every
+    # run, stack traces included, stays in the instance for the UI.
+    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
+
+
+class RunFailed(HokusaiError):
+    code = "E_RUN_FAILED"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    partition: str
+    delta_one_score: float
+    delta_one_bps: int
+    accepted: bool
+    attestation: str  # the signed DSSE envelope; statement.json and the rest sit beside it
+    statement_digest: str | None
+    reused: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def install_instance_file(dagster_home: Path) -> Path:
+    """Put the repo's dagster.yaml in DAGSTER_HOME unless an operator's own file is there.
+
+    A file that starts with MANAGED_MARKER is ours and follows the repo's; any other (the
+    PostgreSQL variant, a hand-edited one) is left exactly as it is.
+    """
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    if not REPO_DAGSTER_YAML.is_file():
+        return target
+    current = target.read_bytes() if target.is_file() else None
+    if current is None or (current.startswith(MANAGED_MARKER) and current != REPO_DAGSTER_YAML.read_bytes()):
+        shutil.copyfile(REPO_DAGSTER_YAML, target)
+    return target
+
+
+def open_instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance under HOKUSAI_HOME/dagster (see install_instance_file)."""
+    install_instance_file(settings.dagster_home)
+    return dg.DagsterInstance.from_config(str(settings.dagster_home))
+
+
+def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:
+    """Why the run failed: a failed blocking check's explanation, else the first failed
+    step's error, keeping our own error code when it was ours."""
+    where = f"(run {result.run_id} of {job_name}"
+    for event in result.all_events:
+        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if evaluation is not None and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            check = evaluation.check_name
+            recorded = evaluation.metadata.get("code")
+            code = recorded.value if recorded is not None else f"E_CHECK_{check.upper()}"
+            return RunFailed(f"{evaluation.description} {where}, check {check})", code=code)
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name.startswith("Dagster"):
+                error = error.cause
+            coded = _CODED_MESSAGE.search(error.message)
+            if coded:
+                return RunFailed(f"{coded.group(2).strip()} {where}, step {event.step_key})", code=coded.group(1))
+            return RunFailed(f"{error.message.strip()} {where}, step {event.step_key})")
+    return RunFailed(f"the run failed before any step {where}); open it in the Dagster UI")
+
+
+def _execute(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    partition_key: str | None = None,
+    verbose: bool = False,
+) -> None:
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, run_config=_run_config(verbose), raise_on_error=False
+    )
+    if not result.success:
+        raise _run_failure(job_name, result)
+
+
+def ensure_reference(
+    settings: Settings, defs: dg.Definitions, instance: dg.DagsterInstance, verbose: bool = False
+) -> bool:
+    """Materialise the shared reference assets unless they are current; return whether it ran."""
+    if reference_is_current(instance, settings):
+        return False
+    _execute(defs, "prepare_baseline", instance, verbose=verbose)
+    return True
+
+
+def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
+    path = settings.attestations_dir / key / STATEMENT_FILE
+    statement = json.loads(path.read_bytes())
+    envelope = path.with_name(ENVELOPE_FILE)
+    evaluation = statement["predicate"]["evaluation"]
+    receipt_path = path.with_name("receipt.json")
+    digest = json.loads(receipt_path.read_text())["statement_digest"] if receipt_path.is_file() else None
+    return Outcome(
+        partition=key,
+        delta_one_score=evaluation["delta_one_score"],
+        delta_one_bps=evaluation["delta_one_bps"],
+        accepted=evaluation["accepted"],
+        attestation=str(envelope),
+        statement_digest=digest,
+        reused=reused,
+    )
+
+
+@contextmanager
+def warm_tracking(
+    home: Path, tracking_uri: str, worker: TrackingWorker | None = None, framework: str = "sklearn"
+) -> Iterator[TrackingResource]:
+    """A tracking worker for one headless run (``worker``, or one started now), stopped afterwards.
+
+    It imports MLflow and opens the store on the second core while the graph runs on the
+    first, so the ``mlflow_run`` asset only pays for the logging itself.
+    """
+    with worker or TrackingWorker.start(tracking_uri, framework) as running:
+        yield TrackingResource(home=str(home), tracking_uri=tracking_uri, worker_address=running.address)
+
+
+def evaluate_file(
+    settings: Settings,
+    path: Path,
+    contributor: Contributor,
+    instance: dg.DagsterInstance | None = None,
+    verbose: bool = False,
+    tracking: TrackingResource | None = None,
+) -> Outcome:
+    """Evaluate one contributed file end to end and return where its attestation is.
+
+    The file is checked against the task schema first, so a bad file fails before anything
+    is written under HOKUSAI_HOME. The same bytes evaluated again reuse their partition.
+    Runs go to the persistent instance under HOKUSAI_HOME unless ``instance`` is given, and
+    to MLflow at ``tracking`` (default: MLFLOW_TRACKING_URI or the store under the home,
+    through a warm worker).
+    """
+    from hokusai_assets.defs.definitions import build_definitions
+
+    intake = settings.config.intake
+    read_conformed(
+        path,
+        settings.schema,
+        source=path.name,
+        nan_policy=intake.nan_policy,
+        max_bytes=intake.max_file_bytes,
+        max_rows=intake.max_rows,
+    )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    stored, created = ContributionStore.open(settings.home).put(path, contributor)
+    if not created and (settings.attestations_dir / stored.key / STATEMENT_FILE).is_file():
+        return _outcome(settings, stored.key, reused=True)
+    if tracking is None and settings.config.tracking.enabled:
+        uri = tracking_uri_for(settings.home, os.environ)
+        with warm_tracking(settings.home, uri, framework=settings.config.training.framework) as warm:
+            return evaluate_file(settings, path, contributor, instance, verbose, tracking=warm)
+    instance = instance or open_instance(settings)
+    defs = build_definitions(settings, tracking=tracking)
+    instance.add_dynamic_partitions("contributions", [stored.key])
+    ensure_reference(settings, defs, instance, verbose=verbose)
+    _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
+    return _outcome(settings, stored.key, reused=False)
+
+
+def dry_run(
+    home: Path, verbose: bool = False, worker: TrackingWorker | None = None, framework: str = "sklearn"
+) -> Outcome:
+    """The whole graph on deterministic mock data, in ``<home>/dry-run``.
+
+    Every asset runs and writes its files for real, but the run history goes to an
+    in-memory Dagster instance: mock partitions never mix with real ones in the UI, and
+    the dry run skips the SQLite set-up and per-event commits (about 1.5 s of its budget).
+    MLflow runs go to the dry run's own store (``<home>/dry-run/mlflow``), never to
+    ``MLFLOW_TRACKING_URI``: mock models must not reach a real registry. ``worker`` is a
+    tracking worker the caller started earlier, for that store (see ``cli.run``).
+    """
+    from hokusai_assets.lib.samples.mock_task import write_mock_task
+
+    dry_home = dry_run_home(home, framework)
+    # First, so that MLflow's start-up overlaps everything below.
+    with warm_tracking(dry_home, tracking_uri_for(dry_home, {}), worker, framework) as tracking:
+        task = write_mock_task(dry_home / "task", framework=framework)
+        settings = load_settings(config_path=task.config_path, home=dry_home, environ={})
+        contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
+        with dg.DagsterInstance.ephemeral() as instance:
+            return evaluate_file(
+                settings, task.contribution_path, contributor, instance=instance, verbose=verbose, tracking=tracking
+            )

@@ -1,0 +1,335 @@
+"""The full intake of one contribution: what a file must pass before it may train a model.
+
+``run_intake`` takes the received bytes and returns the validated rows plus a report and
+the outcome of every check. It never raises on bad data: a file that cannot be read or
+does not fit the schema gets a failed ``schema_valid`` check with the reason, so the
+Dagster asset, the CLI and the tests all see one explained outcome.
+
+Steps, in order:
+1. parse (formats) and enforce size/row limits;
+2. scan every string column for PII and replace each value by its keyed pseudonym;
+3. conform to the task schema (columns, safe types, NaN policy) and check labels;
+4. score quality (completeness, uniqueness, label balance, values in range);
+5. deduplicate by canonical row hash: within the file, against the baseline training set
+   and against earlier accepted contributions, so resubmitted rows earn nothing;
+6. remove rows whose features equal a benchmark row (leakage), and reject the file when
+   their share is above the configured limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hokusai_assets.lib.commitments.canonical import iter_canonical_rows
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.intake.formats import parse_table
+from hokusai_assets.lib.intake.pii import PiiKey, column_hint, find_cleartext_pii, scan_and_pseudonymise
+from hokusai_assets.lib.intake.schema import NanPolicy, TaskSchema, check_labels, conform
+
+SCHEMA_VALID = "schema_valid"
+NO_CLEARTEXT_PII = "no_cleartext_pii"
+QUALITY_ABOVE_MINIMUM = "quality_above_minimum"
+NO_BENCHMARK_LEAKAGE = "no_benchmark_leakage"
+DUPLICATE_SHARE = "duplicate_share"
+BLOCKING_CHECKS = (SCHEMA_VALID, NO_CLEARTEXT_PII, NO_BENCHMARK_LEAKAGE, QUALITY_ABOVE_MINIMUM)
+CHECKS = (*BLOCKING_CHECKS, DUPLICATE_SHARE)
+# Feature values further than this many baseline ranges outside the baseline's span count
+# as out of range: generous enough for real drift, strict enough for unit mix-ups.
+_RANGE_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    nan_policy: NanPolicy = "reject"
+    max_bytes: int = 256 * 1024 * 1024
+    max_rows: int = 5_000_000
+    min_quality: float = 0.7
+    max_leakage_share: float = 0.05
+    max_duplicate_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class IntakeReference:
+    """What a contribution is compared with; frames already conformed and pseudonymised."""
+
+    baseline: pd.DataFrame
+    benchmark: pd.DataFrame
+    earlier_leaves: frozenset[bytes] = frozenset()
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    name: str
+    passed: bool
+    blocking: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, "blocking": self.blocking, "description": self.description, **self.metadata}
+
+
+@dataclass
+class IntakeResult:
+    frame: pd.DataFrame
+    checks: dict[str, CheckOutcome]
+    report: dict[str, Any]
+    leaves: list[bytes]  # canonical-row leaf hashes of ``frame``, in row order
+
+    @property
+    def accepted(self) -> bool:
+        return all(c.passed for c in self.checks.values() if c.blocking)
+
+    @property
+    def first_failure(self) -> CheckOutcome | None:
+        return next((c for c in self.checks.values() if c.blocking and not c.passed), None)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "checks": {name: check.as_dict() for name, check in self.checks.items()},
+            **self.report,
+        }
+
+
+def row_leaves(frame: pd.DataFrame, columns: list[str]) -> list[bytes]:
+    """SHA-256 leaf hash (0x00 ‖ RFC 8785 row) of every row, in row order."""
+    prefix = b"\x00"
+    return [hashlib.sha256(prefix + row).digest() for row in iter_canonical_rows(frame, columns)]
+
+
+def _rows_in(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Which rows of ``frame`` equal some row of ``other`` on ``columns`` (exactly).
+
+    A 64-bit hash of each row finds candidates in C; candidates are then confirmed by
+    exact comparison, so a hash collision can never throw away an honest row.
+    """
+    if frame.empty or other.empty:
+        return np.zeros(len(frame), dtype=bool)
+    mine = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    theirs = pd.util.hash_pandas_object(other[columns], index=False).to_numpy()
+    candidates = np.flatnonzero(np.isin(mine, theirs))
+    if candidates.size == 0:
+        return np.zeros(len(frame), dtype=bool)
+    exact = set(other[columns].itertuples(index=False, name=None))
+    found = np.zeros(len(frame), dtype=bool)
+    for i, row in zip(candidates, frame[columns].iloc[candidates].itertuples(index=False, name=None)):
+        found[i] = row in exact
+    return found
+
+
+def empty_rows(schema: TaskSchema) -> pd.DataFrame:
+    """A zero-row table with the task's columns and dtypes (what a rejected file yields)."""
+    dtypes = {"int": "int64", "float": "float64", "bool": "bool", "str": object}
+    columns = {}
+    if schema.id_column:
+        columns[schema.id_column] = pd.Series([], dtype=object)
+    for name, kind in schema.features:
+        columns[name] = pd.Series([], dtype=dtypes[kind])
+    columns[schema.label] = pd.Series([], dtype=dtypes[schema.label_type])
+    return pd.DataFrame(columns)
+
+
+def protect_reference(frame: pd.DataFrame, schema: TaskSchema, key: PiiKey) -> pd.DataFrame:
+    """Pseudonymise the string task columns of a reference table with the same key.
+
+    Ids and string labels must be pseudonymised identically everywhere, or an ``update``
+    merge and the deduplication against the baseline would not match them.
+    """
+    strings = [c for c in schema.columns if frame[c].dtype == object]
+    if not strings:
+        return frame
+    protected, _ = scan_and_pseudonymise(frame, key, columns=strings)
+    return protected
+
+
+def _completeness(raw: pd.DataFrame, schema: TaskSchema) -> float:
+    """Share of the task's cells that hold a usable value (not missing, not ±inf)."""
+    present = [c for c in schema.columns if c in raw.columns]
+    if not present or raw.empty:
+        return 0.0
+    unusable = 0
+    for column in present:
+        values = raw[column]
+        bad = values.isna()
+        if pd.api.types.is_float_dtype(values):
+            bad |= np.isinf(values)
+        unusable += int(bad.sum())
+    return 1.0 - unusable / (len(raw) * len(present))
+
+
+def _label_balance(frame: pd.DataFrame, schema: TaskSchema, classes: list) -> float | None:
+    if schema.task_type != "classification" or len(classes) < 2 or frame.empty:
+        return None
+    counts = frame[schema.label].value_counts().reindex(classes, fill_value=0).to_numpy(dtype="float64")
+    shares = counts / counts.sum()
+    entropy = -sum(p * math.log(p) for p in shares if p > 0)
+    return float(entropy / math.log(len(classes)))
+
+
+def _in_range(frame: pd.DataFrame, baseline: pd.DataFrame, schema: TaskSchema) -> float:
+    numeric = [name for name, kind in schema.features if kind in ("int", "float")]
+    if not numeric or frame.empty:
+        return 1.0
+    low, high = baseline[numeric].min(), baseline[numeric].max()
+    margin = (high - low) * _RANGE_MARGIN
+    values = frame[numeric]
+    inside = (values >= low - margin) & (values <= high + margin)
+    return float(inside.all(axis=1).mean())
+
+
+def _quality(raw, frame, unique_share, reference, schema, classes) -> dict[str, Any]:
+    parts = {
+        "completeness": _completeness(raw, schema),
+        "uniqueness": unique_share,
+        "label_balance": _label_balance(frame, schema, classes),
+        "in_range": _in_range(frame, reference.baseline, schema),
+    }
+    used = [v for v in parts.values() if v is not None]
+    return {"score": float(np.mean(used)) if used else 0.0, "parts": parts}
+
+
+def _failed_schema(message: str, code: str, schema: TaskSchema, report: dict) -> IntakeResult:
+    checks = {
+        SCHEMA_VALID: CheckOutcome(SCHEMA_VALID, False, True, message, {"code": code}),
+    }
+    for name in CHECKS[1:]:
+        checks[name] = CheckOutcome(name, False, name in BLOCKING_CHECKS, "not evaluated: the file did not pass schema validation")
+    return IntakeResult(empty_rows(schema), checks, report, [])
+
+
+def run_intake(
+    data: bytes,
+    fmt: str,
+    name: str,
+    schema: TaskSchema,
+    policy: IntakePolicy,
+    key: PiiKey,
+    reference: IntakeReference,
+) -> IntakeResult:
+    """Validate one contribution's bytes; see the module docstring for the steps."""
+    report: dict[str, Any] = {"file": {"name": name, "format": fmt, "size_bytes": len(data)}}
+    if len(data) > policy.max_bytes:
+        message = f"{name}: {len(data):,} bytes is over the limit of {policy.max_bytes:,} (intake.max_file_bytes)"
+        return _failed_schema(message, "E_DATA_TOO_LARGE", schema, report)
+    try:
+        raw = parse_table(data, fmt, name)
+        if len(raw) > policy.max_rows:
+            raise HokusaiError(
+                f"{name}: {len(raw):,} rows is over the limit of {policy.max_rows:,} (intake.max_rows); split the file",
+                code="E_DATA_TOO_MANY_ROWS",
+            )
+        report["rows_received"] = len(raw)
+        protected, pii = scan_and_pseudonymise(raw, key)
+        report["pii"] = pii.as_dict()
+        report["pii"]["column_hints"] = {c: h for c in map(str, raw.columns) if (h := column_hint(c))}
+        conformed, conform_report = conform(protected, schema, source=name, nan_policy=policy.nan_policy)
+        classes = sorted(set(reference.baseline[schema.label]) | set(reference.benchmark[schema.label]), key=str)
+        check_labels(conformed, schema, classes, source=name)
+    except HokusaiError as error:
+        return _failed_schema(error.message, error.code, schema, report)
+    report["schema"] = conform_report.as_dict()
+    if conformed.empty:
+        return _failed_schema(f"{name}: no rows left after validation", "E_DATA_EMPTY", schema, report)
+
+    columns = schema.columns
+    leaves = row_leaves(conformed, columns)
+    seen_here: set[bytes] = set()
+    baseline_leaves = set(row_leaves(reference.baseline, columns))
+    within = vs_baseline = vs_earlier = 0
+    keep = np.ones(len(conformed), dtype=bool)
+    for i, leaf in enumerate(leaves):
+        if leaf in seen_here:
+            within += 1
+        elif leaf in baseline_leaves:
+            vs_baseline += 1
+        elif leaf in reference.earlier_leaves:
+            vs_earlier += 1
+        else:
+            seen_here.add(leaf)
+            continue
+        keep[i] = False
+    duplicates = {"within_file": within, "in_baseline": vs_baseline, "in_earlier_contributions": vs_earlier}
+    duplicate_share = (within + vs_baseline + vs_earlier) / len(conformed)
+
+    # Leakage: the features alone equal a benchmark row (a copied test row, whatever its label).
+    leaked = _rows_in(conformed, reference.benchmark, schema.feature_names)
+    leakage_share = float(leaked.mean())
+    keep &= ~leaked
+
+    validated = conformed.loc[keep].reset_index(drop=True)
+    kept_leaves = [leaf for leaf, k in zip(leaves, keep) if k]
+    quality = _quality(raw, validated, 1.0 - within / len(conformed), reference, schema, classes)
+    report.update(
+        duplicates=duplicates | {"share": duplicate_share},
+        leakage={"rows": int(leaked.sum()), "share": leakage_share, "max_share": policy.max_leakage_share},
+        quality=quality,
+        rows_validated=len(validated),
+    )
+
+    remaining = find_cleartext_pii(validated)
+    checks = {
+        SCHEMA_VALID: CheckOutcome(
+            SCHEMA_VALID, True, True, f"all {len(columns)} task columns present with valid types and labels",
+            {"rows": len(conformed), "ignored_columns": conform_report.extra_columns},
+        ),
+        NO_CLEARTEXT_PII: CheckOutcome(
+            NO_CLEARTEXT_PII,
+            not remaining,
+            True,
+            f"{pii.total()} PII value(s) replaced by keyed pseudonyms; none left in clear"
+            if not remaining
+            else f"PII still in clear in column(s) {', '.join(remaining)}; remove it from the file and resubmit",
+            {"pseudonymised": pii.total(), "key_id": key.key_id, "by_entity": pii.by_entity()}
+            | ({} if not remaining else {"code": "E_PII_UNHASHED"}),
+        ),
+        NO_BENCHMARK_LEAKAGE: CheckOutcome(
+            NO_BENCHMARK_LEAKAGE,
+            leakage_share <= policy.max_leakage_share,
+            True,
+            f"{int(leaked.sum())} row(s) ({leakage_share:.1%}) copy benchmark features and were removed"
+            + (
+                ""
+                if leakage_share <= policy.max_leakage_share
+                else f"; above the limit of {policy.max_leakage_share:.1%}, so the file is rejected: "
+                "benchmark rows are for evaluation only"
+            ),
+            {"leaked_rows": int(leaked.sum()), "share": leakage_share, "max_share": policy.max_leakage_share}
+            | ({} if leakage_share <= policy.max_leakage_share else {"code": "E_INTAKE_BENCHMARK_LEAKAGE"}),
+        ),
+        QUALITY_ABOVE_MINIMUM: _quality_check(quality, policy, len(validated)),
+        DUPLICATE_SHARE: CheckOutcome(
+            DUPLICATE_SHARE,
+            duplicate_share <= policy.max_duplicate_share,
+            False,
+            f"{within + vs_baseline + vs_earlier} duplicate row(s) ({duplicate_share:.1%}) removed: {within} within the "
+            f"file, {vs_baseline} already in the baseline, {vs_earlier} in earlier contributions; they earn nothing",
+            duplicates | {"share": duplicate_share, "max_share": policy.max_duplicate_share},
+        ),
+    }
+    return IntakeResult(validated, checks, report, kept_leaves)
+
+
+def _quality_check(quality: dict, policy: IntakePolicy, rows: int) -> CheckOutcome:
+    score = quality["score"]
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in quality["parts"].items() if v is not None)
+    if rows == 0:
+        return CheckOutcome(
+            QUALITY_ABOVE_MINIMUM, False, True,
+            "no new rows remain after removing duplicates and benchmark copies: the file adds nothing",
+            {"score": score, "code": "E_INTAKE_NOTHING_NEW"},
+        )
+    passed = score >= policy.min_quality
+    description = f"quality {score:.2f} ({parts})" + (
+        "" if passed else f" is below the minimum {policy.min_quality:.2f} (intake.min_quality); improve the weakest part"
+    )
+    metadata = {"score": score, **{k: v for k, v in quality["parts"].items() if v is not None}}
+    if not passed:
+        metadata["code"] = "E_INTAKE_LOW_QUALITY"
+    return CheckOutcome(QUALITY_ABOVE_MINIMUM, passed, True, description, metadata)

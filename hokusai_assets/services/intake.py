@@ -1,0 +1,125 @@
+"""Contribution intake as the platform runs it: submit to the inbox, validate a file, and
+validate a stored contribution (what the `validated_contribution` asset does).
+
+This layer composes lib/ with HOKUSAI_HOME's stores; it has no Dagster in it, so the CLI,
+the asset and the tests all share one implementation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from hokusai_assets.lib.commitments.canonical import file_digest
+from hokusai_assets.lib.errors import DataFileError
+from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.intake.contributions import Contributor, partition_key
+from hokusai_assets.lib.intake.formats import detect_format
+from hokusai_assets.lib.intake.pii import KEY_ENV, KEY_FILE, PiiKey, load_or_create_key
+from hokusai_assets.lib.intake.reading import load_reference
+from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, run_intake
+from hokusai_assets.services.inbox import sidecar_for
+from hokusai_assets.services.leaf_index import LeafIndex
+from hokusai_assets.services.quarantine import list_quarantine, quarantine_bytes, safe_name
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.config import Settings
+
+
+def submit_file(settings: Settings, source: Path, contributor: Contributor) -> dict:
+    """Place ``source`` and its sidecar in the inbox, each by atomic rename, data first.
+
+    The sidecar carries the data's digest, so the sensor knows the pair is complete the
+    moment the sidecar appears, and a tampered or truncated copy is caught.
+    """
+    if not source.is_file():
+        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    detect_format(source)
+    size = source.stat().st_size
+    limit = settings.config.intake.max_file_bytes
+    if size > limit:
+        raise DataFileError(
+            f"{source.name}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); split it",
+            code="E_DATA_TOO_LARGE",
+        )
+    digest = file_digest(source)
+    key = partition_key(digest)
+    inbox = settings.inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / f"{key}-{safe_name(source.name)}"
+    partial = inbox / f".{target.name}.partial"
+    shutil.copyfile(source, partial)
+    if file_digest(partial) != digest:  # the source changed while we copied it
+        partial.unlink()
+        raise DataFileError(f"{source.name} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
+    os.replace(partial, target)
+    sidecar = {
+        "wallet": contributor.wallet,
+        "contributor_id": contributor.contributor_id,
+        "license": contributor.license,
+        "file_digest": digest,
+    }
+    atomic_write_bytes(sidecar_for(target), (json.dumps(sidecar, indent=2) + "\n").encode())
+    return {"partition": key, "file_digest": digest, "inbox_file": str(target), "sidecar": str(sidecar_for(target))}
+
+
+def _existing_pii_key(settings: Settings) -> PiiKey:
+    # Validation must not create keys in a home that has none: use the deployment's key if
+    # there is one (so pseudonyms match), else a throw-away key (counts are what matter).
+    if os.environ.get(KEY_ENV) or (settings.keys_dir / KEY_FILE).exists():
+        return load_or_create_key(settings.keys_dir, os.environ)
+    return PiiKey.from_secret(secrets.token_bytes(32))
+
+
+def validate_file(settings: Settings, source: Path) -> IntakeResult:
+    """The whole intake of ``source`` against the configured task; writes nothing."""
+    if not source.is_file():
+        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    fmt = detect_format(source)
+    key = _existing_pii_key(settings)
+    schema, nan_policy = settings.schema, settings.config.intake.nan_policy
+    baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
+    benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
+    # A file not yet received comes after every accepted contribution.
+    accepted = LeafIndex(settings.leaf_index_dir)
+    reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))
+    return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
+
+
+def validate_stored(
+    settings: Settings,
+    store: ContributionStore,
+    key: str,
+    pii_key: PiiKey,
+    baseline: pd.DataFrame,
+    benchmark: pd.DataFrame,
+) -> IntakeResult:
+    """Validate stored contribution ``key``; record its leaves if accepted, quarantine a copy if not.
+
+    Earlier means arrived earlier, so validating a contribution again later gives the same answer.
+    """
+    stored = store.get(key)
+    data = store.read_bytes(key)
+    leaf_index = LeafIndex(settings.leaf_index_dir)
+    earlier = store.keys_before(key)
+    name = f"{key}{stored.suffix}"
+    result = run_intake(
+        data,
+        stored.format,
+        name,
+        settings.schema,
+        settings.config.intake.policy(),
+        pii_key,
+        IntakeReference(baseline, benchmark, leaf_index.union(earlier)),
+    )
+    if result.accepted:
+        leaf_index.put(key, result.leaves)
+    elif not any(r.get("partition") == key for r in list_quarantine(settings.quarantine)):
+        failure = result.first_failure
+        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
+        quarantine_bytes(data, name, settings.quarantine, code, failure.description, partition=key, check=failure.name)
+    return result

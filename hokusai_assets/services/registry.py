@@ -1,0 +1,94 @@
+"""What ``hokusai models list|promote|rollback`` do: the registry, with its evidence checked here.
+
+A promotion is decided on evidence this module gathers itself, not on the caller's word:
+the version's partition (its ``hokusai.partition`` tag) names an attestation under
+HOKUSAI_HOME, which must verify against this home's attester keys, attest this very model
+(its digest), and record an accepted delta. ``tracking.promote`` then applies the rule and
+writes the audit trail (MLflow tags and the append-only log), refusals included.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.layout import tracking_uri_for
+
+
+def _uri(settings: Settings) -> str:
+    return tracking_uri_for(settings.home, os.environ)
+
+
+def list_models(settings: Settings) -> list[dict[str, Any]]:
+    from hokusai_assets.services.tracking import runs as tracking
+
+    return tracking.list_versions(_uri(settings), settings.config.registered_model_name)
+
+
+def attestation_evidence(settings: Settings, partition: str | None, model_digest: str | None) -> dict[str, Any]:
+    """Whether the attestation of ``partition`` verifies, binds ``model_digest``, and was accepted."""
+    from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE, load_or_create_attester_keys
+    from hokusai_assets.services.attestations import verify_directory
+
+    if not partition:
+        return {"verified": False, "accepted": False, "detail": "the version has no hokusai.partition tag"}
+    directory = settings.attestations_dir / partition
+    if not (directory / ENVELOPE_FILE).is_file():
+        return {"verified": False, "accepted": False, "detail": f"no attestation at {directory}"}
+    domain = settings.config.attestation.eip712.domain()
+    trusted = load_or_create_attester_keys(settings.keys_dir, os.environ).public_info(domain)
+    report = verify_directory(directory, trusted=trusted)
+    if not report.ok:
+        failure = report.first_failure
+        return {"verified": False, "accepted": False, "detail": f"{failure.name}: {failure.detail}"}
+    predicate = report.statement["predicate"]
+    attested = predicate["improved"]["model_digest"]
+    if model_digest != attested:
+        return {
+            "verified": False,
+            "accepted": False,
+            "detail": f"the attestation is for model {attested}, the version holds {model_digest}",
+        }
+    return {"verified": True, "accepted": bool(predicate["evaluation"]["accepted"]), "detail": "verified"}
+
+
+def promote_version(settings: Settings, version: str, *, actor: str, reason: str, approved: bool) -> dict[str, Any]:
+    from hokusai_assets.services.tracking import runs as tracking
+
+    uri = _uri(settings)
+    model_name = settings.config.registered_model_name
+    tags = tracking.version_tags(uri, model_name, version)
+    evidence = attestation_evidence(settings, tags.get(tracking.TAG_PARTITION), tags.get(tracking.TAG_MODEL_DIGEST))
+    try:
+        result = tracking.promote(
+            uri,
+            model_name,
+            version,
+            actor=actor,
+            reason=reason,
+            attestation_verified=evidence["verified"],
+            delta_accepted=evidence["accepted"],
+            require_approval=settings.config.tracking.require_approval,
+            approved=approved,
+            audit_log=settings.registry_audit_log,
+        )
+    except HokusaiError as exc:
+        if not evidence["verified"]:
+            raise type(exc)(f"{exc.message} ({evidence['detail']})", code=exc.code) from exc
+        raise
+    return result.audit
+
+
+def rollback_champion(settings: Settings, *, actor: str, reason: str) -> dict[str, Any]:
+    from hokusai_assets.services.tracking import runs as tracking
+
+    result = tracking.rollback(
+        _uri(settings),
+        settings.config.registered_model_name,
+        actor=actor,
+        reason=reason,
+        audit_log=settings.registry_audit_log,
+    )
+    return result.audit

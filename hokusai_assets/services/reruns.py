@@ -1,0 +1,103 @@
+"""`hokusai verify --rerun`: retrain and re-score from the inputs a statement commits to.
+
+The statement records digests, not files; the files live in the HOKUSAI_HOME that made
+it. A re-run finds them there, checks each against its committed data root, checks the
+config against the config digest, then trains both models again with the same trainer,
+hyperparameters and seed and recomputes the delta. Training is deterministic, so the
+model digests and every number must come out exactly as recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from hokusai_assets.lib.attestation.verify import Check
+from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, data_root
+from hokusai_assets.lib.evaluation.delta import compute_delta
+from hokusai_assets.lib.training.trainers import get_trainer
+from hokusai_assets.settings.config import Settings
+
+
+def _table(settings: Settings, asset: str, partition: str | None = None) -> pd.DataFrame:
+    base = settings.storage_dir / asset
+    path = base / f"{partition}.parquet" if partition else base.with_name(f"{asset}.parquet")
+    return pd.read_parquet(path)
+
+
+def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
+    predicate = statement["predicate"]
+    key = predicate["contribution"]["partition"]
+    columns = predicate["task"]["columns"]
+    checks: list[Check] = []
+
+    config_ok = settings.config_digest == predicate["config_digest"]
+    checks.append(
+        Check(
+            "rerun_config",
+            config_ok,
+            "hokusai.yaml matches the config digest"
+            if config_ok
+            else f"{settings.config_path} has digest {settings.config_digest}, the statement {predicate['config_digest']}; "
+            "re-run with the config that produced it (--config)",
+        )
+    )
+    if not config_ok:
+        return checks
+
+    try:
+        baseline = _table(settings, "baseline_training_set")
+        benchmark = _table(settings, "benchmark_dataset")
+        integrated = _table(settings, "integrated_training_set", key)
+    except OSError as error:
+        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {settings.storage_dir}: {error}"))
+        return checks
+    expected = {
+        "baseline training set": (baseline, predicate["baseline"]["training_data_root"]),
+        "integrated training set": (integrated, predicate["improved"]["training_data_root"]),
+        "benchmark": (benchmark, predicate["benchmark"]["data_root"]),
+    }
+    wrong = [name for name, (frame, root) in expected.items() if data_root(frame, columns) != root]
+    checks.append(
+        Check("rerun_inputs", not wrong, "stored inputs match their data roots" if not wrong else f"data root differs: {', '.join(wrong)}")
+    )
+    if wrong:
+        return checks
+
+    training = settings.config.training
+    schema = settings.schema
+    models = {}
+    for name, frame in (("baseline", baseline), ("improved", integrated)):
+        trainer = get_trainer(training.framework, training.model, training.hyperparameters, training.seed)
+        models[name] = trainer.fit(frame, schema)
+    mismatched = [
+        name for name, model in models.items() if bytes_digest(model.to_bytes()) != predicate[name]["model_digest"]
+    ]
+    checks.append(
+        Check(
+            "rerun_models",
+            not mismatched,
+            "retrained models are byte-identical to the attested ones"
+            if not mismatched
+            else f"retrained model digest differs: {', '.join(mismatched)}",
+        )
+    )
+    delta = compute_delta(
+        settings.config.task.type,
+        settings.config.evaluation_policy(),
+        models["baseline"].predict(benchmark),
+        models["improved"].predict(benchmark),
+    )
+    same = canonical_json(delta) == canonical_json(predicate["evaluation"])
+    differing = [m for m, d in delta["metric_deltas"].items() if d != predicate["evaluation"]["metric_deltas"].get(m)]
+    checks.append(
+        Check(
+            "rerun_metrics",
+            same,
+            "re-scored metrics, deltas and decision equal the statement's"
+            if same
+            else f"re-scored evaluation differs (metrics: {', '.join(differing) or 'significance or decision'})",
+        )
+    )
+    return checks

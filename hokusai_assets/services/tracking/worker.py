@@ -1,0 +1,186 @@
+"""A tracking worker: MLflow's start-up cost paid on the second core while the graph runs.
+
+Importing MLflow and opening a new SQLite tracking store take 3 to 4 s here, about as long
+as a whole dry run. A headless run (``hokusai run``, ``hokusai evaluate``) therefore starts
+this worker before its graph; the worker imports MLflow and Matplotlib, opens (creating
+and migrating if new) the store, then waits on a Unix socket. The ``mlflow_run`` asset
+sends it one :class:`~hokusai_assets.services.tracking.runs.ContributionRecord` and gets the result
+back. Runs launched by the Dagster daemon have no worker and log in-process: the same
+function (``tracking.track_contribution``) either way.
+
+The socket sits in a fresh 0700 directory, so only this user can connect, and messages
+are JSON bytes (``multiprocessing.connection``'s ``send_bytes``, never its pickling
+``send``). This module stays light: the parent imports it, not MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Client, Listener
+from pathlib import Path
+from typing import Any
+
+from hokusai_assets.lib.errors import HokusaiError
+
+SOCKET_NAME = "tracking.sock"
+LOG_NAME = "worker.log"
+# Quiet, offline MLflow: no usage telemetry, no progress bars in a headless run's output.
+WORKER_ENVIRONMENT = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+class WorkerUnavailable(HokusaiError):
+    """No worker answers at the address: the caller should log in-process instead."""
+
+    code = "E_TRACKING_WORKER"
+
+
+class TrackingWorker:
+    """The parent's handle on one worker process; a context manager that stops it."""
+
+    def __init__(self, process: subprocess.Popen, directory: Path) -> None:
+        self.process = process
+        self.directory = directory
+
+    @property
+    def address(self) -> str:
+        return str(self.directory / SOCKET_NAME)
+
+    @classmethod
+    def start(cls, tracking_uri: str, framework: str = "sklearn") -> TrackingWorker:
+        """Start a worker for ``tracking_uri``; ``framework`` says which model classes to preload."""
+        # mkdtemp makes the directory 0700; /tmp keeps the socket path under AF_UNIX's 108 bytes.
+        directory = Path(tempfile.mkdtemp(prefix="hokusai-tracking-"))
+        log = open(directory / LOG_NAME, "wb")
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hokusai_assets.services.tracking.worker",
+                    str(directory / SOCKET_NAME),
+                    tracking_uri,
+                    framework,
+                    str(os.getpid()),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **WORKER_ENVIRONMENT},
+            )
+        finally:
+            log.close()
+        return cls(process, directory)
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.directory / LOG_NAME
+        if not path.is_file():
+            return ""
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            try:
+                _exchange(self.address, {"op": "stop"}, connect_timeout=1.0)
+            except (WorkerUnavailable, OSError, EOFError):
+                self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> TrackingWorker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _connect(address: str, connect_timeout: float):
+    """Connect, waiting (bounded) for a worker that is still starting to open its socket."""
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            return Client(address, family="AF_UNIX")
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            if time.monotonic() >= deadline:
+                raise WorkerUnavailable(f"no tracking worker at {address}: {exc}") from exc
+            time.sleep(0.02)
+
+
+def _exchange(address: str, message: dict, connect_timeout: float) -> dict:
+    with _connect(address, connect_timeout) as connection:
+        connection.send_bytes(json.dumps(message).encode())
+        try:
+            return json.loads(connection.recv_bytes())
+        except EOFError as exc:
+            raise WorkerUnavailable("the tracking worker exited before answering") from exc
+
+
+def request_tracking(address: str, record: dict, connect_timeout: float = 2.0) -> dict[str, Any]:
+    """Have the worker at ``address`` log ``record`` (a ContributionRecord as JSON).
+
+    Raises :class:`WorkerUnavailable` when nobody answers (log in-process instead), or
+    the worker's own error (``TrackingError`` codes) when logging failed.
+    """
+    reply = _exchange(address, {"op": "track", "record": record}, connect_timeout)
+    if not reply.get("ok"):
+        raise HokusaiError(reply.get("message", "the tracking worker failed"), code=reply.get("code", "E_TRACKING"))
+    return reply["result"]
+
+
+# ----------------------------------------------------------------------------- the worker process
+
+
+def _exit_with_parent(parent: int, directory: Path) -> None:
+    """A worker whose parent died (killed run, crash) removes its socket and exits."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    shutil.rmtree(directory, ignore_errors=True)
+    os._exit(0)
+
+
+def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None:
+    listener = Listener(address, family="AF_UNIX")  # first, so a client can connect at once
+    # The parent's pid comes from the parent: if it died before we got here, getppid()
+    # would already name init, and we would wait for the wrong process.
+    threading.Thread(target=_exit_with_parent, args=(parent, Path(address).parent), daemon=True).start()
+    from hokusai_assets.services.tracking import runs as tracking
+
+    try:
+        tracking.warm_up(tracking_uri, framework)
+    except Exception as exc:  # reported again, properly, when a request fails the same way
+        print(f"warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    while True:
+        with listener.accept() as connection:
+            try:
+                message = json.loads(connection.recv_bytes())
+            except (EOFError, ValueError):
+                continue
+            if message.get("op") == "stop":
+                connection.send_bytes(b'{"ok": true}')
+                break
+            try:
+                result = tracking.track_contribution(tracking.ContributionRecord.from_json(message["record"]))
+                reply = {"ok": True, "result": result}
+            except HokusaiError as exc:
+                reply = {"ok": False, **exc.as_dict()}
+            except Exception as exc:  # the asset shows it; the worker stays up for the next one
+                reply = {"ok": False, "code": "E_TRACKING_FAILED", "message": f"{type(exc).__name__}: {exc}"}
+            connection.send_bytes(json.dumps(reply).encode())
+    listener.close()
+    # Everything logged is committed by now; skipping interpreter teardown (MLflow's exit
+    # hooks and module finalisation, about 1.5 s) keeps the headless run from waiting on it.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))

@@ -1,0 +1,403 @@
+"""Settings: ``hokusai.yaml`` plus the environment, validated before anything runs.
+
+Precedence, highest first:
+- config file: an explicit path, then ``HOKUSAI_CONFIG_PATH``, then the bundled example
+  task (``hokusai_assets/examples/digits/hokusai.yaml``);
+- home: an explicit path, then ``HOKUSAI_HOME``, then ``paths.home`` in the file, then
+  ``./.hokusai``.
+
+Unknown keys, wrong types and missing data files are errors that name the key or the file.
+Loading settings writes nothing, so a bad config never leaves a half-made home behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hokusai_assets.lib.attestation.signing import Eip712Domain
+from hokusai_assets.lib.errors import ConfigError
+from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
+from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.intake.validate import IntakePolicy
+
+BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "digits" / "hokusai.yaml"
+DEFAULT_HOME = Path(".hokusai")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="model name in the registry")
+    type: Literal["classification", "regression"]
+    label: str
+    label_type: Literal["int", "str", "float"] | None = None
+    features: dict[str, Literal["int", "float", "bool"]] = Field(min_length=1)
+    id_column: str | None = None
+    baseline_data: str
+    benchmark_data: str
+
+    @model_validator(mode="after")
+    def _label_fits_task(self) -> TaskConfig:
+        if self.label in self.features:
+            raise ValueError(f"label {self.label!r} is also listed as a feature; remove it from features")
+        if self.type == "regression" and self.label_type == "str":
+            raise ValueError("a regression label must be numeric (label_type int or float)")
+        if self.id_column and (self.id_column in self.features or self.id_column == self.label):
+            raise ValueError(f"id_column {self.id_column!r} must not be a feature or the label")
+        return self
+
+    def schema(self) -> TaskSchema:
+        label_type = self.label_type or ("int" if self.type == "classification" else "float")
+        return TaskSchema(
+            task_type=self.type,
+            label=self.label,
+            label_type=label_type,
+            features=tuple(self.features.items()),
+            id_column=self.id_column,
+        )
+
+
+class TrainingConfig(_Strict):
+    framework: Literal["sklearn", "torch"] = "sklearn"
+    model: str = "logistic_regression"
+    hyperparameters: dict[str, int | float | str | bool | list[int] | None] = Field(default_factory=dict)
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
+
+
+class BootstrapConfig(_Strict):
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+
+
+class EvaluationConfig(_Strict):
+    metrics: list[str] | None = None  # default: every metric of the task type
+    weights: dict[str, float] = Field(default_factory=dict)
+    primary_metric: str | None = None  # default: accuracy / mse
+    average: Literal["macro", "weighted"] = "macro"
+    min_improvement: float = Field(default=0.0, ge=0.0)
+    min_benchmark_rows: int = Field(default=100, ge=1)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+
+
+class IntegrationConfig(_Strict):
+    strategy: Literal["append", "replace", "update"] = "append"
+    max_samples: int | None = Field(default=None, ge=1)
+    deduplicate: bool = True
+
+
+class IntakeConfig(_Strict):
+    max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    max_rows: int = Field(default=5_000_000, ge=1)
+    nan_policy: Literal["reject", "drop_rows"] = "reject"
+    allow_lowercase_wallet: bool = False
+    min_quality: float = Field(default=0.7, ge=0.0, le=1.0)
+    max_leakage_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    max_duplicate_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    # A file dropped in the inbox by hand gets this long for its sidecar to follow.
+    sidecar_wait_seconds: float = Field(default=600.0, ge=0.0)
+    # Bounded work per sensor tick keeps every tick well inside Dagster's sensor timeout.
+    max_files_per_tick: int = Field(default=500, ge=1)
+    sensor_interval_seconds: int = Field(default=30, ge=5)
+
+    def policy(self) -> IntakePolicy:
+        return IntakePolicy(
+            nan_policy=self.nan_policy,
+            max_bytes=self.max_file_bytes,
+            max_rows=self.max_rows,
+            min_quality=self.min_quality,
+            max_leakage_share=self.max_leakage_share,
+            max_duplicate_share=self.max_duplicate_share,
+        )
+
+
+class Eip712Config(_Strict):
+    """The EIP-712 domain the attester signs under: the contract that will check it."""
+
+    name: str = "Hokusai DeltaOne"
+    version: str = "1"
+    chain_id: int = Field(default=1, ge=1)
+    verifying_contract: str = Field(default="0x" + "0" * 40, pattern=r"^0x[0-9a-fA-F]{40}$")
+
+    def domain(self) -> Eip712Domain:
+        return Eip712Domain(
+            name=self.name, version=self.version, chain_id=self.chain_id, verifying_contract=self.verifying_contract
+        )
+
+
+class AttestationConfig(_Strict):
+    eip712: Eip712Config = Field(default_factory=Eip712Config)
+
+
+class MonitoringConfig(_Strict):
+    # Evidently costs ~3.5 s to import and ~0.5-3 s per report; a task may switch it off.
+    drift_report: bool = True
+    drift_share_threshold: float = Field(default=0.5, gt=0.0, le=1.0)
+
+
+class TrackingConfig(_Strict):
+    """MLflow: one run per contribution, and the registry its models are promoted in."""
+
+    enabled: bool = True
+    experiment: str | None = None  # default: task.name
+    model_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")  # default: task.name
+    # A challenger becomes champion only with `hokusai models promote --approve` when set.
+    require_approval: bool = False
+    # Where `make mlflow-ui` serves a local store; links in asset metadata point there.
+    ui_url: str = "http://127.0.0.1:5000"
+
+
+class PathsConfig(_Strict):
+    home: str | None = None
+    inbox: str = "inbox"
+    quarantine: str = "quarantine"
+
+
+class HokusaiConfig(_Strict):
+    task: TaskConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    integration: IntegrationConfig = Field(default_factory=IntegrationConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    attestation: AttestationConfig = Field(default_factory=AttestationConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HokusaiConfig:
+        valid = CLASSIFICATION_METRICS if self.task.type == "classification" else REGRESSION_METRICS
+        metrics = self.metric_names
+        unknown = [m for m in metrics if m not in valid]
+        if unknown:
+            raise ValueError(
+                f"evaluation.metrics: {', '.join(unknown)} not valid for a {self.task.type} task; "
+                f"choose from {', '.join(valid)}"
+            )
+        if self.primary_metric not in metrics:
+            raise ValueError(f"evaluation.primary_metric {self.primary_metric!r} must be one of evaluation.metrics")
+        stray = [m for m in self.evaluation.weights if m not in metrics]
+        if stray:
+            raise ValueError(f"evaluation.weights names metrics that are not evaluated: {', '.join(stray)}")
+        if self.integration.strategy == "update" and not self.task.id_column:
+            raise ValueError("integration.strategy 'update' matches rows by id: set task.id_column")
+        return self
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        if self.evaluation.metrics is not None:
+            return tuple(self.evaluation.metrics)
+        return CLASSIFICATION_METRICS if self.task.type == "classification" else REGRESSION_METRICS
+
+    @property
+    def primary_metric(self) -> str:
+        if self.evaluation.primary_metric:
+            return self.evaluation.primary_metric
+        return "accuracy" if self.task.type == "classification" else "mse"
+
+    def evaluation_policy(self) -> EvaluationPolicy:
+        evaluation = self.evaluation
+        return EvaluationPolicy(
+            metrics=self.metric_names,
+            weights=dict(evaluation.weights),
+            primary_metric=self.primary_metric,
+            average=evaluation.average,
+            min_improvement=evaluation.min_improvement,
+            min_benchmark_rows=evaluation.min_benchmark_rows,
+            bootstrap_resamples=evaluation.bootstrap.resamples,
+            bootstrap_seed=evaluation.bootstrap.seed,
+            confidence=evaluation.bootstrap.confidence,
+        )
+
+    @property
+    def experiment_name(self) -> str:
+        return self.tracking.experiment or self.task.name
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.tracking.model_name or self.task.name
+
+    def digest_view(self) -> dict:
+        """The config as it bears on results: no filesystem locations, no tracking.
+
+        Paths differ between machines and homes but change no number; the data they point
+        at is committed separately (data roots), so the config digest stays portable.
+        Where MLflow records a run changes no number either.
+        """
+        view = self.model_dump(mode="json", exclude={"paths": True, "tracking": True})
+        view["task"].pop("baseline_data")
+        view["task"].pop("benchmark_data")
+        view["evaluation"]["metrics"] = list(self.metric_names)
+        view["evaluation"]["primary_metric"] = self.primary_metric
+        return view
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{location}' (remove it or check its spelling)")
+        else:
+            problems.append(f"'{location}': {error['msg']}")
+    more = len(exc.errors()) - len(problems)
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return f"{path}: " + "; ".join(problems) + suffix
+
+
+def parse_config(path: Path) -> HokusaiConfig:
+    """Read and validate one hokusai.yaml; no file beyond it is touched."""
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: config file not found; pass --config, set HOKUSAI_CONFIG_PATH, "
+            "or unset it to use the bundled example",
+            code="E_CONFIG_MISSING",
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}; fix the syntax", code="E_CONFIG_SYNTAX") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: the config must be a mapping with at least a 'task' section",
+            code="E_CONFIG_SHAPE",
+        )
+    try:
+        return HokusaiConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc), code="E_CONFIG_INVALID") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated config and every location a run reads or writes."""
+
+    config: HokusaiConfig
+    config_path: Path
+    home: Path
+
+    @property
+    def schema(self) -> TaskSchema:
+        return self.config.task.schema()
+
+    def _data_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.config_path.parent / path).resolve()
+
+    @property
+    def baseline_path(self) -> Path:
+        return self._data_path(self.config.task.baseline_data)
+
+    @property
+    def benchmark_path(self) -> Path:
+        return self._data_path(self.config.task.benchmark_data)
+
+    def _home_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.home / path
+
+    @property
+    def inbox(self) -> Path:
+        return self._home_path(self.config.paths.inbox)
+
+    @property
+    def quarantine(self) -> Path:
+        return self._home_path(self.config.paths.quarantine)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def storage_dir(self) -> Path:
+        """Where the IO managers keep asset values (Parquet tables, models, JSON)."""
+        return self.home / "storage"
+
+    @property
+    def store_dir(self) -> Path:
+        """The content-addressed store of received contribution files."""
+        return self.home / "store"
+
+    @property
+    def attestations_dir(self) -> Path:
+        return self.home / "attestations"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def leaf_index_dir(self) -> Path:
+        """Leaf hashes of every accepted contribution, for deduplicating later ones."""
+        return self.home / "storage" / "leaf_index"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.home / "reports" / "comparison"
+
+    @property
+    def registry_audit_log(self) -> Path:
+        """Append-only JSON lines: every promote and rollback, refusals included."""
+        return self.home / "registry" / "audit.jsonl"
+
+    @cached_property
+    def config_digest(self) -> str:
+        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json
+
+        return bytes_digest(canonical_json(self.config.digest_view()))
+
+    def reference_fingerprint(self) -> str:
+        """Changes whenever the baseline's inputs do: config, reference files or code."""
+        from hokusai_assets.lib.attestation.statement import code_version
+        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, file_digest
+
+        inputs = {
+            "config_digest": self.config_digest,
+            "baseline_file": file_digest(self.baseline_path),
+            "benchmark_file": file_digest(self.benchmark_path),
+            "code_version": code_version(),
+        }
+        return bytes_digest(canonical_json(inputs))
+
+
+def load_settings(
+    config_path: str | os.PathLike | None = None,
+    home: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve, read and validate the settings; raise ConfigError naming what to fix."""
+    env = os.environ if environ is None else environ
+    chosen = config_path or env.get("HOKUSAI_CONFIG_PATH") or BUNDLED_CONFIG
+    path = Path(chosen).expanduser().resolve()
+    config = parse_config(path)
+    chosen_home = home or env.get("HOKUSAI_HOME") or config.paths.home or DEFAULT_HOME
+    home_path = Path(chosen_home).expanduser().resolve()
+    settings = Settings(config=config, config_path=path, home=home_path)
+    for key, data_path in (
+        ("task.baseline_data", settings.baseline_path),
+        ("task.benchmark_data", settings.benchmark_path),
+    ):
+        if not data_path.is_file():
+            raise ConfigError(
+                f"{path}: {key} points to {data_path}, which does not exist; fix the path "
+                "(relative paths are resolved against the directory of hokusai.yaml)",
+                code="E_CONFIG_DATA_MISSING",
+            )
+    return settings

@@ -1,0 +1,88 @@
+"""The tracking worker process: its protocol, its errors, and that it never outlives its parent."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hokusai_assets.defs.resources import TrackingResource
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.services.tracking.worker import TrackingWorker, WorkerUnavailable, request_tracking
+from hokusai_assets.settings.layout import tracking_uri_for
+
+
+def _wait_for_exit(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie still answers kill(0); its state in /proc says it has exited.
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_no_worker_at_the_address_is_reported_as_unavailable(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(WorkerUnavailable):
+        request_tracking(str(tmp_path / "nobody.sock"), {}, connect_timeout=0.3)
+    assert time.monotonic() - started < 5
+
+
+def test_a_failed_request_comes_back_as_an_error_and_the_worker_stops_cleanly(tmp_path):
+    with TrackingWorker.start(tracking_uri_for(tmp_path, {})) as worker:
+        assert oct(worker.directory.stat().st_mode & 0o777) == "0o700"
+        with pytest.raises(HokusaiError) as raised:
+            request_tracking(worker.address, {"not": "a record"}, connect_timeout=30)
+        assert raised.value.code == "E_TRACKING_FAILED" and "TypeError" in raised.value.message
+        # Still serving after an error: the same answer again, not a dead socket.
+        with pytest.raises(HokusaiError):
+            request_tracking(worker.address, {"not": "a record"}, connect_timeout=30)
+        process = worker.process
+    assert process.returncode == 0
+    assert not worker.directory.exists()
+
+
+def test_worker_exits_when_its_parent_dies(tmp_path):
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from hokusai_assets.services.tracking.worker import TrackingWorker\n"
+            f"worker = TrackingWorker.start({tracking_uri_for(tmp_path, {})!r})\n"
+            "print(worker.process.pid, worker.directory, flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pid, directory = parent.stdout.readline().split()
+    parent.kill()
+    parent.wait()
+    assert _wait_for_exit(int(pid), 30), "the orphaned worker is still running"
+    assert not os.path.exists(directory)
+
+
+def test_resource_logs_in_process_when_the_worker_is_gone(tmp_path):
+    class Log:
+        warnings = []
+
+        def warning(self, message):
+            self.warnings.append(message)
+
+    resource = TrackingResource(home=str(tmp_path), worker_address=str(tmp_path / "gone.sock"))
+    log = Log()
+    # A record that fails in-process proves the fallback ran here, after the warning.
+    with pytest.raises(Exception):
+        resource.track({"not": "a record"}, log)
+    assert log.warnings and "logging to MLflow in this process instead" in log.warnings[0]
