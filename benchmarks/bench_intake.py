@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hokusai_assets.settings.layout import HomeLayout
+
 ROWS = 1_000_000
 INBOX_FILES = 10_000
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -74,7 +76,7 @@ def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
     from hokusai_assets.lib.intake.contributions import Contributor
     from hokusai_assets.services.intake import submit_file
     from hokusai_assets.services.store import ContributionStore
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config, home=home, environ={})
     home.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,7 @@ def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
     for i in range(INBOX_FILES):
         source.write_text(f"f01,label\n{i}.5,{i % 3}\n")
         submit_file(settings, source, Contributor(wallet=WALLET))
-    store = ContributionStore.open(home, environ={})
+    store = ContributionStore.open(HomeLayout(home), environ={})
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance)
         started = time.perf_counter()

@@ -13,7 +13,7 @@ import dagster as dg
 
 from hokusai_assets.defs.definitions import build_definitions
 from hokusai_assets.defs.executors import executor_from_environment
-from hokusai_assets.settings.config import load_settings
+from hokusai_assets.settings.load import load_settings
 
 
 @dg.definitions

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from hokusai_assets.lib.samples.mock_task import MockTask, write_mock_task
-from hokusai_assets.settings.config import Settings, load_settings
+from hokusai_assets.settings.load import Settings, load_settings
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from hokusai_assets.defs.assets import (
 from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
 from hokusai_assets.defs.resources import TrackingResource, build_resources
 from hokusai_assets.defs.sensors import build_contribution_sensor
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def build_definitions(

@@ -1,6 +1,6 @@
-import dagster as dg
+"""The two jobs: prepare the shared reference, evaluate one contribution's chain."""
 
-from hokusai_assets.settings.config import Settings
+import dagster as dg
 
 REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_model", "baseline_metrics")
 CONTRIBUTION_ASSETS = (
@@ -21,20 +21,6 @@ prepare_baseline = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
     description="Load the baseline and benchmark, train the baseline model and score it.",
 )
-
-
-def recorded_reference_fingerprint(instance: dg.DagsterInstance) -> str | None:
-    """The reference fingerprint the latest materialised reference was built from, if any."""
-    latest = instance.get_latest_materialization_event(dg.AssetKey(REFERENCE_ASSETS[-1]))
-    if latest is None or latest.asset_materialization is None:
-        return None
-    recorded = latest.asset_materialization.metadata.get("reference_fingerprint")
-    return None if recorded is None else recorded.value
-
-
-def reference_is_current(instance: dg.DagsterInstance, settings: Settings) -> bool:
-    """Whether the reference assets were materialised from today's config, files and code."""
-    return recorded_reference_fingerprint(instance) == settings.reference_fingerprint()
 
 
 # One contribution's chain, from the received file to its attestation; partitioned by

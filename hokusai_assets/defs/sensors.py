@@ -12,14 +12,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline, recorded_reference_fingerprint
+from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
 from hokusai_assets.defs.partitions import contributions
+from hokusai_assets.defs.reference import recorded_reference_fingerprint
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.services.inbox import Arrival, scan_inbox
 from hokusai_assets.services.quarantine import quarantine_file
 from hokusai_assets.services.store import ContributionStore
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 CONTRIBUTED = dg.AssetKey("contributed_dataset")
 
@@ -57,7 +58,7 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
     intake = settings.config.intake
     cursor = json.loads(context.cursor) if context.cursor else {}
     scan = scan_inbox(
-        settings.inbox,
+        settings.layout.inbox,
         cursor.get("scan", {}),
         time.time(),
         max_bytes=intake.max_file_bytes,
@@ -65,9 +66,9 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         allow_lowercase_wallet=intake.allow_lowercase_wallet,
         limit=intake.max_files_per_tick,
     )
-    events = [_quarantine(r.paths, settings.quarantine, r.code, r.message) for r in scan.rejections]
+    events = [_quarantine(r.paths, settings.layout.quarantine, r.code, r.message) for r in scan.rejections]
     for arrival in scan.arrivals:
-        _, event = _store(arrival, store, settings.quarantine)
+        _, event = _store(arrival, store, settings.layout.quarantine)
         if event is not None:
             events.append(event)
     # Reconcile with the store rather than trusting this tick's memory: a key stored by a
@@ -105,7 +106,7 @@ def build_contribution_sensor(settings: Settings) -> dg.SensorDefinition:
         jobs=[evaluate_contribution, prepare_baseline],
         minimum_interval_seconds=settings.config.intake.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Watches {settings.inbox}: each complete new file becomes a `contributions` partition and one run.",
+        description=f"Watches {settings.layout.inbox}: each complete new file becomes a `contributions` partition and one run.",
     )
     def contribution_sensor(context: dg.SensorEvaluationContext, hokusai: HokusaiResource) -> dg.SensorResult:
         return intake_tick(context, hokusai.load(), hokusai.store())

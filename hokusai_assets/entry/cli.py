@@ -82,13 +82,14 @@ def _contributor(settings, wallet: str, contributor_id: str | None, license_: st
 def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None:
     """Materialise the whole graph headless and print the result as JSON."""
     from hokusai_assets.services.tracking.worker import TrackingWorker
-    from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
+    from hokusai_assets.settings.layout import HomeLayout
 
     if not dry_run:
         raise click.UsageError("hokusai run needs --dry-run; to evaluate a real file use: hokusai evaluate FILE --wallet 0x...")
     home = (home or Path(os.environ.get("HOKUSAI_HOME", ".hokusai"))).expanduser().resolve()
     # Started before Dagster is even imported: MLflow's start-up runs on the other core.
-    worker = TrackingWorker.start(tracking_uri_for(dry_run_home(home, framework), {}), framework)
+    dry_home = HomeLayout(HomeLayout(home).dry_run_home(framework))
+    worker = TrackingWorker.start(dry_home.tracking_uri({}), framework)
     from hokusai_assets.entry.runner import dry_run as run_dry
 
     click.echo(json.dumps(run_dry(home, verbose=verbose, worker=worker, framework=framework).as_dict()))
@@ -101,19 +102,20 @@ def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None
 @HOME
 def dev(host: str, port: int, config_path: Path | None, home: Path | None) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this home; contribution_sensor runs by default."""
-    from hokusai_assets.entry.runner import REPO_WORKSPACE_YAML, install_instance_file
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.entry.instance import REPO_WORKSPACE_YAML, install_instance_file
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)  # a broken config fails here, clearly
-    install_instance_file(settings.dagster_home)
+    layout = settings.layout
+    install_instance_file(layout)
     environ = {
         **os.environ,
         "HOKUSAI_HOME": str(settings.home),
         "HOKUSAI_CONFIG_PATH": str(settings.config_path),
-        "DAGSTER_HOME": str(settings.dagster_home),
+        "DAGSTER_HOME": str(layout.dagster_home),
     }
     dagster = Path(sys.executable).with_name("dagster")
-    click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={settings.dagster_home}, inbox {settings.inbox})", err=True)
+    click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={layout.dagster_home}, inbox {layout.inbox})", err=True)
     command = [str(dagster), "dev", "-w", str(REPO_WORKSPACE_YAML), "-h", host, "-p", str(port)]
     os.execve(command[0], command, environ)  # dagster dev owns the terminal and its Ctrl-C from here
 
@@ -135,7 +137,7 @@ def evaluate(
 ) -> None:
     """Evaluate FILE against the configured task and print the result as JSON."""
     from hokusai_assets.entry.runner import evaluate_file
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     contributor = _contributor(settings, wallet, contributor_id, license_)
@@ -153,7 +155,7 @@ def submit(
 ) -> None:
     """Put FILE and its contributor sidecar into the inbox, where contribution_sensor picks it up."""
     from hokusai_assets.services.intake import submit_file
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     contributor = _contributor(settings, wallet, contributor_id, license_)
@@ -168,7 +170,7 @@ def submit(
 def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | None) -> None:
     """Run the full intake on FILE without Dagster. Exit 0 if it would be accepted, 2 if not."""
     from hokusai_assets.services.intake import validate_file
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     result = validate_file(settings, file.expanduser().resolve())
@@ -192,11 +194,11 @@ def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | N
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for the EIP-712 domain).")
 def keys(home: Path | None, config_path: Path | None) -> None:
     """Print the attester's public keys and address (creating the keys on first use)."""
-    from hokusai_assets.lib.attestation.signing import load_or_create_attester_keys
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.services.keys import attester_keys
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    attester = load_or_create_attester_keys(settings.keys_dir, os.environ)
+    attester = attester_keys(settings.layout, os.environ)
     click.echo(json.dumps(attester.public_info(settings.config.attestation.eip712.domain()), indent=2))
 
 
@@ -223,17 +225,10 @@ def verify(
 ) -> None:
     """Check an attestation without trusting its producer. Exit 0 if valid, 1 naming the first failed check."""
     from hokusai_assets.lib.attestation.verify import Check
-    from hokusai_assets.services.attestations import (
-        attestation_directory,
-        check_row_proof,
-        load_trusted,
-        verify_directory,
-    )
+    from hokusai_assets.services.attestations import attestation_files, check_row_proof, load_trusted, verify_files
 
-    directory = attestation_directory(attestation.expanduser().resolve())
-    report = verify_directory(
-        directory, trusted=load_trusted(directory, attester), data_file=data_file, model_file=model_file
-    )
+    files = attestation_files(attestation.expanduser().resolve())
+    report = verify_files(files, trusted=load_trusted(files, attester), data_file=data_file, model_file=model_file)
     if proof_file is not None:
         report.checks.append(check_row_proof(report, proof_file))
     if rerun:
@@ -241,7 +236,7 @@ def verify(
             report.checks.append(Check("rerun", False, "skipped: the attestation itself is invalid"))
         else:
             from hokusai_assets.services.reruns import rerun_checks
-            from hokusai_assets.settings.config import load_settings
+            from hokusai_assets.settings.load import load_settings
 
             report.checks.extend(rerun_checks(report.statement, load_settings(config_path=config_path, home=home)))
     if as_json:
@@ -264,7 +259,7 @@ def verify(
 def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: Path | None) -> None:
     """Print the Merkle inclusion proof of one row (a JSON object, or @file) of an attested contribution."""
     from hokusai_assets.services.attestations import prove_committed_row
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     text = Path(row_json[1:]).read_text() if row_json.startswith("@") else row_json
     settings = load_settings(config_path=config_path, home=home)
@@ -293,7 +288,7 @@ def _actor(actor: str | None) -> str:
 def models_list(config_path: Path | None, home: Path | None, as_json: bool) -> None:
     """Every registered version of the task's model, newest first, with aliases and evidence."""
     from hokusai_assets.services.registry import list_models
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     rows = list_models(settings)
@@ -323,7 +318,7 @@ def models_promote(
 ) -> None:
     """Make VERSION the champion: only if its attestation verifies and its delta was accepted."""
     from hokusai_assets.services.registry import promote_version
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     click.echo(json.dumps(promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve)))
@@ -337,7 +332,7 @@ def models_promote(
 def models_rollback(actor: str | None, reason: str, config_path: Path | None, home: Path | None) -> None:
     """Make the previous champion the champion again."""
     from hokusai_assets.services.registry import rollback_champion
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     click.echo(json.dumps(rollback_champion(settings, actor=_actor(actor), reason=reason)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -19,23 +18,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from hokusai_assets.defs.jobs import reference_is_current
+from hokusai_assets.defs.reference import reference_is_current
 from hokusai_assets.defs.resources import TrackingResource
-from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE
-from hokusai_assets.lib.attestation.statement import STATEMENT_FILE
+from hokusai_assets.entry.instance import open_instance
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.reading import read_conformed
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.services.tracking.worker import TrackingWorker
-from hokusai_assets.settings.config import Settings, load_settings
-from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
+from hokusai_assets.settings.layout import HomeLayout
+from hokusai_assets.settings.load import Settings, load_settings
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
-REPO_WORKSPACE_YAML = REPO_DAGSTER_YAML.with_name("workspace.yaml")
-# The first line of the repo's dagster.yaml: a DAGSTER_HOME file that starts with it is kept
-# in step with the repo; delete the line to manage the file yourself.
-MANAGED_MARKER = b"# hokusai_assets: managed instance file"
 # Our own errors travel through Dagster's error info as "[E_CODE] message".
 _CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
 
@@ -62,28 +55,6 @@ class Outcome:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def install_instance_file(dagster_home: Path) -> Path:
-    """Put the repo's dagster.yaml in DAGSTER_HOME unless an operator's own file is there.
-
-    A file that starts with MANAGED_MARKER is ours and follows the repo's; any other (the
-    PostgreSQL variant, a hand-edited one) is left exactly as it is.
-    """
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    target = dagster_home / "dagster.yaml"
-    if not REPO_DAGSTER_YAML.is_file():
-        return target
-    current = target.read_bytes() if target.is_file() else None
-    if current is None or (current.startswith(MANAGED_MARKER) and current != REPO_DAGSTER_YAML.read_bytes()):
-        shutil.copyfile(REPO_DAGSTER_YAML, target)
-    return target
-
-
-def open_instance(settings: Settings) -> dg.DagsterInstance:
-    """The persistent instance under HOKUSAI_HOME/dagster (see install_instance_file)."""
-    install_instance_file(settings.dagster_home)
-    return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
 def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:
@@ -135,18 +106,16 @@ def ensure_reference(
 
 
 def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
-    path = settings.attestations_dir / key / STATEMENT_FILE
-    statement = json.loads(path.read_bytes())
-    envelope = path.with_name(ENVELOPE_FILE)
+    files = settings.layout.attestation(key)
+    statement = json.loads(files.statement.read_bytes())
     evaluation = statement["predicate"]["evaluation"]
-    receipt_path = path.with_name("receipt.json")
-    digest = json.loads(receipt_path.read_text())["statement_digest"] if receipt_path.is_file() else None
+    digest = json.loads(files.receipt.read_text())["statement_digest"] if files.receipt.is_file() else None
     return Outcome(
         partition=key,
         delta_one_score=evaluation["delta_one_score"],
         delta_one_bps=evaluation["delta_one_bps"],
         accepted=evaluation["accepted"],
-        attestation=str(envelope),
+        attestation=str(files.envelope),
         statement_digest=digest,
         reused=reused,
     )
@@ -193,14 +162,14 @@ def evaluate_file(
         max_rows=intake.max_rows,
     )
     settings.home.mkdir(parents=True, exist_ok=True)
-    stored, created = ContributionStore.open(settings.home).put(path, contributor)
-    if not created and (settings.attestations_dir / stored.key / STATEMENT_FILE).is_file():
+    stored, created = ContributionStore.open(settings.layout).put(path, contributor)
+    if not created and settings.layout.attestation(stored.key).statement.is_file():
         return _outcome(settings, stored.key, reused=True)
     if tracking is None and settings.config.tracking.enabled:
-        uri = tracking_uri_for(settings.home, os.environ)
+        uri = settings.layout.tracking_uri(os.environ)
         with warm_tracking(settings.home, uri, framework=settings.config.training.framework) as warm:
             return evaluate_file(settings, path, contributor, instance, verbose, tracking=warm)
-    instance = instance or open_instance(settings)
+    instance = instance or open_instance(settings.layout)
     defs = build_definitions(settings, tracking=tracking)
     instance.add_dynamic_partitions("contributions", [stored.key])
     ensure_reference(settings, defs, instance, verbose=verbose)
@@ -218,15 +187,15 @@ def dry_run(
     the dry run skips the SQLite set-up and per-event commits (about 1.5 s of its budget).
     MLflow runs go to the dry run's own store (``<home>/dry-run/mlflow``), never to
     ``MLFLOW_TRACKING_URI``: mock models must not reach a real registry. ``worker`` is a
-    tracking worker the caller started earlier, for that store (see ``cli.run``).
+    tracking worker the caller started earlier, for that store (see ``entry/cli.py``).
     """
     from hokusai_assets.lib.samples.mock_task import write_mock_task
 
-    dry_home = dry_run_home(home, framework)
+    dry_home = HomeLayout(HomeLayout(home).dry_run_home(framework))
     # First, so that MLflow's start-up overlaps everything below.
-    with warm_tracking(dry_home, tracking_uri_for(dry_home, {}), worker, framework) as tracking:
-        task = write_mock_task(dry_home / "task", framework=framework)
-        settings = load_settings(config_path=task.config_path, home=dry_home, environ={})
+    with warm_tracking(dry_home.home, dry_home.tracking_uri({}), worker, framework) as tracking:
+        task = write_mock_task(dry_home.mock_task_dir, framework=framework)
+        settings = load_settings(config_path=task.config_path, home=dry_home.home, environ={})
         contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
         with dg.DagsterInstance.ephemeral() as instance:
             return evaluate_file(

@@ -1,8 +1,8 @@
-"""Attestations on disk: verifying a directory, re-running its numbers, proving a row.
+"""Attestation directories on disk: writing one, finding and verifying one, proving a row.
 
-What `hokusai verify` and `hokusai prove-row` do, and what the attestation asset's
-blocking check runs. Verification needs only lib/ (no Dagster, no instance); a re-run
-also needs the HOKUSAI_HOME whose stored inputs the statement commits to.
+What the attestation asset writes, what `hokusai verify` and `hokusai prove-row` read, and
+what the asset's blocking check runs. Verifying needs only lib/ (no Dagster, no instance);
+proving a row also needs the HOKUSAI_HOME that stored the committed rows.
 """
 
 from __future__ import annotations
@@ -10,47 +10,81 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hokusai_assets.lib.attestation.signing import ATTESTER_FILE, EIP712_FILE, ENVELOPE_FILE
+from hokusai_assets.lib.attestation.bundle import ENVELOPE_FILE, AttestationFiles
+from hokusai_assets.lib.attestation.signing import AttesterKeys, Eip712Domain, sign_statement
 from hokusai_assets.lib.attestation.verify import Check, VerificationReport, verify_attestation, verify_row_proof
+from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import atomic_write_bytes
 
 
 class AttestationFileError(HokusaiError):
     code = "E_ATTESTATION_FILES"
 
 
-def attestation_directory(path: Path) -> Path:
-    """Accept the directory or any file in it (the envelope, the statement, ...)."""
-    directory = path if path.is_dir() else path.parent
-    if not (directory / ENVELOPE_FILE).is_file():
+def write_attestation(
+    files: AttestationFiles,
+    statement: Mapping[str, Any],
+    receipt: Mapping[str, Any],
+    keys: AttesterKeys | None = None,
+    domain: Eip712Domain | None = None,
+) -> str:
+    """Write the statement's canonical bytes, its signatures and an unsigned receipt.
+
+    With ``keys``: the DSSE envelope (Ed25519), the EIP-712 typed data and its secp256k1
+    signature, and the attester's public keys a verifier needs, beside the statement.
+    Returns the statement's digest.
+    """
+    statement_bytes = canonical_json(statement)
+    digest = bytes_digest(statement_bytes)
+    atomic_write_bytes(files.statement, statement_bytes)
+    if keys is not None:
+        signed = sign_statement(statement_bytes, statement, keys, domain)
+        atomic_write_bytes(files.envelope, signed.envelope_bytes)
+        atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
+        atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
+    full_receipt = {
+        "statement_digest": digest,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **receipt,
+    }
+    atomic_write_bytes(files.receipt, (json.dumps(full_receipt, indent=2, sort_keys=True) + "\n").encode())
+    return digest
+
+
+def attestation_files(path: Path) -> AttestationFiles:
+    """The attestation at ``path``: its directory or any file in it (the envelope, the statement, ...)."""
+    files = AttestationFiles(path if path.is_dir() else path.parent)
+    if not files.exists():
         raise AttestationFileError(
             f"{path}: no {ENVELOPE_FILE} there; give an attestation directory "
             "($HOKUSAI_HOME/attestations/<partition>) or the envelope file in it",
             code="E_ATTESTATION_NOT_FOUND",
         )
-    return directory
+    return files
 
 
-def load_trusted(directory: Path, attester: Path | None) -> dict:
-    source = attester or directory / ATTESTER_FILE
+def load_trusted(files: AttestationFiles, attester: Path | None) -> dict:
+    """The attester's public keys: ``attester`` (a copy the verifier trusts), else the published one."""
+    source = attester or files.attester
     if not source.is_file():
         raise AttestationFileError(f"{source}: attester public keys not found; pass --attester", code="E_ATTESTATION_ATTESTER")
     return json.loads(source.read_text(encoding="utf-8"))
 
 
-def verify_directory(
-    directory: Path,
+def verify_files(
+    files: AttestationFiles,
     *,
     trusted: Mapping[str, Any],
     data_file: Path | None = None,
     model_file: Path | None = None,
 ) -> VerificationReport:
-    envelope = (directory / ENVELOPE_FILE).read_bytes()
-    eip712_path = directory / EIP712_FILE
-    eip712 = json.loads(eip712_path.read_text(encoding="utf-8")) if eip712_path.is_file() else {}
+    envelope = files.envelope.read_bytes()
+    eip712 = json.loads(files.eip712.read_text(encoding="utf-8")) if files.eip712.is_file() else {}
     return verify_attestation(envelope, eip712, trusted=trusted, data_file=data_file, model_file=model_file)
 
 
@@ -82,15 +116,14 @@ def prove_committed_row(settings, attestation: Path, row_text: str) -> dict:
     """
     import pandas as pd
 
-    from hokusai_assets.lib.attestation.statement import STATEMENT_FILE
     from hokusai_assets.lib.attestation.verify import prove_row
     from hokusai_assets.lib.commitments.canonical import to_canonical_value
-    from hokusai_assets.lib.intake.pii import load_or_create_key
-    from hokusai_assets.lib.intake.schema import conform
+    from hokusai_assets.lib.intake.conform import conform
     from hokusai_assets.lib.intake.validate import protect_reference
+    from hokusai_assets.services.keys import pii_key
 
-    directory = attestation_directory(attestation)
-    statement = json.loads((directory / STATEMENT_FILE).read_bytes())
+    files = attestation_files(attestation)
+    statement = json.loads(files.statement.read_bytes())
     key = statement["predicate"]["contribution"]["partition"]
     columns = statement["predicate"]["task"]["columns"]
     try:
@@ -99,12 +132,12 @@ def prove_committed_row(settings, attestation: Path, row_text: str) -> dict:
         raise AttestationFileError(f"the row is not valid JSON ({exc.msg}); give one JSON object", code="E_PROOF_ROW") from None
     if not isinstance(row, dict):
         raise AttestationFileError("the row must be a JSON object of column: value", code="E_PROOF_ROW")
-    stored = settings.storage_dir / "validated_contribution" / f"{key}.parquet"
+    stored = settings.layout.table_file("validated_contribution", key)
     if not stored.is_file():
         raise AttestationFileError(f"{stored} not found: prove rows on the deployment that attested {key}", code="E_PROOF_NO_ROWS")
     schema = settings.schema
     conformed, _ = conform(pd.DataFrame([row]), schema, source="the row")
-    committed = protect_reference(conformed, schema, load_or_create_key(settings.keys_dir, os.environ))
+    committed = protect_reference(conformed, schema, pii_key(settings.layout, os.environ))
     committed_row = {column: to_canonical_value(committed[column].iloc[0]) for column in columns}
     proof = prove_row(pd.read_parquet(stored), committed_row, columns)
     return {"partition": key, "row": committed_row, "proof": proof}

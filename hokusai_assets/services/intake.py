@@ -20,14 +20,15 @@ from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
-from hokusai_assets.lib.intake.pii import KEY_ENV, KEY_FILE, PiiKey, load_or_create_key
+from hokusai_assets.lib.intake.pii import PiiKey
 from hokusai_assets.lib.intake.reading import load_reference
 from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, run_intake
 from hokusai_assets.services.inbox import sidecar_for
+from hokusai_assets.services.keys import existing_pii_key
 from hokusai_assets.services.leaf_index import LeafIndex
 from hokusai_assets.services.quarantine import list_quarantine, quarantine_bytes, safe_name
 from hokusai_assets.services.store import ContributionStore
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def submit_file(settings: Settings, source: Path, contributor: Contributor) -> dict:
@@ -48,7 +49,7 @@ def submit_file(settings: Settings, source: Path, contributor: Contributor) -> d
         )
     digest = file_digest(source)
     key = partition_key(digest)
-    inbox = settings.inbox
+    inbox = settings.layout.inbox
     inbox.mkdir(parents=True, exist_ok=True)
     target = inbox / f"{key}-{safe_name(source.name)}"
     partial = inbox / f".{target.name}.partial"
@@ -70,9 +71,7 @@ def submit_file(settings: Settings, source: Path, contributor: Contributor) -> d
 def _existing_pii_key(settings: Settings) -> PiiKey:
     # Validation must not create keys in a home that has none: use the deployment's key if
     # there is one (so pseudonyms match), else a throw-away key (counts are what matter).
-    if os.environ.get(KEY_ENV) or (settings.keys_dir / KEY_FILE).exists():
-        return load_or_create_key(settings.keys_dir, os.environ)
-    return PiiKey.from_secret(secrets.token_bytes(32))
+    return existing_pii_key(settings.layout, os.environ) or PiiKey.from_secret(secrets.token_bytes(32))
 
 
 def validate_file(settings: Settings, source: Path) -> IntakeResult:
@@ -85,7 +84,7 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
     benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
     # A file not yet received comes after every accepted contribution.
-    accepted = LeafIndex(settings.leaf_index_dir)
+    accepted = LeafIndex(settings.layout.leaf_index_dir)
     reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))
     return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
 
@@ -104,7 +103,7 @@ def validate_stored(
     """
     stored = store.get(key)
     data = store.read_bytes(key)
-    leaf_index = LeafIndex(settings.leaf_index_dir)
+    leaf_index = LeafIndex(settings.layout.leaf_index_dir)
     earlier = store.keys_before(key)
     name = f"{key}{stored.suffix}"
     result = run_intake(
@@ -118,8 +117,8 @@ def validate_stored(
     )
     if result.accepted:
         leaf_index.put(key, result.leaves)
-    elif not any(r.get("partition") == key for r in list_quarantine(settings.quarantine)):
+    elif not any(r.get("partition") == key for r in list_quarantine(settings.layout.quarantine)):
         failure = result.first_failure
         code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
-        quarantine_bytes(data, name, settings.quarantine, code, failure.description, partition=key, check=failure.name)
+        quarantine_bytes(data, name, settings.layout.quarantine, code, failure.description, partition=key, check=failure.name)
     return result

@@ -1,4 +1,8 @@
-"""Secret keys kept under ``HOKUSAI_HOME/keys`` (mode 0600) or supplied by environment.
+"""Every secret key of a deployment: the PII pseudonym key, the store key, the attester's keys.
+
+Each key is a file under ``HOKUSAI_HOME/keys`` (mode 0600; where, ``settings/layout.py``
+says) or an environment variable holding its hex, which wins: a deployment can keep keys
+in its secret store.
 
 A key is 32 random bytes. The environment variable (hex) wins over the file, so a
 deployment can keep keys in its secret store. Otherwise the file is created on first use
@@ -15,25 +19,73 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from hokusai_assets.lib.attestation.signing import AttesterKeys
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.settings.layout import HomeLayout
 
 KEY_BYTES = 32
+PII_KEY_ENV = "HOKUSAI_PII_KEY"
+STORE_KEY_ENV = "HOKUSAI_STORE_KEY"
+ED25519_KEY_ENV = "HOKUSAI_ED25519_KEY"  # the attester's 32-byte Ed25519 seed
+SECP256K1_KEY_ENV = "HOKUSAI_ATTESTER_KEY"  # the attester's 32-byte secp256k1 private key
 
 
 class KeyFileError(HokusaiError):
     code = "E_KEY"
 
 
+def pii_key(layout: HomeLayout, environ: Mapping[str, str]) -> PiiKey:
+    """The key of every pseudonym (HMAC-SHA256), created on first use."""
+    return PiiKey.from_secret(
+        load_or_create_secret(layout.pii_key_file, PII_KEY_ENV, environ, purpose="PII", code_prefix="E_PII_KEY")
+    )
+
+
+def existing_pii_key(layout: HomeLayout, environ: Mapping[str, str]) -> PiiKey | None:
+    """The deployment's PII key if it has one; None rather than creating it."""
+    if environ.get(PII_KEY_ENV, "").strip() or layout.pii_key_file.exists():
+        return pii_key(layout, environ)
+    return None
+
+
+def store_key(layout: HomeLayout, environ: Mapping[str, str]) -> bytes:
+    """The AES-256-GCM key of the contribution store, created on first use."""
+    return load_or_create_secret(
+        layout.store_key_file, STORE_KEY_ENV, environ, purpose="store encryption", code_prefix="E_STORE_KEY"
+    )
+
+
+def store_key_source(layout: HomeLayout) -> str:
+    """Where the store key comes from, for a message that tells the operator what to check."""
+    return f"{STORE_KEY_ENV} or {layout.store_key_file}"
+
+
+def attester_keys(layout: HomeLayout, environ: Mapping[str, str]) -> AttesterKeys:
+    """The attester's Ed25519 (DSSE) and secp256k1 (EIP-712) keys, created on first use."""
+    seed = load_or_create_secret(
+        layout.attester_ed25519_key_file, ED25519_KEY_ENV, environ,
+        purpose="Ed25519 attestation signing", code_prefix="E_SIGN_KEY_ED25519",
+    )
+    secret = load_or_create_secret(
+        layout.attester_secp256k1_key_file, SECP256K1_KEY_ENV, environ,
+        purpose="secp256k1 (EIP-712) attester", code_prefix="E_SIGN_KEY_SECP256K1",
+    )
+    return AttesterKeys(seed, secret)
+
+
 def load_or_create_secret(
-    keys_dir: Path, file_name: str, env_var: str, environ: Mapping[str, str], *, purpose: str, code_prefix: str
+    path: Path, env_var: str, environ: Mapping[str, str], *, purpose: str, code_prefix: str
 ) -> bytes:
-    """The key's secret bytes; errors name ``purpose`` and use codes ``<code_prefix>_...``."""
+    """The secret bytes from ``env_var`` (hex) or the key file ``path`` (created if absent).
+
+    Errors name ``purpose`` and use codes ``<code_prefix>_...``.
+    """
     from_env = environ.get(env_var)
     if from_env is not None and from_env.strip():
         return _from_env(from_env.strip(), env_var, purpose, code_prefix)
-    path = Path(keys_dir) / file_name
     if not path.exists() and not path.is_symlink():
-        _create_key_file(Path(keys_dir), path)
+        _create_key_file(path.parent, path)
     return _read_key_file(path, env_var, purpose, code_prefix)
 
 

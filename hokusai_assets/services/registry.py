@@ -13,12 +13,11 @@ import os
 from typing import Any
 
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.settings.config import Settings
-from hokusai_assets.settings.layout import tracking_uri_for
+from hokusai_assets.settings.load import Settings
 
 
 def _uri(settings: Settings) -> str:
-    return tracking_uri_for(settings.home, os.environ)
+    return settings.layout.tracking_uri(os.environ)
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
@@ -29,17 +28,17 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 def attestation_evidence(settings: Settings, partition: str | None, model_digest: str | None) -> dict[str, Any]:
     """Whether the attestation of ``partition`` verifies, binds ``model_digest``, and was accepted."""
-    from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE, load_or_create_attester_keys
-    from hokusai_assets.services.attestations import verify_directory
+    from hokusai_assets.services.attestations import verify_files
+    from hokusai_assets.services.keys import attester_keys
 
     if not partition:
         return {"verified": False, "accepted": False, "detail": "the version has no hokusai.partition tag"}
-    directory = settings.attestations_dir / partition
-    if not (directory / ENVELOPE_FILE).is_file():
-        return {"verified": False, "accepted": False, "detail": f"no attestation at {directory}"}
+    files = settings.layout.attestation(partition)
+    if not files.exists():
+        return {"verified": False, "accepted": False, "detail": f"no attestation at {files.directory}"}
     domain = settings.config.attestation.eip712.domain()
-    trusted = load_or_create_attester_keys(settings.keys_dir, os.environ).public_info(domain)
-    report = verify_directory(directory, trusted=trusted)
+    trusted = attester_keys(settings.layout, os.environ).public_info(domain)
+    report = verify_files(files, trusted=trusted)
     if not report.ok:
         failure = report.first_failure
         return {"verified": False, "accepted": False, "detail": f"{failure.name}: {failure.detail}"}
@@ -72,7 +71,7 @@ def promote_version(settings: Settings, version: str, *, actor: str, reason: str
             delta_accepted=evidence["accepted"],
             require_approval=settings.config.tracking.require_approval,
             approved=approved,
-            audit_log=settings.registry_audit_log,
+            audit_log=settings.layout.registry_audit_log,
         )
     except HokusaiError as exc:
         if not evidence["verified"]:
@@ -89,6 +88,6 @@ def rollback_champion(settings: Settings, *, actor: str, reason: str) -> dict[st
         settings.config.registered_model_name,
         actor=actor,
         reason=reason,
-        audit_log=settings.registry_audit_log,
+        audit_log=settings.layout.registry_audit_log,
     )
     return result.audit

@@ -17,13 +17,11 @@ from hokusai_assets.lib.attestation.verify import Check
 from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, data_root
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.training.trainers import get_trainer
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def _table(settings: Settings, asset: str, partition: str | None = None) -> pd.DataFrame:
-    base = settings.storage_dir / asset
-    path = base / f"{partition}.parquet" if partition else base.with_name(f"{asset}.parquet")
-    return pd.read_parquet(path)
+    return pd.read_parquet(settings.layout.table_file(asset, partition))
 
 
 def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
@@ -51,7 +49,7 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
         benchmark = _table(settings, "benchmark_dataset")
         integrated = _table(settings, "integrated_training_set", key)
     except OSError as error:
-        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {settings.storage_dir}: {error}"))
+        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {settings.layout.storage_dir}: {error}"))
         return checks
     expected = {
         "baseline training set": (baseline, predicate["baseline"]["training_data_root"]),

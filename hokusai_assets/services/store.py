@@ -2,7 +2,7 @@
 
 A contribution is identified by its bytes: partition key ``c-`` + the first 16 hex digits
 of the SHA-256 of the file as received. The store keeps those bytes encrypted with
-AES-256-GCM (key in ``HOKUSAI_HOME/keys/store.key`` or ``HOKUSAI_STORE_KEY``), bound to
+AES-256-GCM (the store key, see ``services/keys.py``), bound to
 the key and digest as associated data, so a file can be neither read without the key nor
 swapped for another unnoticed. Beside it, a manifest with the contributor's sidecar.
 Everything is written to a temporary name and renamed; the manifest comes last, so an
@@ -23,10 +23,9 @@ from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
-from hokusai_assets.services.keys import load_or_create_secret
+from hokusai_assets.services.keys import store_key, store_key_source
+from hokusai_assets.settings.layout import HomeLayout
 
-STORE_KEY_FILE = "store.key"
-STORE_KEY_ENV = "HOKUSAI_STORE_KEY"
 _MAGIC = b"HKS1"
 _NONCE_BYTES = 12
 
@@ -54,17 +53,16 @@ class StoredContribution:
 
 
 class ContributionStore:
-    def __init__(self, root: Path, secret: bytes) -> None:
-        self.root = Path(root) / "contributions"
+    def __init__(self, root: Path, secret: bytes, key_source: str = "the store key") -> None:
+        self.root = Path(root)
         self._secret = secret
+        self._key_source = key_source  # named when a stored file fails authentication
 
     @classmethod
-    def open(cls, home: Path, environ: Mapping[str, str] | None = None) -> ContributionStore:
-        env = os.environ if environ is None else environ
-        secret = load_or_create_secret(
-            Path(home) / "keys", STORE_KEY_FILE, STORE_KEY_ENV, env, purpose="store encryption", code_prefix="E_STORE_KEY"
-        )
-        return cls(Path(home) / "store", secret)
+    def open(cls, layout: HomeLayout, environ: Mapping[str, str] | None = None) -> ContributionStore:
+        """The store of a home, with its key (created on first use)."""
+        secret = store_key(layout, os.environ if environ is None else environ)
+        return cls(layout.store_dir, secret, store_key_source(layout))
 
     def _directory(self, key: str) -> Path:
         return self.root / key
@@ -154,7 +152,7 @@ class ContributionStore:
         except InvalidTag:
             raise DataFileError(
                 f"stored file for {key} fails authentication: it was altered, or the store key "
-                f"({STORE_KEY_ENV} / keys/{STORE_KEY_FILE}) is not the one it was written with",
+                f"({self._key_source}) is not the one it was written with",
                 code="E_STORE_CORRUPT",
             ) from None
         if bytes_digest(data) != stored.file_digest:

@@ -1,21 +1,11 @@
-"""Settings: ``hokusai.yaml`` plus the environment, validated before anything runs.
+"""``hokusai.yaml``: every section and key, validated with pydantic, and how a file is read.
 
-Precedence, highest first:
-- config file: an explicit path, then ``HOKUSAI_CONFIG_PATH``, then the bundled example
-  task (``hokusai_assets/examples/digits/hokusai.yaml``);
-- home: an explicit path, then ``HOKUSAI_HOME``, then ``paths.home`` in the file, then
-  ``./.hokusai``.
-
-Unknown keys, wrong types and missing data files are errors that name the key or the file.
-Loading settings writes nothing, so a bad config never leaves a half-made home behind.
+Unknown keys and wrong types are errors that name the key (``parse_config``); how the file
+and the home are chosen, and the settings built from them, are in ``settings/load.py``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -26,11 +16,8 @@ from hokusai_assets.lib.attestation.signing import Eip712Domain
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
 from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from hokusai_assets.lib.intake.schema import TaskSchema
 from hokusai_assets.lib.intake.validate import IntakePolicy
-
-BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "digits" / "hokusai.yaml"
-DEFAULT_HOME = Path(".hokusai")
+from hokusai_assets.lib.task import TaskSchema
 
 
 class _Strict(BaseModel):
@@ -279,125 +266,3 @@ def parse_config(path: Path) -> HokusaiConfig:
         return HokusaiConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(path, exc), code="E_CONFIG_INVALID") from exc
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The validated config and every location a run reads or writes."""
-
-    config: HokusaiConfig
-    config_path: Path
-    home: Path
-
-    @property
-    def schema(self) -> TaskSchema:
-        return self.config.task.schema()
-
-    def _data_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.config_path.parent / path).resolve()
-
-    @property
-    def baseline_path(self) -> Path:
-        return self._data_path(self.config.task.baseline_data)
-
-    @property
-    def benchmark_path(self) -> Path:
-        return self._data_path(self.config.task.benchmark_data)
-
-    def _home_path(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.home / path
-
-    @property
-    def inbox(self) -> Path:
-        return self._home_path(self.config.paths.inbox)
-
-    @property
-    def quarantine(self) -> Path:
-        return self._home_path(self.config.paths.quarantine)
-
-    @property
-    def dagster_home(self) -> Path:
-        return self.home / "dagster"
-
-    @property
-    def storage_dir(self) -> Path:
-        """Where the IO managers keep asset values (Parquet tables, models, JSON)."""
-        return self.home / "storage"
-
-    @property
-    def store_dir(self) -> Path:
-        """The content-addressed store of received contribution files."""
-        return self.home / "store"
-
-    @property
-    def attestations_dir(self) -> Path:
-        return self.home / "attestations"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
-
-    @property
-    def keys_dir(self) -> Path:
-        return self.home / "keys"
-
-    @property
-    def leaf_index_dir(self) -> Path:
-        """Leaf hashes of every accepted contribution, for deduplicating later ones."""
-        return self.home / "storage" / "leaf_index"
-
-    @property
-    def plots_dir(self) -> Path:
-        return self.home / "reports" / "comparison"
-
-    @property
-    def registry_audit_log(self) -> Path:
-        """Append-only JSON lines: every promote and rollback, refusals included."""
-        return self.home / "registry" / "audit.jsonl"
-
-    @cached_property
-    def config_digest(self) -> str:
-        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json
-
-        return bytes_digest(canonical_json(self.config.digest_view()))
-
-    def reference_fingerprint(self) -> str:
-        """Changes whenever the baseline's inputs do: config, reference files or code."""
-        from hokusai_assets.lib.attestation.statement import code_version
-        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, file_digest
-
-        inputs = {
-            "config_digest": self.config_digest,
-            "baseline_file": file_digest(self.baseline_path),
-            "benchmark_file": file_digest(self.benchmark_path),
-            "code_version": code_version(),
-        }
-        return bytes_digest(canonical_json(inputs))
-
-
-def load_settings(
-    config_path: str | os.PathLike | None = None,
-    home: str | os.PathLike | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Resolve, read and validate the settings; raise ConfigError naming what to fix."""
-    env = os.environ if environ is None else environ
-    chosen = config_path or env.get("HOKUSAI_CONFIG_PATH") or BUNDLED_CONFIG
-    path = Path(chosen).expanduser().resolve()
-    config = parse_config(path)
-    chosen_home = home or env.get("HOKUSAI_HOME") or config.paths.home or DEFAULT_HOME
-    home_path = Path(chosen_home).expanduser().resolve()
-    settings = Settings(config=config, config_path=path, home=home_path)
-    for key, data_path in (
-        ("task.baseline_data", settings.baseline_path),
-        ("task.benchmark_data", settings.benchmark_path),
-    ):
-        if not data_path.is_file():
-            raise ConfigError(
-                f"{path}: {key} points to {data_path}, which does not exist; fix the path "
-                "(relative paths are resolved against the directory of hokusai.yaml)",
-                code="E_CONFIG_DATA_MISSING",
-            )
-    return settings

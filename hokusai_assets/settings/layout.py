@@ -1,27 +1,178 @@
-"""Locations a caller needs before (or without) loading settings; standard library only.
+"""The one map of HOKUSAI_HOME: every folder and file the platform writes under it.
 
-The CLI starts the tracking worker before it imports Dagster, so what it needs to know
-about HOKUSAI_HOME lives here rather than in ``config.py``.
+Nothing else in the package spells a path fragment of the home. A component that owns a
+folder (the contribution store, the leaf index, quarantine, an attestation directory, a
+trainer's checkpoints) is handed that folder from here and names only what lies inside it.
+
+Standard library only (and the attestation's file names): the CLI asks where a dry run
+keeps its MLflow store before it imports Dagster or MLflow (see ``entry/cli.py``).
+
+```
+HOKUSAI_HOME/
+  dagster/                         DAGSTER_HOME: dagster.yaml, the instance (SQLite by default)
+  inbox/  quarantine/              paths.inbox, paths.quarantine (relative to the home, or absolute)
+  keys/                            pii-hmac.key, store.key, attester-ed25519.key, attester-secp256k1.key
+  store/contributions/<key>/       received bytes (encrypted) and the contributor manifest
+  storage/<asset>[/<key>].<ext>    asset values: .parquet tables, .safetensors models, .json documents
+  storage/leaf_index/              leaf hashes of every accepted contribution
+  checkpoints/<asset>/<key|all>/   resumable training state
+  attestations/<key>/              statement, envelope, EIP-712 signature, attester keys, receipt
+  reports/drift/<key>.html         Evidently drift reports
+  reports/comparison/<key>/        baseline-beside-improved plots and the metric table
+  registry/audit.jsonl             every promote and rollback, refusals included
+  mlflow/                          mlflow.db and artifacts/ (unless MLFLOW_TRACKING_URI says otherwise)
+  dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
+```
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from hokusai_assets.lib.attestation.bundle import AttestationFiles
+
+TABLE_SUFFIX = ".parquet"
+MODEL_SUFFIX = ".safetensors"
+DOCUMENT_SUFFIX = ".json"
 DRY_RUN_DIR = "dry-run"
+# Asset values of unpartitioned assets sit beside the folders of partitioned ones.
+_UNPARTITIONED = "all"
 
 
-def dry_run_home(home: Path, framework: str = "sklearn") -> Path:
-    """A dry run keeps everything it writes here, apart from real runs (and per framework,
-    since both frameworks' dry runs evaluate the same contribution bytes)."""
-    return Path(home) / (DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}")
+def _under(home: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else home / path
 
 
-def tracking_uri_for(home: Path, environ: Mapping[str, str]) -> str:
-    """Where MLflow runs go: ``MLFLOW_TRACKING_URI`` if set, else a SQLite store under ``<home>/mlflow``."""
-    configured = environ.get("MLFLOW_TRACKING_URI", "").strip()
-    if configured:
-        return configured
-    db = (Path(home) / "mlflow" / "mlflow.db").expanduser().absolute()
-    return f"sqlite:///{db}"
+@dataclass(frozen=True)
+class HomeLayout:
+    """Where everything lives under one HOKUSAI_HOME (``home`` is absolute)."""
+
+    home: Path
+    inbox_path: str = "inbox"  # paths.inbox: relative to the home, or absolute
+    quarantine_path: str = "quarantine"  # paths.quarantine
+
+    # ---- Dagster and intake
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def instance_file(self) -> Path:
+        return self.dagster_home / "dagster.yaml"
+
+    @property
+    def inbox(self) -> Path:
+        return _under(self.home, self.inbox_path)
+
+    @property
+    def quarantine(self) -> Path:
+        return _under(self.home, self.quarantine_path)
+
+    @property
+    def store_dir(self) -> Path:
+        """The content-addressed store of received contribution files."""
+        return self.home / "store" / "contributions"
+
+    # ---- keys
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def pii_key_file(self) -> Path:
+        return self.keys_dir / "pii-hmac.key"
+
+    @property
+    def store_key_file(self) -> Path:
+        return self.keys_dir / "store.key"
+
+    @property
+    def attester_ed25519_key_file(self) -> Path:
+        return self.keys_dir / "attester-ed25519.key"
+
+    @property
+    def attester_secp256k1_key_file(self) -> Path:
+        return self.keys_dir / "attester-secp256k1.key"
+
+    # ---- asset values
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.home / "storage"
+
+    def asset_file(self, asset: str | tuple[str, ...], partition: str | None, suffix: str) -> Path:
+        """Where an IO manager keeps one asset's value (one file per partition)."""
+        *prefix, name = (asset,) if isinstance(asset, str) else asset
+        folder = self.storage_dir.joinpath(*prefix)
+        return folder / name / f"{partition}{suffix}" if partition is not None else folder / f"{name}{suffix}"
+
+    def table_file(self, asset: str, partition: str | None = None) -> Path:
+        return self.asset_file(asset, partition, TABLE_SUFFIX)
+
+    def model_file(self, asset: str, partition: str | None = None) -> Path:
+        return self.asset_file(asset, partition, MODEL_SUFFIX)
+
+    def document_file(self, asset: str, partition: str | None = None) -> Path:
+        return self.asset_file(asset, partition, DOCUMENT_SUFFIX)
+
+    @property
+    def leaf_index_dir(self) -> Path:
+        """Leaf hashes of every accepted contribution, for deduplicating later ones."""
+        return self.storage_dir / "leaf_index"
+
+    def checkpoint_dir(self, asset: str, partition: str | None) -> Path:
+        """Where a trainer keeps resumable state while ``asset`` (of ``partition``) is fitted."""
+        return self.home / "checkpoints" / asset / (partition or _UNPARTITIONED)
+
+    # ---- what a contribution's evaluation produces
+
+    @property
+    def attestations_dir(self) -> Path:
+        return self.home / "attestations"
+
+    def attestation(self, partition: str) -> AttestationFiles:
+        return AttestationFiles(self.attestations_dir / partition)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def drift_report_file(self, partition: str) -> Path:
+        return self.reports_dir / "drift" / f"{partition}.html"
+
+    def comparison_dir(self, partition: str) -> Path:
+        """The baseline-beside-improved plots and metric table of one contribution."""
+        return self.reports_dir / "comparison" / partition
+
+    @property
+    def registry_audit_log(self) -> Path:
+        """Append-only JSON lines: every promote and rollback, refusals included."""
+        return self.home / "registry" / "audit.jsonl"
+
+    # ---- MLflow and dry runs
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.home / "mlflow" / "mlflow.db"
+
+    def tracking_uri(self, environ: Mapping[str, str]) -> str:
+        """Where MLflow runs go: ``MLFLOW_TRACKING_URI`` if set, else a SQLite store under the home."""
+        configured = environ.get("MLFLOW_TRACKING_URI", "").strip()
+        if configured:
+            return configured
+        return f"sqlite:///{self.mlflow_db.expanduser().absolute()}"
+
+    def dry_run_home(self, framework: str = "sklearn") -> Path:
+        """A dry run keeps everything it writes here, apart from real runs (and per framework,
+        since both frameworks' dry runs evaluate the same contribution bytes)."""
+        return self.home / (DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}")
+
+    @property
+    def mock_task_dir(self) -> Path:
+        """Where a dry run writes its mock task (config, reference tables, contribution)."""
+        return self.home / "task"

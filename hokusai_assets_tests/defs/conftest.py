@@ -7,7 +7,7 @@ from hokusai_assets.defs.definitions import build_definitions
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.samples.mock_task import MockTask
 from hokusai_assets.services.store import ContributionStore
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, partition_key: str | None = None):
@@ -20,7 +20,7 @@ def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, parti
 def materialised(mock_settings: Settings, mock_task: MockTask):
     """One contribution's whole chain materialised on an ephemeral instance."""
     defs = build_definitions(mock_settings)
-    stored, _ = ContributionStore.open(mock_settings.home).put(mock_task.contribution_path, Contributor(wallet=mock_task.wallet))
+    stored, _ = ContributionStore.open(mock_settings.layout).put(mock_task.contribution_path, Contributor(wallet=mock_task.wallet))
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("contributions", [stored.key])
         reference = run_job(defs, "prepare_baseline", instance)
@@ -30,4 +30,4 @@ def materialised(mock_settings: Settings, mock_task: MockTask):
 
 
 def statement_path(settings: Settings, key: str) -> Path:
-    return settings.attestations_dir / key / "statement.json"
+    return settings.layout.attestations_dir / key / "statement.json"

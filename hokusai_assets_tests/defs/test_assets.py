@@ -38,9 +38,9 @@ def test_attestation_commits_to_what_was_actually_used(materialised, mock_settin
     assert predicate["contribution"]["file_digest"] == file_digest(mock_task.contribution_path)
     assert predicate["contribution"]["wallet"] == mock_task.wallet
     # The model digests are those of the files the IO manager stored.
-    improved_file = mock_settings.storage_dir / "improved_model" / f"{stored.key}.safetensors"
+    improved_file = mock_settings.layout.storage_dir / "improved_model" / f"{stored.key}.safetensors"
     assert predicate["improved"]["model_digest"] == file_digest(improved_file)
-    assert predicate["baseline"]["model_digest"] == file_digest(mock_settings.storage_dir / "baseline_model.safetensors")
+    assert predicate["baseline"]["model_digest"] == file_digest(mock_settings.layout.storage_dir / "baseline_model.safetensors")
     assert statement["subject"][0]["digest"]["sha256"] == file_digest(improved_file).split(":")[1]
     assert predicate["config_digest"] == mock_settings.config_digest
     # The mock baseline is trained on 60 rows; 900 more rows from the same task help.
@@ -70,7 +70,7 @@ def test_bad_contribution_is_stopped_by_a_blocking_check_and_quarantined(mock_se
 
     bad = tmp_path / "no_label.csv"
     pd.read_csv(mock_task.contribution_path).drop(columns=["label"]).to_csv(bad, index=False)
-    stored, _ = ContributionStore.open(mock_settings.home).put(bad, Contributor(wallet=mock_task.wallet))
+    stored, _ = ContributionStore.open(mock_settings.layout).put(bad, Contributor(wallet=mock_task.wallet))
     defs = build_definitions(mock_settings)
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("contributions", [stored.key])
@@ -83,9 +83,9 @@ def test_bad_contribution_is_stopped_by_a_blocking_check_and_quarantined(mock_se
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialised == {"contributed_dataset", "validated_contribution"}, "nothing past the blocking checks"
     assert not statement_path(mock_settings, stored.key).exists()
-    [reason] = list_quarantine(mock_settings.quarantine)
+    [reason] = list_quarantine(mock_settings.layout.quarantine)
     assert reason["code"] == "E_SCHEMA_MISSING_COLUMN" and reason["partition"] == stored.key
-    assert (mock_settings.quarantine / reason["file"]).read_bytes() == bad.read_bytes()
+    assert (mock_settings.layout.quarantine / reason["file"]).read_bytes() == bad.read_bytes()
 
 
 def test_task_rows_type_names_the_offending_column(mock_settings):
@@ -108,7 +108,7 @@ def test_attestation_is_signed_and_its_blocking_check_runs_the_verifier(material
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations["attestation_verified"].passed
     assert all(e.passed for name, e in evaluations.items() if name != "duplicate_share")
-    directory = mock_settings.attestations_dir / stored.key
+    directory = mock_settings.layout.attestations_dir / stored.key
     for name in ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json", "receipt.json"):
         assert (directory / name).is_file(), name
 
@@ -119,7 +119,7 @@ def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mo
     from hokusai_assets.defs.definitions import build_definitions
     from hokusai_assets.lib.intake.contributions import Contributor
     from hokusai_assets.services.store import ContributionStore
-    from hokusai_assets.settings.config import load_settings
+    from hokusai_assets.settings.load import load_settings
 
     config = yaml.safe_load(mock_task.config_path.read_text())
     config["monitoring"] = {"drift_report": True, "drift_share_threshold": 0.3}
@@ -130,7 +130,7 @@ def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mo
         shifted[column] += 3.0
     path = tmp_path / "shifted.csv"
     shifted.to_csv(path, index=False)
-    stored, _ = ContributionStore.open(settings.home).put(path, Contributor(wallet=mock_task.wallet))
+    stored, _ = ContributionStore.open(settings.layout).put(path, Contributor(wallet=mock_task.wallet))
     defs = build_definitions(settings)
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("contributions", [stored.key])
@@ -139,7 +139,7 @@ def test_drift_report_flags_a_shifted_contribution_and_its_digest_is_attested(mo
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert not evaluations["drift_below_threshold"].passed  # a warning, not a stop
         drift = latest_metadata(instance, "drift_report", stored.key)
-    assert drift["drifted_share"].value >= 6 / 13 and (settings.reports_dir / "drift" / f"{stored.key}.html").is_file()
+    assert drift["drifted_share"].value >= 6 / 13 and (settings.layout.reports_dir / "drift" / f"{stored.key}.html").is_file()
     statement = json.loads(statement_path(settings, stored.key).read_bytes())
     assert statement["predicate"]["contribution"]["drift_digest"] == drift["digest"].value
 
@@ -149,11 +149,11 @@ def test_mlflow_run_metadata_links_back_to_its_mlflow_run(materialised, mock_set
 
     from mlflow.tracking import MlflowClient
 
-    from hokusai_assets.settings.layout import tracking_uri_for
+    from hokusai_assets.settings.layout import HomeLayout
 
     _, instance, stored, result = materialised
     metadata = latest_metadata(instance, "mlflow_run", stored.key)
-    run = MlflowClient(tracking_uri_for(mock_settings.home, {})).get_run(metadata["run_id"].value)
+    run = MlflowClient(HomeLayout(mock_settings.home).tracking_uri({})).get_run(metadata["run_id"].value)
     assert run.data.tags["dagster_run_id"] == result.run_id
     assert run.data.tags["hokusai.partition"] == stored.key
     assert metadata["mlflow_run"].value == (
@@ -169,7 +169,7 @@ def test_promotion_evidence_binds_the_attestation_to_the_model(materialised, moc
     from hokusai_assets.services.registry import attestation_evidence
 
     _, _, stored, _ = materialised
-    model_digest = file_digest(mock_settings.storage_dir / "improved_model" / f"{stored.key}.safetensors")
+    model_digest = file_digest(mock_settings.layout.storage_dir / "improved_model" / f"{stored.key}.safetensors")
     assert attestation_evidence(mock_settings, stored.key, model_digest) == {
         "verified": True,
         "accepted": True,
@@ -178,7 +178,7 @@ def test_promotion_evidence_binds_the_attestation_to_the_model(materialised, moc
     other_model = attestation_evidence(mock_settings, stored.key, "sha256:" + "0" * 64)
     assert other_model["verified"] is False and "attestation is for model" in other_model["detail"]
     assert attestation_evidence(mock_settings, "c-0000000000000000", model_digest)["verified"] is False
-    envelope = mock_settings.attestations_dir / stored.key / "statement.dsse.json"
+    envelope = mock_settings.layout.attestations_dir / stored.key / "statement.dsse.json"
     envelope.write_bytes(envelope.read_bytes().replace(b'"sig":"', b'"sig":"AA', 1))
     tampered = attestation_evidence(mock_settings, stored.key, model_digest)
     assert tampered["verified"] is False and tampered["accepted"] is False

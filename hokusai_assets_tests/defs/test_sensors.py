@@ -29,7 +29,7 @@ def tick(settings, instance, cursor=None, reference_current=True):
     if reference_current:
         mark_reference_current(settings, instance)
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
-    result = intake_tick(context, settings, ContributionStore.open(settings.home, environ={}))
+    result = intake_tick(context, settings, ContributionStore.open(settings.layout, environ={}))
     # Apply what the daemon would apply: the partitions the result asks for.
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -48,8 +48,8 @@ def test_submitted_file_becomes_one_partition_and_one_run(mock_settings, mock_ta
     [request] = result.dynamic_partitions_requests
     assert request.partitions_def_name == "contributions" and list(request.partition_keys) == [key]
     assert json.loads(result.cursor) == {"scan": {}, "held": []}
-    assert list(mock_settings.inbox.iterdir()) == [], "the clear copy leaves the inbox once stored"
-    store = ContributionStore.open(mock_settings.home, environ={})
+    assert list(mock_settings.layout.inbox.iterdir()) == [], "the clear copy leaves the inbox once stored"
+    store = ContributionStore.open(mock_settings.layout, environ={})
     assert store.read_bytes(key) == mock_task.contribution_path.read_bytes()
 
 
@@ -68,13 +68,13 @@ def test_same_bytes_again_are_reported_as_a_duplicate_without_a_run(mock_setting
     assert not again.run_requests
     [event] = again.asset_events
     assert event.partition == key and event.metadata["code"].value == "E_INTAKE_DUPLICATE"
-    [reason] = list_quarantine(mock_settings.quarantine)[:1]
+    [reason] = list_quarantine(mock_settings.layout.quarantine)[:1]
     assert reason["code"] == "E_INTAKE_DUPLICATE" and reason["partition"] == key
 
 
 def test_a_tick_that_died_after_storing_is_made_good_by_the_next(mock_settings, mock_task, instance):
     # The daemon stored the file, then died before its SensorResult was applied.
-    store = ContributionStore.open(mock_settings.home, environ={})
+    store = ContributionStore.open(mock_settings.layout, environ={})
     stored, _ = store.put(mock_task.contribution_path, Contributor(wallet=WALLET))
     restarted = tick(mock_settings, instance, cursor=None)
     assert [r.partition_key for r in restarted.run_requests] == [stored.key]
@@ -82,10 +82,10 @@ def test_a_tick_that_died_after_storing_is_made_good_by_the_next(mock_settings, 
 
 
 def test_restart_keeps_the_stability_cursor(mock_settings, tmp_path, instance):
-    mock_settings.inbox.mkdir(parents=True)
-    hand_placed = mock_settings.inbox / "manual.csv"
+    mock_settings.layout.inbox.mkdir(parents=True)
+    hand_placed = mock_settings.layout.inbox / "manual.csv"
     hand_placed.write_text("f01,label\n0.5,1\n")
-    (mock_settings.inbox / "manual.csv.contributor.json").write_text(json.dumps({"wallet": WALLET}))
+    (mock_settings.layout.inbox / "manual.csv.contributor.json").write_text(json.dumps({"wallet": WALLET}))
     first = tick(mock_settings, instance)
     assert not first.run_requests and "manual.csv" in json.loads(first.cursor)["scan"]
     # A restarted daemon resumes from the stored cursor: the file has held still, so it goes in.
@@ -94,15 +94,15 @@ def test_restart_keeps_the_stability_cursor(mock_settings, tmp_path, instance):
 
 
 def test_bad_file_is_quarantined_and_the_tick_goes_on(mock_settings, mock_task, instance, tmp_path):
-    mock_settings.inbox.mkdir(parents=True)
-    (mock_settings.inbox / "notes.txt").write_bytes(b"hello")
+    mock_settings.layout.inbox.mkdir(parents=True)
+    (mock_settings.layout.inbox / "notes.txt").write_bytes(b"hello")
     submit(mock_settings, mock_task.contribution_path)
     result = tick(mock_settings, instance)
     assert len(result.run_requests) == 1
     quarantined = [e for e in result.asset_events if e.metadata["outcome"].value == "quarantined"]
     assert [e.metadata["code"].value for e in quarantined] == ["E_FORMAT_UNSUPPORTED"]
-    [reason] = list_quarantine(mock_settings.quarantine)
-    assert (mock_settings.quarantine / reason["file"]).read_bytes() == b"hello"
+    [reason] = list_quarantine(mock_settings.layout.quarantine)
+    assert (mock_settings.layout.quarantine / reason["file"]).read_bytes() == b"hello"
 
 
 def test_sensor_definition_targets_the_jobs_and_runs_by_default(mock_settings):

@@ -22,8 +22,9 @@ from typing import Any
 
 import yaml
 
-from hokusai_assets.entry.runner import install_instance_file
+from hokusai_assets.entry.instance import install_instance_file
 from hokusai_assets.lib.samples.mock_task import MockTask, write_mock_task
+from hokusai_assets.settings.layout import HomeLayout
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -188,7 +189,7 @@ class Platform:
         return self
 
     def _start_services(self) -> None:
-        install_instance_file(self.dagster_home)
+        install_instance_file(HomeLayout(self.home))
         # Create the instance's storage before two processes open it at once: two fresh
         # SQLite schedule stores stamped concurrently end up with two alembic heads.
         # (`dagster dev` does the same by opening the instance before it starts them.)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.lib.samples.mock_task import mock_wallet
-from hokusai_assets.settings.config import BUNDLED_CONFIG
+from hokusai_assets.settings.load import BUNDLED_CONFIG
 
 pytestmark = pytest.mark.e2e
 

@@ -21,14 +21,14 @@ import yaml
 from hokusai_assets.defs.sensors import intake_tick
 from hokusai_assets.lib.commitments.canonical import bytes_digest
 from hokusai_assets.lib.intake.contributions import Contributor
-from hokusai_assets.lib.intake.pii import load_or_create_key
 from hokusai_assets.lib.intake.reading import load_reference
 from hokusai_assets.lib.samples.mock_task import write_mock_task
 from hokusai_assets.services.inbox import sidecar_for
 from hokusai_assets.services.intake import submit_file, validate_stored
+from hokusai_assets.services.keys import pii_key
 from hokusai_assets.services.quarantine import list_quarantine
 from hokusai_assets.services.store import ContributionStore
-from hokusai_assets.settings.config import load_settings
+from hokusai_assets.settings.load import load_settings
 
 pytestmark = pytest.mark.e2e
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -55,7 +55,7 @@ class Workspace:
         self.benchmark = pd.read_parquet(self.task_dir / "benchmark.parquet")
         self.scratch = root / "scratch"
         self.scratch.mkdir()
-        self.settings.inbox.mkdir(parents=True)
+        self.settings.layout.inbox.mkdir(parents=True)
 
     def file(self, name: str, data: bytes) -> Path:
         path = self.scratch / name
@@ -69,7 +69,7 @@ class Workspace:
         return self.contribution.iloc[:n].copy()
 
     def drop(self, name: str, data: bytes, sidecar: dict | str | None = None) -> Path:
-        path = self.settings.inbox / name
+        path = self.settings.layout.inbox / name
         path.write_bytes(data)
         if sidecar is not None:
             sidecar_for(path).write_text(sidecar if isinstance(sidecar, str) else json.dumps(sidecar))
@@ -86,7 +86,7 @@ CASES = [
     # --- refused at the door by the sensor ----------------------------------------------
     Case("unsupported_extension", lambda ws: [ws.drop("data.xlsx", b"PK\x03\x04", {"wallet": WALLET})], "E_FORMAT_UNSUPPORTED", False),
     Case("no_extension", lambda ws: [ws.drop("data", b"f01,label\n1,0\n", {"wallet": WALLET})], "E_FORMAT_UNSUPPORTED", False),
-    Case("symlink", lambda ws: [os.symlink(ws.csv("real.csv", ws.rows()), ws.settings.inbox / "link.csv") or ws.settings.inbox / "link.csv"], "E_INTAKE_SYMLINK", False),
+    Case("symlink", lambda ws: [os.symlink(ws.csv("real.csv", ws.rows()), ws.settings.layout.inbox / "link.csv") or ws.settings.layout.inbox / "link.csv"], "E_INTAKE_SYMLINK", False),
     Case("sparse_file_over_size_limit", lambda ws: [_sparse(ws)], "E_DATA_TOO_LARGE", False),
     Case("sidecar_bad_checksum", lambda ws: [ws.drop("a.csv", ws.rows().to_csv(index=False).encode(), {"wallet": WALLET[:3] + WALLET[3].upper() + WALLET[4:]})], "E_WALLET_CHECKSUM", False),
     Case("sidecar_lowercase_wallet", lambda ws: [ws.drop("a.csv", ws.rows().to_csv(index=False).encode(), {"wallet": WALLET.lower()})], "E_WALLET_NO_CHECKSUM", False),
@@ -133,7 +133,7 @@ CASES = [
 
 
 def _sparse(ws: Workspace) -> Path:
-    path = ws.settings.inbox / "sparse.csv"
+    path = ws.settings.layout.inbox / "sparse.csv"
     with path.open("wb") as handle:
         handle.truncate(50_000_000)  # apparent size 50 MB, nothing on disk, never read
     sidecar_for(path).write_text(json.dumps({"wallet": WALLET}))
@@ -141,7 +141,7 @@ def _sparse(ws: Workspace) -> Path:
 
 
 def _directory(ws: Workspace) -> Path:
-    path = ws.settings.inbox / "folder.csv"
+    path = ws.settings.layout.inbox / "folder.csv"
     path.mkdir()
     return path
 
@@ -174,7 +174,7 @@ def run_case(case: Case, tmp_path: Path):
             originals[submitted["partition"]] = path.read_bytes()
         elif path.is_file() and not path.is_symlink():
             originals[path.name] = path.read_bytes()
-    store = ContributionStore.open(ws.settings.home, environ={})
+    store = ContributionStore.open(ws.settings.layout, environ={})
     with dg.instance_for_test() as instance:
         result = intake_tick(dg.build_sensor_context(instance=instance), ws.settings, store)
         if case.name == "same_bytes_twice":
@@ -186,7 +186,7 @@ def run_case(case: Case, tmp_path: Path):
             result = intake_tick(dg.build_sensor_context(instance=instance, cursor=result.cursor), ws.settings, store)
         if case.outcome not in ("waiting",) and case.name in {"sidecar_digest_mismatch", "no_sidecar"}:
             result = intake_tick(dg.build_sensor_context(instance=instance, cursor=result.cursor), ws.settings, store)
-    key = load_or_create_key(ws.settings.keys_dir, {})
+    key = pii_key(ws.settings.layout, {})
     schema, nan_policy = ws.settings.schema, "reject"
     baseline, _ = load_reference(ws.settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
     benchmark, _ = load_reference(ws.settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
@@ -197,7 +197,7 @@ def run_case(case: Case, tmp_path: Path):
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_each_input_gets_its_documented_outcome_and_nothing_is_lost(case, tmp_path):
     ws, store, tick, outcomes, originals = run_case(case, tmp_path)
-    quarantined = list_quarantine(ws.settings.quarantine)
+    quarantined = list_quarantine(ws.settings.layout.quarantine)
     if case.outcome == "accepted":
         assert len(outcomes) == 1, quarantined
         [result] = outcomes.values()
@@ -215,12 +215,12 @@ def test_each_input_gets_its_documented_outcome_and_nothing_is_lost(case, tmp_pa
                 assert not result.accepted
     # Nothing is lost: every byte sent is in the store (decryptable) or in quarantine, unchanged.
     kept = {store.read_bytes(k) for k in store.keys()}
-    kept |= {(ws.settings.quarantine / r["file"]).read_bytes() for r in quarantined if (ws.settings.quarantine / r["file"]).is_file()}
+    kept |= {(ws.settings.layout.quarantine / r["file"]).read_bytes() for r in quarantined if (ws.settings.layout.quarantine / r["file"]).is_file()}
     for name, original in originals.items():
         assert original in kept, f"{name} was lost"
     # And no cleartext copy stays in the inbox once stored.
     for stored_key in store.keys():
-        assert not any(stored_key in p.name for p in ws.settings.inbox.iterdir())
+        assert not any(stored_key in p.name for p in ws.settings.layout.inbox.iterdir())
 
 
 def test_corpus_is_big_enough():

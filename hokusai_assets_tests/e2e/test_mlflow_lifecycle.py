@@ -18,7 +18,7 @@ from hokusai_assets.lib.samples.mock_task import (
     generate_rows,
     mock_wallet,
 )
-from hokusai_assets.settings.layout import dry_run_home, tracking_uri_for
+from hokusai_assets.settings.layout import HomeLayout
 
 from .conftest import hokusai
 
@@ -32,12 +32,12 @@ def dry_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("mlflow-e2e")
     done = hokusai("run", "--dry-run", home=home)
     assert done.returncode == 0, done.stderr
-    dry_home = dry_run_home(home)
+    dry_home = HomeLayout(home).dry_run_home()
     return {
         "home": dry_home,
         "config": dry_home / "task" / "hokusai.yaml",
         "outcome": json.loads(done.stdout),
-        "client": MlflowClient(tracking_uri_for(dry_home, {})),
+        "client": MlflowClient(HomeLayout(dry_home).tracking_uri({})),
     }
 
 
@@ -100,7 +100,7 @@ def test_improved_model_is_registered_as_challenger_with_signature_and_example(d
     import mlflow
 
     # get_model_info resolves a models:/ URI through MLflow's global tracking URI.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri_for(dry_run["home"], {}))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", HomeLayout(dry_run["home"]).tracking_uri({}))
     client = dry_run["client"]
     run = _only_run(client)
     assert _aliases(dry_run) == {"challenger": "1"}

@@ -10,7 +10,7 @@ import yaml
 from hokusai_assets.entry.runner import evaluate_file
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.samples.mock_task import write_mock_task
-from hokusai_assets.settings.config import load_settings
+from hokusai_assets.settings.load import load_settings
 
 pytestmark = pytest.mark.e2e
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -41,7 +41,7 @@ def test_pii_is_nowhere_in_clear_after_a_full_run(tmp_path):
     needles = [e.encode() for e in emails[:50]] + [b"7946 0001", b"GB82 WEST", b"GB82WEST", b"person0@example"]
     scanned = 0
     for path in settings.home.rglob("*"):
-        if not path.is_file() or settings.quarantine in path.parents:
+        if not path.is_file() or settings.layout.quarantine in path.parents:
             continue
         data = path.read_bytes()
         scanned += 1

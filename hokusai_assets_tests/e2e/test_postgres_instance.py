@@ -19,7 +19,7 @@ from hokusai_assets.entry.runner import Outcome, evaluate_file
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.validate import CHECKS
 from hokusai_assets.lib.samples.mock_task import MockTask
-from hokusai_assets.settings.config import Settings, load_settings
+from hokusai_assets.settings.load import Settings, load_settings
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS
 from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 
@@ -60,10 +60,10 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
     for name, value in {**FIXED_KEYS, **postgres.dagster_env()}.items():
         monkeypatch.setenv(name, value)
     on_postgres = settings_for(mock_task, tmp_path / "postgres-home")
-    on_postgres.dagster_home.mkdir(parents=True)
-    shutil.copyfile(POSTGRES_YAML, on_postgres.dagster_home / "dagster.yaml")
+    on_postgres.layout.dagster_home.mkdir(parents=True)
+    shutil.copyfile(POSTGRES_YAML, on_postgres.layout.dagster_home / "dagster.yaml")
 
-    with dg.DagsterInstance.from_config(str(on_postgres.dagster_home)) as instance:
+    with dg.DagsterInstance.from_config(str(on_postgres.layout.dagster_home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
@@ -98,7 +98,7 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
         assert pool.slot_count == 1 and pool.claimed_slots == []
 
     # Nothing fell back to SQLite under the home (steps' stdout/stderr are still files there).
-    assert list(on_postgres.dagster_home.rglob("*.db")) == []
+    assert list(on_postgres.layout.dagster_home.rglob("*.db")) == []
 
     # The same facts, read from the server's tables without Dagster's storage layer.
     assert sorted(query(postgres, "SELECT pipeline_name, status FROM runs")) == sorted(
@@ -128,8 +128,8 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
     # The same contribution on the default instance: SQLite under the home.
     on_sqlite = settings_for(mock_task, tmp_path / "sqlite-home")
     sqlite_outcome = evaluate(on_sqlite, mock_task, instance=None)
-    assert (on_sqlite.dagster_home / "history" / "runs.db").is_file()
+    assert (on_sqlite.layout.dagster_home / "history" / "runs.db").is_file()
     assert sqlite_outcome.partition == key and sqlite_outcome.statement_digest == outcome.statement_digest
     for name in ATTESTATION_FILES:
-        on_postgres_bytes = (on_postgres.attestations_dir / key / name).read_bytes()
-        assert on_postgres_bytes == (on_sqlite.attestations_dir / key / name).read_bytes(), name
+        on_postgres_bytes = (on_postgres.layout.attestations_dir / key / name).read_bytes()
+        assert on_postgres_bytes == (on_sqlite.layout.attestations_dir / key / name).read_bytes(), name

@@ -56,11 +56,12 @@ def test_a_changed_metric_fails_even_when_resigned_with_another_key(cli, dry_run
     copy = copy_of(directory, tmp_path)
     statement = json.loads((copy / "statement.json").read_bytes())
     statement["predicate"]["evaluation"]["delta_one_bps"] += 1
+    from hokusai_assets.lib.attestation.bundle import AttestationFiles
     from hokusai_assets.lib.attestation.signing import AttesterKeys
-    from hokusai_assets.lib.attestation.statement import write_attestation
+    from hokusai_assets.services.attestations import write_attestation
 
     forger = AttesterKeys(bytes(range(32)), bytes(range(1, 33)))
-    write_attestation(copy, statement, {}, keys=forger)
+    write_attestation(AttestationFiles(copy), statement, {}, keys=forger)
     # Against the genuine attester's published keys, the forgery is refused...
     done = cli("verify", str(copy), "--attester", str(directory / "attester.json"), home=tmp_path)
     assert done.returncode == 1 and "envelope_signature failed" in done.stderr

@@ -7,8 +7,9 @@ import pytest
 from hokusai_assets.lib.errors import DataFileError, WalletError
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.wallet import normalise_wallet
-from hokusai_assets.services.keys import KeyFileError
-from hokusai_assets.services.store import STORE_KEY_ENV, ContributionStore
+from hokusai_assets.services.keys import STORE_KEY_ENV, KeyFileError
+from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.settings.layout import HomeLayout
 
 CHECKSUMMED = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55's own test vector
 ROWS = b"a,label\n1,0\nalice@example.com,1\n"
@@ -16,7 +17,7 @@ ROWS = b"a,label\n1,0\nalice@example.com,1\n"
 
 @pytest.fixture
 def store(tmp_path):
-    return ContributionStore.open(tmp_path / "home", environ={})
+    return ContributionStore.open(HomeLayout(tmp_path / "home"), environ={})
 
 
 def test_partition_key_is_content_addressed_and_bytes_come_back(tmp_path, store):
@@ -46,7 +47,7 @@ def test_tampered_or_wrong_key_is_detected(tmp_path, store):
     path = tmp_path / "d.csv"
     path.write_bytes(ROWS)
     stored, _ = store.put(path, Contributor(wallet=CHECKSUMMED))
-    other = ContributionStore.open(tmp_path / "home", environ={STORE_KEY_ENV: "11" * 32})
+    other = ContributionStore.open(HomeLayout(tmp_path / "home"), environ={STORE_KEY_ENV: "11" * 32})
     with pytest.raises(DataFileError) as error:
         other.read_bytes(stored.key)
     assert error.value.code == "E_STORE_CORRUPT" and STORE_KEY_ENV in error.value.message
@@ -63,7 +64,7 @@ def test_world_readable_store_key_is_refused(tmp_path, store):
     key_file = tmp_path / "home" / "keys" / "store.key"
     os.chmod(key_file, 0o644)
     with pytest.raises(KeyFileError) as error:
-        ContributionStore.open(tmp_path / "home", environ={})
+        ContributionStore.open(HomeLayout(tmp_path / "home"), environ={})
     assert error.value.code == "E_STORE_KEY_PERMISSIONS"
 
 

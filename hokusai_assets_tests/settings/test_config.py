@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from hokusai_assets.lib.errors import ConfigError
-from hokusai_assets.settings.config import BUNDLED_CONFIG, load_settings
+from hokusai_assets.settings.load import BUNDLED_CONFIG, load_settings
 
 
 def write_config(directory: Path, mutate) -> Path:

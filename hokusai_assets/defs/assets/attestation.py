@@ -5,11 +5,10 @@ import pandas as pd
 
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.attestation.signing import ENVELOPE_FILE
-from hokusai_assets.lib.attestation.statement import build_statement, code_version, write_attestation
+from hokusai_assets.lib.attestation.statement import build_statement, code_version
 from hokusai_assets.lib.commitments.canonical import bytes_digest, data_root
 from hokusai_assets.lib.training.trainers import TrainedModel
-from hokusai_assets.services.attestations import verify_directory
+from hokusai_assets.services.attestations import verify_files, write_attestation
 
 
 @dg.asset(
@@ -84,21 +83,21 @@ def attestation(
         code=code_version(),
         seed=settings.config.training.seed,
     )
-    directory = settings.attestations_dir / context.partition_key
+    files = settings.layout.attestation(context.partition_key)
     keys = hokusai.attester_keys()
-    path, digest = write_attestation(
-        directory,
+    digest = write_attestation(
+        files,
         statement,
         receipt={"dagster_run_id": context.run.run_id, "partition": context.partition_key},
         keys=keys,
         domain=settings.config.attestation.eip712.domain(),
     )
     # Verify what is on disk, as a third party would, before anyone relies on it.
-    report = verify_directory(directory, trusted=keys.public_info(settings.config.attestation.eip712.domain()))
+    report = verify_files(files, trusted=keys.public_info(settings.config.attestation.eip712.domain()))
     failure = report.first_failure
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(directory / ENVELOPE_FILE)),
+            "path": dg.MetadataValue.path(str(files.envelope)),
             "statement_digest": digest,
             "attester": keys.attester_address,
             "delta_one_bps": delta_result["delta_one_bps"],

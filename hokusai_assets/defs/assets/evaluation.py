@@ -5,11 +5,12 @@ import pandas as pd
 
 from hokusai_assets.defs.metadata import delta_markdown, metrics_markdown, table_metadata
 from hokusai_assets.defs.partitions import contributions
+from hokusai_assets.defs.reference import FINGERPRINT_METADATA_KEY
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.evaluation.metrics import metrics_table
 from hokusai_assets.lib.training.trainers import TrainedModel
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def _score(settings: Settings, model: TrainedModel, benchmark: pd.DataFrame, **extra_metadata: str) -> dg.MaterializeResult:
@@ -40,7 +41,7 @@ def baseline_metrics(
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     # The fingerprint lets a headless runner tell whether the reference is current.
-    return _score(settings, baseline_model, benchmark_dataset, reference_fingerprint=settings.reference_fingerprint())
+    return _score(settings, baseline_model, benchmark_dataset, **{FINGERPRINT_METADATA_KEY: settings.reference_fingerprint()})
 
 
 @dg.asset(

@@ -8,7 +8,7 @@ from hokusai_assets.defs.assets.attestation import attestation
 from hokusai_assets.defs.assets.models import baseline_model, improved_model
 from hokusai_assets.defs.assets.training import benchmark_dataset
 from hokusai_assets.defs.partitions import contributions
-from hokusai_assets.defs.resources import HokusaiResource, TrackingResource, stored_file
+from hokusai_assets.defs.resources import HokusaiResource, TrackingResource
 from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY
 from hokusai_assets.lib.tracking.record import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
 
@@ -52,15 +52,15 @@ def mlflow_run(
     if not settings.config.tracking.enabled:
         return dg.MaterializeResult(metadata={"enabled": False, "reason": "tracking.enabled is off"})
     key = context.partition_key
-    storage = settings.storage_dir
+    layout = settings.layout
     metrics = delta_metrics(delta_result)
     if drift_report.get("enabled"):
         metrics["drift.drifted_share"] = float(drift_report["drifted_share"])
     artifacts = {
-        "delta/delta_result.json": stored_file(storage, "delta_result", key, ".json"),
-        "attestation": settings.attestations_dir / key,
+        "delta/delta_result.json": layout.document_file("delta_result", key),
+        "attestation": layout.attestation(key).directory,
     }
-    drift_html = settings.reports_dir / "drift" / f"{key}.html"
+    drift_html = layout.drift_report_file(key)
     if drift_html.is_file():
         artifacts["drift/drift_report.html"] = drift_html
     record = ContributionRecord(
@@ -74,10 +74,10 @@ def mlflow_run(
         metrics=metrics,
         delta=delta_result,
         artifacts={name: str(path) for name, path in artifacts.items()},
-        improved_model_file=str(stored_file(storage, "improved_model", key, ".safetensors")),
-        baseline_model_file=str(stored_file(storage, "baseline_model", None, ".safetensors")),
-        benchmark_file=str(stored_file(storage, "benchmark_dataset", None, ".parquet")),
-        plots_dir=str(settings.plots_dir / key),
+        improved_model_file=str(layout.model_file("improved_model", key)),
+        baseline_model_file=str(layout.model_file("baseline_model")),
+        benchmark_file=str(layout.table_file("benchmark_dataset")),
+        plots_dir=str(layout.comparison_dir(key)),
     )
     tracked = mlflow_tracking.track(record.to_json(), context.log)
     run_link = tracked.get("run_url") or (

@@ -7,7 +7,7 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.commitments.canonical import bytes_digest
 from hokusai_assets.lib.training.trainers import get_trainer
-from hokusai_assets.settings.config import Settings
+from hokusai_assets.settings.load import Settings
 
 
 def _train(
@@ -15,7 +15,7 @@ def _train(
 ) -> dg.MaterializeResult:
     training = settings.config.training
     # Torch checkpoints every epoch here, so a killed run resumes where it stopped.
-    checkpoints = settings.home / "checkpoints" / name / (context.partition_key if context.has_partition_key else "all")
+    checkpoints = settings.layout.checkpoint_dir(name, context.partition_key if context.has_partition_key else None)
     trainer = get_trainer(
         training.framework,
         training.model,

@@ -51,7 +51,7 @@ def drift_report(
         label=schema.label,
         task_type=schema.task_type,
     )
-    html_path = settings.reports_dir / "drift" / f"{context.partition_key}.html"
+    html_path = settings.layout.drift_report_file(context.partition_key)
     atomic_write_bytes(html_path, result.html)
     drifted = result.drifted_share < monitoring.drift_share_threshold
     rows = [(c.column, c.method, c.score, c.threshold, "yes" if c.drifted else "no") for c in result.columns]

@@ -41,10 +41,8 @@ exactly this one type (:func:`eip712_hash`) and signer recovery with ``eth-keys`
 (:func:`recover_eip712_signer`): the verifier uses them without importing ``eth_account``
 (a slow import), and :func:`sign_statement` refuses to sign if the two encoders disagree.
 
-Keys (:func:`load_or_create_attester_keys`) live in ``HOKUSAI_HOME/keys`` with mode 0600,
-created on first use by ``lib/keys.py``, or come from the environment as hex:
-``HOKUSAI_ED25519_KEY`` (the 32-byte Ed25519 seed) and ``HOKUSAI_ATTESTER_KEY`` (the
-32-byte secp256k1 private key).
+The keys themselves (:class:`AttesterKeys`) are loaded by ``services/keys.py``: files
+under ``HOKUSAI_HOME/keys`` or ``HOKUSAI_ED25519_KEY`` / ``HOKUSAI_ATTESTER_KEY``.
 """
 
 from __future__ import annotations
@@ -54,7 +52,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -66,19 +63,11 @@ from eth_utils import keccak
 from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, parse_digest
 from hokusai_assets.lib.errors import HokusaiError, WalletError
 from hokusai_assets.lib.wallet import normalise_wallet
-from hokusai_assets.services.keys import load_or_create_secret
 
 __all__ = [
-    "ATTESTER_FILE",
-    "ED25519_ENV",
-    "ED25519_KEY_FILE",
-    "EIP712_FILE",
     "EIP712_TYPES",
-    "ENVELOPE_FILE",
     "PAYLOAD_TYPE",
     "PRIMARY_TYPE",
-    "SECP256K1_ENV",
-    "SECP256K1_KEY_FILE",
     "AttesterKeys",
     "Eip712Domain",
     "SignError",
@@ -87,7 +76,6 @@ __all__ = [
     "ed25519_keyid",
     "eip712_hash",
     "eip712_message",
-    "load_or_create_attester_keys",
     "nonce_for_partition",
     "pae",
     "recover_eip712_signer",
@@ -97,15 +85,7 @@ __all__ = [
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PRIMARY_TYPE = "DeltaOneAttestation"
 
-ED25519_KEY_FILE = "attester-ed25519.key"
-SECP256K1_KEY_FILE = "attester-secp256k1.key"
-ED25519_ENV = "HOKUSAI_ED25519_KEY"
-SECP256K1_ENV = "HOKUSAI_ATTESTER_KEY"
 
-# Suggested names for what is published next to ``statement.json``.
-ENVELOPE_FILE = "statement.dsse.json"
-EIP712_FILE = "statement.eip712.json"
-ATTESTER_FILE = "attester.json"
 
 EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     "EIP712Domain": [
@@ -262,7 +242,7 @@ class AttesterKeys:
         if not 0 < int.from_bytes(self.secp256k1_secret, "big") < SECP256K1_N:
             raise SignError(
                 "the secp256k1 private key is outside [1, n) of the curve; generate a new key "
-                f"(remove the key file or set {SECP256K1_ENV} to another 32-byte hex value)",
+                "(remove the key file or set HOKUSAI_ATTESTER_KEY to another 32-byte hex value)",
                 code="E_SIGN_KEY_SECP256K1_INVALID",
             )
 
@@ -308,20 +288,6 @@ class AttesterKeys:
             "eip712_types": EIP712_TYPES,
             "secp256k1_public_key": self.secp256k1_public_hex,
         }
-
-
-def load_or_create_attester_keys(keys_dir: Path, environ: Mapping[str, str]) -> AttesterKeys:
-    """The attester keys from ``HOKUSAI_ED25519_KEY`` / ``HOKUSAI_ATTESTER_KEY`` (hex) or
-    from ``keys_dir`` (files created with mode 0600 on first use)."""
-    seed = load_or_create_secret(
-        Path(keys_dir), ED25519_KEY_FILE, ED25519_ENV, environ,
-        purpose="Ed25519 attestation signing", code_prefix="E_SIGN_KEY_ED25519",
-    )
-    secret = load_or_create_secret(
-        Path(keys_dir), SECP256K1_KEY_FILE, SECP256K1_ENV, environ,
-        purpose="secp256k1 (EIP-712) attester", code_prefix="E_SIGN_KEY_SECP256K1",
-    )
-    return AttesterKeys(seed, secret)
 
 
 # --------------------------------------------------------------------------- EIP-712

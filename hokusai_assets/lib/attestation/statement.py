@@ -10,30 +10,17 @@ and keys give byte-identical envelopes too.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hokusai_assets.lib.attestation.signing import (
-    ATTESTER_FILE,
-    EIP712_FILE,
-    ENVELOPE_FILE,
-    AttesterKeys,
-    Eip712Domain,
-    sign_statement,
-)
-from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, parse_digest
-from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.commitments.canonical import parse_digest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://hokusai.ai/attestations/delta-one/v1"
 # The data subject is a Merkle tree head over canonical rows, not the hash of a file, so
 # it gets its own algorithm name rather than passing for a plain sha256 of some bytes.
 DATA_ROOT_ALGORITHM = "merkle-rfc6962-sha256"
-STATEMENT_FILE = "statement.json"
-RECEIPT_FILE = "receipt.json"
 
 
 def _hex(digest: str) -> str:
@@ -110,34 +97,3 @@ def build_statement(
             "seed": seed,
         },
     }
-
-
-def write_attestation(
-    directory: Path,
-    statement: Mapping[str, Any],
-    receipt: Mapping[str, Any],
-    keys: AttesterKeys | None = None,
-    domain: Eip712Domain | None = None,
-) -> tuple[Path, str]:
-    """Write the statement's canonical bytes, its signatures and an unsigned receipt.
-
-    With ``keys``: ``statement.dsse.json`` (DSSE, Ed25519), ``statement.eip712.json`` (the
-    typed data and its secp256k1 signature) and ``attester.json`` (the public keys a
-    verifier needs) beside ``statement.json``. Returns the statement path and digest.
-    """
-    statement_bytes = canonical_json(statement)
-    digest = bytes_digest(statement_bytes)
-    statement_path = directory / STATEMENT_FILE
-    atomic_write_bytes(statement_path, statement_bytes)
-    if keys is not None:
-        signed = sign_statement(statement_bytes, statement, keys, domain)
-        atomic_write_bytes(directory / ENVELOPE_FILE, signed.envelope_bytes)
-        atomic_write_bytes(directory / EIP712_FILE, canonical_json(signed.eip712))
-        atomic_write_bytes(directory / ATTESTER_FILE, canonical_json(keys.public_info(domain)))
-    full_receipt = {
-        "statement_digest": digest,
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **receipt,
-    }
-    atomic_write_bytes(directory / RECEIPT_FILE, (json.dumps(full_receipt, indent=2, sort_keys=True) + "\n").encode())
-    return statement_path, digest

@@ -66,7 +66,7 @@ import hmac
 import importlib.util
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -77,7 +77,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.services.keys import load_or_create_secret
 
 ENTITIES = (
     "email",
@@ -89,8 +88,6 @@ ENTITIES = (
     "eth_private_key",
     "seed_phrase",
 )
-KEY_ENV = "HOKUSAI_PII_KEY"
-KEY_FILE = "pii-hmac.key"
 
 _KEY_BYTES = 32
 _PSEUDONYM_HEX = 24
@@ -125,15 +122,6 @@ class PiiKey:
 
 def key_id_for(secret: bytes) -> str:
     return "hmac-sha256:" + hashlib.sha256(_KEY_ID_CONTEXT + secret).hexdigest()[:16]
-
-
-def load_or_create_key(keys_dir: Path, environ: Mapping[str, str]) -> PiiKey:
-    """The PII key: ``$HOKUSAI_PII_KEY`` (hex) if set, else ``<keys_dir>/pii-hmac.key``.
-
-    See ``lib.keys``: created on first use with mode 0600, refused if others can read it.
-    """
-    secret = load_or_create_secret(keys_dir, KEY_FILE, KEY_ENV, environ, purpose="PII", code_prefix="E_PII_KEY")
-    return PiiKey.from_secret(secret)
 
 
 # --------------------------------------------------------------------- pseudonym

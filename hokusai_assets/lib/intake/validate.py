@@ -28,9 +28,10 @@ import pandas as pd
 
 from hokusai_assets.lib.commitments.canonical import iter_canonical_rows
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.intake.conform import NanPolicy, check_labels, conform
 from hokusai_assets.lib.intake.formats import parse_table
 from hokusai_assets.lib.intake.pii import PiiKey, column_hint, find_cleartext_pii, scan_and_pseudonymise
-from hokusai_assets.lib.intake.schema import NanPolicy, TaskSchema, check_labels, conform
+from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA_VALID = "schema_valid"
 NO_CLEARTEXT_PII = "no_cleartext_pii"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
-from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.task import TaskSchema, canonical_order
 
 STRATEGIES = ("append", "replace", "update")
 # Regression labels are stratified by quantile bins; ten keeps every bin populated on
@@ -39,12 +39,6 @@ class IntegrationStats:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def canonical_order(frame: pd.DataFrame, schema: TaskSchema) -> pd.DataFrame:
-    """Sort rows by label, then features, then id: a total order on distinct rows."""
-    keys = [schema.label, *schema.feature_names] + ([schema.id_column] if schema.id_column else [])
-    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
 def merge(baseline: pd.DataFrame, contribution: pd.DataFrame, schema: TaskSchema, strategy: str) -> tuple[pd.DataFrame, int]:

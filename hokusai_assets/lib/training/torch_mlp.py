@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
-from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.trainers import TrainedModel
 
 TORCH_FORMAT = "hokusai-torch/v1"

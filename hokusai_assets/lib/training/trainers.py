@@ -18,7 +18,7 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.evaluation.metrics import Predictions
-from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.task import TaskSchema
 
 # name -> (task type, estimator factory path, defaults). Only estimators whose fitted state
 # is plain arrays, so that model files stay pickle-free (see modelio).

@@ -47,7 +47,6 @@ from mlflow.tracking import MlflowClient
 
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.tracking.record import ContributionRecord, delta_metrics, write_comparison  # noqa: F401
-from hokusai_assets.settings.layout import tracking_uri_for  # noqa: F401  (re-exported: where runs go)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

@@ -11,7 +11,6 @@ import base64
 import copy
 import hashlib
 import json
-import stat
 
 import pytest
 import rfc8785
@@ -25,22 +24,18 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from hokusai_assets.lib.attestation.signing import (
-    ED25519_KEY_FILE,
     EIP712_TYPES,
-    SECP256K1_KEY_FILE,
     SECP256K1_N,
     AttesterKeys,
     Eip712Domain,
     SignError,
     eip712_hash,
     eip712_message,
-    load_or_create_attester_keys,
     nonce_for_partition,
     pae,
     recover_eip712_signer,
     sign_statement,
 )
-from hokusai_assets.services.keys import KeyFileError
 
 # Fixed test keys: an Ed25519 seed and the well-known secp256k1 key of the eth-account docs.
 ED25519_SEED = bytes(range(32))
@@ -299,19 +294,6 @@ def test_signing_twice_gives_identical_bytes():
     assert rfc8785.dumps(first.eip712) == rfc8785.dumps(second.eip712)
 
 
-def test_same_env_keys_in_two_fresh_homes_give_identical_envelopes(tmp_path):
-    environ = {"HOKUSAI_ED25519_KEY": ED25519_SEED.hex(), "HOKUSAI_ATTESTER_KEY": "0x" + SECP256K1_KEY.hex()}
-    statement = golden_statement()
-    body = rfc8785.dumps(statement)
-    results = []
-    for home in ("a", "b"):
-        keys = load_or_create_attester_keys(tmp_path / home / "keys", environ)
-        results.append(sign_statement(body, statement, keys, Eip712Domain()))
-    assert results[0].envelope_bytes == results[1].envelope_bytes
-    assert results[0].eip712 == results[1].eip712
-    assert not (tmp_path / "a" / "keys").exists()  # keys from the environment write no files
-
-
 def test_ed25519_and_ecdsa_signatures_verify_with_the_libraries():
     statement = golden_statement()
     body = rfc8785.dumps(statement)
@@ -322,70 +304,6 @@ def test_ed25519_and_ecdsa_signatures_verify_with_the_libraries():
     public.verify(base64.b64decode(envelope["signatures"][0]["sig"]), pae(PAYLOAD_TYPE, body))  # raises if bad
     s = int(signed.eip712["signature"][66:130], 16)
     assert s <= SECP256K1_N // 2  # low-s, the canonical form
-
-
-# --------------------------------------------------------------------------- keys
-
-
-def test_keys_are_created_0600_and_reused(tmp_path):
-    keys_dir = tmp_path / "home" / "keys"
-    first = load_or_create_attester_keys(keys_dir, {})
-    for name in (ED25519_KEY_FILE, SECP256K1_KEY_FILE):
-        path = keys_dir / name
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(path.read_bytes()) == 32
-    again = load_or_create_attester_keys(keys_dir, {})
-    assert again.ed25519_public_hex == first.ed25519_public_hex
-    assert again.attester_address == first.attester_address
-    other = load_or_create_attester_keys(tmp_path / "other", {})
-    assert other.ed25519_public_hex != first.ed25519_public_hex and other.attester_address != first.attester_address
-
-
-def test_environment_overrides_the_key_files(tmp_path):
-    keys_dir = tmp_path / "keys"
-    load_or_create_attester_keys(keys_dir, {})  # files exist, the environment still wins
-    keys = load_or_create_attester_keys(
-        keys_dir, {"HOKUSAI_ED25519_KEY": ED25519_SEED.hex(), "HOKUSAI_ATTESTER_KEY": SECP256K1_KEY.hex().upper()}
-    )
-    assert keys.ed25519_public_hex == GOLDEN_ED25519_PUBLIC
-    assert keys.attester_address == SECP256K1_ADDRESS
-
-
-def test_key_errors_name_the_sign_key(tmp_path):
-    with pytest.raises(KeyFileError) as bad_env:
-        load_or_create_attester_keys(tmp_path / "k", {"HOKUSAI_ED25519_KEY": "zz"})
-    assert bad_env.value.code == "E_SIGN_KEY_ED25519_ENV"
-    keys_dir = tmp_path / "loose"
-    load_or_create_attester_keys(keys_dir, {})
-    (keys_dir / SECP256K1_KEY_FILE).chmod(0o644)
-    with pytest.raises(KeyFileError) as loose:
-        load_or_create_attester_keys(keys_dir, {})
-    assert loose.value.code == "E_SIGN_KEY_SECP256K1_PERMISSIONS"
-    with pytest.raises(SignError) as out_of_range:
-        AttesterKeys(ED25519_SEED, b"\xff" * 32)
-    assert out_of_range.value.code == "E_SIGN_KEY_SECP256K1_INVALID"
-
-
-def test_secrets_never_appear_in_repr_or_public_info():
-    keys = golden_keys()
-    text = repr(keys) + json.dumps(keys.public_info())
-    assert ED25519_SEED.hex() not in text and SECP256K1_KEY.hex() not in text
-
-
-def test_public_info_lists_both_keys_and_the_domain():
-    domain = Eip712Domain(chain_id=8453, verifying_contract="0xcccccccccccccccccccccccccccccccccccccccc")
-    info = golden_keys().public_info(domain)
-    assert info["ed25519_public_key"] == GOLDEN_ED25519_PUBLIC
-    assert info["ed25519_keyid"] == GOLDEN_KEYID
-    assert info["attester_address"] == SECP256K1_ADDRESS
-    assert info["eip712_domain"] == {
-        "name": "Hokusai DeltaOne",
-        "version": "1",
-        "chainId": 8453,
-        "verifyingContract": to_checksum_address("0xcccccccccccccccccccccccccccccccccccccccc"),
-    }
-    assert info["eip712_types"] == EIP712_TYPES and info["dsse_payload_type"] == PAYLOAD_TYPE
-    assert info["secp256k1_public_key"].startswith("0x") and len(info["secp256k1_public_key"]) == 130
-    rfc8785.dumps(info)  # publishable as canonical JSON
 
 
 # --------------------------------------------------------------------------- domain, nonce, refusals
@@ -451,3 +369,29 @@ def test_recovery_accepts_only_canonical_signatures():
     for nonce in ("0123", "-1", "0x10", 1.5):
         with pytest.raises(SignError):
             recover_eip712_signer({**eip712, "message": {**eip712["message"], "nonce": nonce}}, eip712["signature"])
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_secrets_never_appear_in_repr_or_public_info():
+    keys = golden_keys()
+    text = repr(keys) + json.dumps(keys.public_info())
+    assert ED25519_SEED.hex() not in text and SECP256K1_KEY.hex() not in text
+
+
+def test_public_info_lists_both_keys_and_the_domain():
+    domain = Eip712Domain(chain_id=8453, verifying_contract="0xcccccccccccccccccccccccccccccccccccccccc")
+    info = golden_keys().public_info(domain)
+    assert info["ed25519_public_key"] == GOLDEN_ED25519_PUBLIC
+    assert info["ed25519_keyid"] == GOLDEN_KEYID
+    assert info["attester_address"] == SECP256K1_ADDRESS
+    assert info["eip712_domain"] == {
+        "name": "Hokusai DeltaOne",
+        "version": "1",
+        "chainId": 8453,
+        "verifyingContract": to_checksum_address("0xcccccccccccccccccccccccccccccccccccccccc"),
+    }
+    assert info["eip712_types"] == EIP712_TYPES and info["dsse_payload_type"] == PAYLOAD_TYPE
+    assert info["secp256k1_public_key"].startswith("0x") and len(info["secp256k1_public_key"]) == 130
+    rfc8785.dumps(info)  # publishable as canonical JSON

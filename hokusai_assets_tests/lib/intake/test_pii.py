@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import random
 import re
-import stat
 import string
 import uuid
 
@@ -25,8 +23,6 @@ import pytest
 from hokusai_assets.lib.intake import pii
 from hokusai_assets.lib.intake.pii import (
     ENTITIES,
-    KEY_ENV,
-    KEY_FILE,
     PiiError,
     PiiKey,
     PiiReport,
@@ -34,12 +30,10 @@ from hokusai_assets.lib.intake.pii import (
     column_hint,
     find_cleartext_pii,
     iban_valid,
-    load_or_create_key,
     luhn_valid,
     pseudonym,
     scan_and_pseudonymise,
 )
-from hokusai_assets.services.keys import KeyFileError
 
 SEED = 20240601
 MIN_RECALL = 0.99
@@ -554,57 +548,6 @@ def test_pseudonyms_are_not_plain_hashes():
     token = pseudonym(KEY, "email", value)[len("<email:") : -1]
     for message in (value, "email\x00" + value):
         assert hashlib.sha256(message.encode()).hexdigest()[:24] != token
-
-
-# -------------------------------------------------------------------------- key
-
-
-def test_key_is_created_private_and_reused(tmp_path):
-    keys = tmp_path / "home" / "keys"
-    key = load_or_create_key(keys, {})
-    path = keys / KEY_FILE
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
-    assert len(path.read_bytes()) == 32 and key.secret == path.read_bytes()
-    assert re.fullmatch(r"hmac-sha256:[0-9a-f]{16}", key.key_id)
-    assert key.secret.hex() not in repr(key)
-    assert load_or_create_key(keys, {}) == key
-    assert [p.name for p in keys.iterdir()] == [KEY_FILE]  # no temporary file left behind
-
-
-def test_environment_key_wins(tmp_path):
-    secret = bytes(range(100, 132))
-    key = load_or_create_key(tmp_path / "keys", {KEY_ENV: secret.hex()})
-    assert key.secret == secret and key == PiiKey.from_secret(secret)
-    assert not (tmp_path / "keys" / KEY_FILE).exists()
-    assert load_or_create_key(tmp_path / "keys", {KEY_ENV: "0x" + secret.hex().upper()}) == key
-
-
-@pytest.mark.parametrize("bad", ["not-hex-at-all", "abcd", "00" * 31, "00" * 33])
-def test_bad_environment_key_is_refused(tmp_path, bad):
-    with pytest.raises(KeyFileError) as error:
-        load_or_create_key(tmp_path / "keys", {KEY_ENV: bad})
-    assert error.value.code == "E_PII_KEY_ENV"
-    assert KEY_ENV in error.value.message and bad not in error.value.message
-
-
-def test_world_readable_key_file_is_refused(tmp_path):
-    keys = tmp_path / "keys"
-    load_or_create_key(keys, {})
-    os.chmod(keys / KEY_FILE, 0o644)
-    with pytest.raises(KeyFileError) as error:
-        load_or_create_key(keys, {})
-    assert error.value.code == "E_PII_KEY_PERMISSIONS" and "chmod 600" in error.value.message
-
-
-def test_damaged_key_file_is_refused(tmp_path):
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    (keys / KEY_FILE).write_bytes(b"short")
-    os.chmod(keys / KEY_FILE, 0o600)
-    with pytest.raises(KeyFileError) as error:
-        load_or_create_key(keys, {})
-    assert error.value.code == "E_PII_KEY_INVALID"
 
 
 # ------------------------------------------------------------------------ hints

@@ -3,7 +3,7 @@ import pytest
 
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.intake.reading import read_conformed
-from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA = TaskSchema("classification", "y", "int", (("x", "float"),))
 

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.lib.intake.pii import PiiKey, find_cleartext_pii
-from hokusai_assets.lib.intake.schema import TaskSchema
 from hokusai_assets.lib.intake.validate import IntakePolicy, IntakeReference, protect_reference, row_leaves, run_intake
 from hokusai_assets.lib.samples.mock_task import generate_rows
+from hokusai_assets.lib.task import TaskSchema
 
 KEY = PiiKey.from_secret(bytes(range(32)))
 SCHEMA = TaskSchema(

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from hokusai_assets.lib.samples.digits import write_digits_example
 from hokusai_assets.lib.samples.mock_task import write_mock_task
-from hokusai_assets.settings.config import BUNDLED_CONFIG
+from hokusai_assets.settings.load import BUNDLED_CONFIG
 
 
 def test_mock_task_is_byte_identical_across_runs(tmp_path):

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.lib.errors import SchemaError
-from hokusai_assets.lib.intake.schema import TaskSchema
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.integrate import integrate, stratified_cap
 
 SCHEMA = TaskSchema("classification", "y", "int", (("x", "float"),), id_column="id")

@@ -8,8 +8,8 @@ from safetensors import safe_open
 
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.evaluation.metrics import Predictions
-from hokusai_assets.lib.intake.schema import TaskSchema
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.sklearn_files import METADATA_KEY, read_model_file
 from hokusai_assets.lib.training.torch_mlp import CHECKPOINT_METADATA_KEY, TorchTrainer
 from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes

@@ -7,8 +7,8 @@ from safetensors.numpy import save
 
 from hokusai_assets.lib.commitments.canonical import bytes_digest
 from hokusai_assets.lib.errors import ModelError
-from hokusai_assets.lib.intake.schema import TaskSchema
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.sklearn_files import METADATA_KEY, read_model_file
 from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes
 

@@ -13,10 +13,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.intake.schema import TaskSchema
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes
 from hokusai_assets.services.tracking import runs as tracking
+from hokusai_assets.settings.layout import HomeLayout
 
 SCHEMA = TaskSchema(
     task_type="classification",
@@ -49,7 +50,7 @@ class Store:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.uri = tracking.tracking_uri_for(home, {})
+        self.uri = HomeLayout(home).tracking_uri({})
         files = home / "files"
         files.mkdir(parents=True)
         trainer = get_trainer("sklearn", "logistic_regression", {}, 0)
@@ -125,9 +126,9 @@ def _promote(store: Store, model_name: str, version: str, **overrides):
 
 
 def test_tracking_uri_defaults_to_sqlite_under_home_and_env_overrides(tmp_path):
-    assert tracking.tracking_uri_for(tmp_path, {}) == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
-    assert tracking.tracking_uri_for(tmp_path, {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}) == "http://mlflow:5000"
-    uri = tracking.tracking_uri_for(tmp_path, {})
+    assert HomeLayout(tmp_path).tracking_uri({}) == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+    assert HomeLayout(tmp_path).tracking_uri({"MLFLOW_TRACKING_URI": "http://mlflow:5000"}) == "http://mlflow:5000"
+    uri = HomeLayout(tmp_path).tracking_uri({})
     assert tracking.default_artifact_location(uri) == (tmp_path / "mlflow" / "artifacts").as_uri()
     assert tracking.default_artifact_location("http://mlflow:5000") is None
 

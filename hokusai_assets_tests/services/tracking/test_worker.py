@@ -10,7 +10,7 @@ import pytest
 from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.services.tracking.worker import TrackingWorker, WorkerUnavailable, request_tracking
-from hokusai_assets.settings.layout import tracking_uri_for
+from hokusai_assets.settings.layout import HomeLayout
 
 
 def _wait_for_exit(pid: int, seconds: float) -> bool:
@@ -39,7 +39,7 @@ def test_no_worker_at_the_address_is_reported_as_unavailable(tmp_path):
 
 
 def test_a_failed_request_comes_back_as_an_error_and_the_worker_stops_cleanly(tmp_path):
-    with TrackingWorker.start(tracking_uri_for(tmp_path, {})) as worker:
+    with TrackingWorker.start(HomeLayout(tmp_path).tracking_uri({})) as worker:
         assert oct(worker.directory.stat().st_mode & 0o777) == "0o700"
         with pytest.raises(HokusaiError) as raised:
             request_tracking(worker.address, {"not": "a record"}, connect_timeout=30)
@@ -59,7 +59,7 @@ def test_worker_exits_when_its_parent_dies(tmp_path):
             "-c",
             "import sys, time\n"
             "from hokusai_assets.services.tracking.worker import TrackingWorker\n"
-            f"worker = TrackingWorker.start({tracking_uri_for(tmp_path, {})!r})\n"
+            f"worker = TrackingWorker.start({HomeLayout(tmp_path).tracking_uri({})!r})\n"
             "print(worker.process.pid, worker.directory, flush=True)\n"
             "time.sleep(600)\n",
         ],

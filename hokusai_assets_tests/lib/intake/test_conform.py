@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.lib.errors import SchemaError
-from hokusai_assets.lib.intake.schema import TaskSchema, check_labels, conform
+from hokusai_assets.lib.intake.conform import check_labels, conform
+from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA = TaskSchema(
     task_type="classification",

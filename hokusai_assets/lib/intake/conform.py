@@ -1,4 +1,4 @@
-"""The task schema and the one place where raw tables are made to fit it.
+"""Conforming a raw table to the task schema: the one place where tables are made to fit it.
 
 Every table that enters the graph (baseline, benchmark, contribution) goes through
 :func:`conform`, so "what a valid row is" has exactly one definition: the task's columns,
@@ -15,35 +15,12 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
+from hokusai_assets.lib.task import FeatureType, LabelType, TaskSchema
 
-FeatureType = Literal["int", "float", "bool"]
-LabelType = Literal["int", "str", "float"]
-TaskType = Literal["classification", "regression"]
 NanPolicy = Literal["reject", "drop_rows"]
 
 # How many offending row numbers an error message quotes: enough to find them, not a dump.
 _EXAMPLES_IN_MESSAGE = 3
-
-
-@dataclass(frozen=True)
-class TaskSchema:
-    """What the model reads and predicts: the columns every committed row has."""
-
-    task_type: TaskType
-    label: str
-    label_type: LabelType
-    features: tuple[tuple[str, FeatureType], ...]
-    id_column: str | None = None
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [name for name, _ in self.features]
-
-    @property
-    def columns(self) -> list[str]:
-        """Committed columns, in a fixed order: id (if any), features, label."""
-        head = [self.id_column] if self.id_column else []
-        return head + self.feature_names + [self.label]
 
 
 @dataclass
