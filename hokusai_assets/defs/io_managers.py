@@ -73,7 +73,7 @@ class ModelIOManager(_FileIOManager):
         return obj.to_bytes()
 
     def decode(self, data: bytes) -> Any:
-        from hokusai_assets.lib.training.trainers import model_from_bytes
+        from hokusai_assets.lib.training.model import model_from_bytes
 
         return model_from_bytes(data)
 

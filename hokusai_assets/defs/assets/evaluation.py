@@ -9,7 +9,7 @@ from hokusai_assets.defs.reference import FINGERPRINT_METADATA_KEY
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.evaluation.metrics import metrics_table
-from hokusai_assets.lib.training.trainers import TrainedModel
+from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.settings.load import Settings
 
 

@@ -86,7 +86,7 @@ def write_comparison(record: ContributionRecord, benchmark: pd.DataFrame) -> dic
     """
     from hokusai_assets.lib.evaluation.plots import comparison_plots, metrics_comparison_markdown
     from hokusai_assets.lib.files import atomic_write_bytes
-    from hokusai_assets.lib.training.trainers import model_from_bytes
+    from hokusai_assets.lib.training.model import model_from_bytes
 
     baseline = model_from_bytes(Path(record.baseline_model_file).read_bytes())
     improved = model_from_bytes(Path(record.improved_model_file).read_bytes())

@@ -1,14 +1,9 @@
-"""Model files: one safetensors file per model, deterministic, and safe to load.
+"""How a scikit-learn estimator is stored in a model file (``model.py``), and rebuilt safely.
 
-A model file is a standard ``.safetensors`` file. Its tensors are the fitted arrays; its
-``__metadata__`` holds one key, ``hokusai.model``, whose value is the RFC 8785 JSON
-description of the model (framework, task, features, and for scikit-learn the estimator
-tree: class names, constructor parameters and the non-array fitted state). The same
-model always gives the same bytes, so the file's SHA-256 is the model digest.
-
-Loading never executes code from the file: scikit-learn classes come from a fixed
-allow-list, are built from their JSON parameters, and get their fitted state assigned.
-That is what makes it safe to verify a model someone else hands us.
+The body is the estimator tree: class names, constructor parameters and the non-array
+fitted state as JSON; the arrays are tensors. Loading never executes code from the file:
+classes come from a fixed allow-list, are built from their JSON parameters, and get
+their fitted state assigned.
 
 Why not skops: its import enumerates every scikit-learn estimator (and, with torch
 installed, imports torch), about 1.6 s on this machine, which alone breaks the dry run's
@@ -18,15 +13,12 @@ format stores without any of that cost.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from hokusai_assets.lib.errors import ModelError
 
-METADATA_KEY = "hokusai.model"
 SKLEARN_FORMAT = "hokusai-sklearn/v1"
 
 
@@ -128,60 +120,15 @@ def _decode_estimator(node: dict, tensors: dict[str, np.ndarray]) -> Any:
     return estimator
 
 
-@dataclass
-class ModelDescription:
-    """The JSON half of a model file."""
-
-    framework: str
-    task_type: str
-    feature_names: list[str]
-    label: str
-    label_type: str
-    body: dict
-
-    def as_dict(self) -> dict:
-        return {
-            "format": SKLEARN_FORMAT if self.framework == "sklearn" else f"hokusai-{self.framework}/v1",
-            "framework": self.framework,
-            "task_type": self.task_type,
-            "feature_names": self.feature_names,
-            "label": self.label,
-            "label_type": self.label_type,
-            "model": self.body,
-        }
-
-
-def dump_sklearn(estimator: Any, *, task_type: str, feature_names: list[str], label: str, label_type: str) -> bytes:
-    from safetensors.numpy import save
-
-    from hokusai_assets.lib.commitments.canonical import canonical_json
-
+def encode_estimator(estimator: Any) -> tuple[dict, dict[str, np.ndarray]]:
+    """The estimator tree as (JSON body, tensors)."""
     encoder = _Encoder()
     body = encoder.estimator(estimator, "model")
-    description = ModelDescription("sklearn", task_type, list(feature_names), label, label_type, body)
-    metadata = {METADATA_KEY: canonical_json(description.as_dict()).decode("utf-8")}
-    return save(encoder.tensors, metadata=metadata)
+    return body, encoder.tensors
 
 
-def read_model_file(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """Split a model file into its description and tensors, checking it is ours."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
-
-    try:
-        tensors = load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len])
-        description = json.loads(header["__metadata__"][METADATA_KEY])
-    except (SafetensorError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(
-            f"not a hokusai model file ({type(exc).__name__}); expected a .safetensors file written by hokusai",
-            code="E_MODEL_FORMAT",
-        ) from exc
-    return description, tensors
-
-
-def load_sklearn(description: dict, tensors: dict[str, np.ndarray]) -> Any:
+def decode_estimator(description: dict, tensors: dict[str, np.ndarray]) -> Any:
+    """Rebuild the estimator of a model file's description; only allow-listed classes."""
     if description.get("format") != SKLEARN_FORMAT:
         raise ModelError(f"unsupported model format {description.get('format')!r}", code="E_MODEL_FORMAT")
     return _decode_estimator(description["model"], tensors)

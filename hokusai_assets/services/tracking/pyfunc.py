@@ -1,9 +1,9 @@
 """The MLflow pyfunc for a hokusai model file, logged as a "model from code".
 
-``hokusai_assets.services.tracking.runs`` passes this file's *path* to ``mlflow.pyfunc.log_model``.
-MLflow copies the file's source into the logged model and runs it when the model is
-loaded; the fitted model itself travels as an artifact, our ``.safetensors`` model file,
-which is rebuilt by :func:`hokusai_assets.lib.training.trainers.model_from_bytes` from an allow-list of
+``services/tracking/runs.py`` passes this file's *path* to ``mlflow.pyfunc.log_model``. MLflow
+copies the file's source into the logged model and runs it when the model is loaded; the
+fitted model itself travels as an artifact, our ``.safetensors`` model file, which is
+rebuilt by :func:`hokusai_assets.lib.training.model.model_from_bytes` from an allow-list of
 classes. Nothing is pickled on the way in or out, so loading a registered model never
 executes code that came with a contribution.
 
@@ -24,18 +24,14 @@ class HokusaiModel(mlflow.pyfunc.PythonModel):
     """Class predictions (classification) or values (regression) for rows of features."""
 
     def load_context(self, context: Any) -> None:
-        from hokusai_assets.lib.training.trainers import model_from_bytes
+        from hokusai_assets.lib.training.model import model_from_bytes
 
         with open(context.artifacts["model_file"], "rb") as handle:
             self.model = model_from_bytes(handle.read())
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> np.ndarray:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        # Features only: TrainedModel.predict wants the label too (it feeds the metrics).
-        predictions = np.asarray(self.model.estimator.predict(self.model.features(frame)))
-        if self.model.task_type == "regression":
-            return predictions.astype("float64")
-        return predictions
+        return self.model.predict_features(frame)
 
 
 mlflow.models.set_model(HokusaiModel())

@@ -272,13 +272,12 @@ def _log_pyfunc_model(
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import infer_signature
 
-    from hokusai_assets.lib.training.trainers import model_from_bytes
+    from hokusai_assets.lib.training.model import model_from_bytes
 
     model = model_from_bytes(Path(model_file).read_bytes())
     example = model.features(input_example).head(_EXAMPLE_ROWS).reset_index(drop=True)
-    # The same computation as HokusaiModel.predict in mlflow_model.py.
-    output = model.estimator.predict(example)
-    signature = infer_signature(example, output if model.task_type != "regression" else output.astype("float64"))
+    # What the logged pyfunc (pyfunc.py) returns for these rows.
+    signature = infer_signature(example, model.predict_features(example))
 
     # The logged model is created here, in the run's experiment and linked to the run,
     # so log_model needs neither an active run nor the fluent experiment (without an

@@ -10,9 +10,10 @@ from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.evaluation.metrics import Predictions
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
-from hokusai_assets.lib.training.sklearn_files import METADATA_KEY, read_model_file
-from hokusai_assets.lib.training.torch_mlp import CHECKPOINT_METADATA_KEY, TorchTrainer
-from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes
+from hokusai_assets.lib.training.model import METADATA_KEY, model_from_bytes, read_model_file
+from hokusai_assets.lib.training.torch_mlp.checkpoints import CHECKPOINT_METADATA_KEY
+from hokusai_assets.lib.training.torch_trainer import TorchTrainer
+from hokusai_assets.lib.training.trainers import get_trainer
 
 CLASSIFICATION = TaskSchema("classification", "label", "int", tuple((n, "float") for n in feature_names()))
 REGRESSION = TaskSchema("regression", "label", "float", tuple((n, "float") for n in feature_names()))
@@ -251,7 +252,8 @@ def test_tampered_architecture_is_refused(rows):
 
 def test_importing_the_trainers_does_not_import_torch():
     code = (
-        "import sys, hokusai_assets.lib.training.trainers, hokusai_assets.lib.training.torch_mlp; "
+        "import sys, hokusai_assets.lib.training.trainers, hokusai_assets.lib.training.torch_trainer, "
+        "hokusai_assets.lib.training.torch_mlp.network, hokusai_assets.lib.training.torch_mlp.checkpoints; "
         "assert 'torch' not in sys.modules, 'torch imported eagerly'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -15,7 +15,8 @@ from mlflow.tracking import MlflowClient
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
-from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes
+from hokusai_assets.lib.training.model import model_from_bytes
+from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.services.tracking import runs as tracking
 from hokusai_assets.settings.layout import HomeLayout
 

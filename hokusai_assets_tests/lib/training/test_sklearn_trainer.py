@@ -9,8 +9,8 @@ from hokusai_assets.lib.commitments.canonical import bytes_digest
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
-from hokusai_assets.lib.training.sklearn_files import METADATA_KEY, read_model_file
-from hokusai_assets.lib.training.trainers import get_trainer, model_from_bytes
+from hokusai_assets.lib.training.model import METADATA_KEY, model_from_bytes, read_model_file
+from hokusai_assets.lib.training.trainers import get_trainer
 
 CLASSIFICATION = TaskSchema("classification", "label", "int", tuple((n, "float") for n in feature_names()))
 REGRESSION = TaskSchema("regression", "label", "float", tuple((n, "float") for n in feature_names()))

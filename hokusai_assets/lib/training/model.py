@@ -1,0 +1,151 @@
+"""A trained model and its file: one safetensors file per model, deterministic, safe to load.
+
+A model file is a standard ``.safetensors`` file. Its tensors are the fitted arrays; its
+``__metadata__`` holds one key, ``hokusai.model``, whose value is the RFC 8785 JSON
+description of the model (format, framework, task, features and the family's own body:
+for scikit-learn the estimator tree, for torch the architecture). The same model always
+gives the same bytes, so the file's SHA-256 is the model digest.
+
+Loading never executes code from the file: each model family (``sklearn_files``,
+``torch_mlp.network``) rebuilds its estimator from an allow-list, and a file naming any
+other family or class is refused. That is what makes it safe to verify a model someone
+else hands us.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hokusai_assets.lib.errors import ModelError
+from hokusai_assets.lib.evaluation.metrics import Predictions
+from hokusai_assets.lib.task import TaskSchema
+
+METADATA_KEY = "hokusai.model"
+FRAMEWORKS = ("sklearn", "torch")
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model and what it needs to be used and described."""
+
+    framework: str
+    task_type: str
+    feature_names: list[str]
+    label: str
+    label_type: str
+    estimator: Any
+
+    @classmethod
+    def fitted(cls, framework: str, schema: TaskSchema, estimator: Any) -> TrainedModel:
+        """What a trainer returns: ``estimator`` fitted to rows of ``schema``."""
+        return cls(framework, schema.task_type, schema.feature_names, schema.label, schema.label_type, estimator)
+
+    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise ModelError(f"the model needs feature column(s) {', '.join(missing)}", code="E_MODEL_FEATURES")
+        return frame[self.feature_names].astype("float64")
+
+    def predict_features(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class labels (classification) or float64 values (regression) for rows of features."""
+        predictions = np.asarray(self.estimator.predict(self.features(frame)))
+        return predictions.astype("float64") if self.task_type == "regression" else predictions
+
+    def predict(self, frame: pd.DataFrame) -> Predictions:
+        """Predictions on labelled rows, ready for the metrics."""
+        X = self.features(frame)
+        y_true = frame[self.label].to_numpy()
+        y_pred = np.asarray(self.estimator.predict(X))
+        if self.task_type == "classification":
+            return Predictions(
+                y_true=y_true,
+                y_pred=y_pred,
+                proba=np.asarray(self.estimator.predict_proba(X), dtype="float64"),
+                classes=np.asarray(self.estimator.classes_),
+            )
+        return Predictions(y_true=y_true.astype("float64"), y_pred=y_pred.astype("float64"))
+
+    def to_bytes(self) -> bytes:
+        """The model file (see the module docstring)."""
+        from safetensors.numpy import save
+
+        from hokusai_assets.lib.commitments.canonical import canonical_json
+
+        model_format, body, tensors = _encode(self)
+        description = {
+            "format": model_format,
+            "framework": self.framework,
+            "task_type": self.task_type,
+            "feature_names": list(self.feature_names),
+            "label": self.label,
+            "label_type": self.label_type,
+            "model": body,
+        }
+        return save(tensors, metadata={METADATA_KEY: canonical_json(description).decode("utf-8")})
+
+
+def read_model_file(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """Split a model file into its description and tensors, checking it is ours."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    try:
+        tensors = load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+        description = json.loads(header["__metadata__"][METADATA_KEY])
+    except (SafetensorError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"not a hokusai model file ({type(exc).__name__}); expected a .safetensors file written by hokusai",
+            code="E_MODEL_FORMAT",
+        ) from exc
+    return description, tensors
+
+
+def model_from_bytes(data: bytes) -> TrainedModel:
+    """Rebuild a model from a model file, without executing anything from it."""
+    description, tensors = read_model_file(data)
+    estimator = _decode(description, tensors)
+    return TrainedModel(
+        framework=description["framework"],
+        task_type=description["task_type"],
+        feature_names=list(description["feature_names"]),
+        label=description["label"],
+        label_type=description["label_type"],
+        estimator=estimator,
+    )
+
+
+# The model families: each stores its estimator as (format, JSON body, tensors) and rebuilds
+# it from an allow-list. Imported on use: torch costs about a second, which sklearn need not pay.
+
+
+def _encode(model: TrainedModel) -> tuple[str, dict, dict[str, np.ndarray]]:
+    if model.framework == "sklearn":
+        from hokusai_assets.lib.training.sklearn_files import SKLEARN_FORMAT, encode_estimator
+
+        body, tensors = encode_estimator(model.estimator)
+        return SKLEARN_FORMAT, body, tensors
+    if model.framework == "torch":
+        from hokusai_assets.lib.training.torch_mlp.network import TORCH_FORMAT
+
+        return TORCH_FORMAT, model.estimator.body(), model.estimator.tensors()
+    raise ModelError(f"no serialiser for framework {model.framework!r}", code="E_MODEL_UNSUPPORTED")
+
+
+def _decode(description: dict, tensors: dict[str, np.ndarray]) -> Any:
+    framework = description.get("framework")
+    if framework == "sklearn":
+        from hokusai_assets.lib.training.sklearn_files import decode_estimator
+
+        return decode_estimator(description, tensors)
+    if framework == "torch":
+        from hokusai_assets.lib.training.torch_mlp.network import load_torch
+
+        return load_torch(description, tensors)
+    raise ModelError(f"unsupported model framework {framework!r}", code="E_MODEL_FORMAT")
