@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets.lib.commitments.canonical import data_root  # noqa: E402
+from hokusai_assets.lib.commitments.merkle import data_root  # noqa: E402
 
 _WORDS = (
     "the quick brown fox jumps over a lazy dog while données café naïve 東京 🚀 "

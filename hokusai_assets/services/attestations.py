@@ -17,7 +17,8 @@ from typing import Any
 from hokusai_assets.lib.attestation.bundle import ENVELOPE_FILE, AttestationFiles
 from hokusai_assets.lib.attestation.signing import AttesterKeys, Eip712Domain, sign_statement
 from hokusai_assets.lib.attestation.verify import Check, VerificationReport, verify_attestation, verify_row_proof
-from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.files import atomic_write_bytes
 

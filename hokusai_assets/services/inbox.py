@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hokusai_assets.lib.commitments.canonical import file_digest
+from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.formats import FORMATS_BY_SUFFIX

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hokusai_assets.lib.commitments.canonical import file_digest
+from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key

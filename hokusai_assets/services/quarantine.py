@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hokusai_assets.lib.commitments.canonical import bytes_digest, file_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 from hokusai_assets.lib.files import atomic_write_bytes
 
 REASON_SUFFIX = ".reason.json"

@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 
 from hokusai_assets.lib.attestation.verify import Check
-from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, data_root
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.settings.load import Settings

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key

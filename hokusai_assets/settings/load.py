@@ -59,14 +59,16 @@ class Settings:
 
     @cached_property
     def config_digest(self) -> str:
-        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json
+        from hokusai_assets.lib.commitments.canonical import canonical_json
+        from hokusai_assets.lib.commitments.digests import bytes_digest
 
         return bytes_digest(canonical_json(self.config.digest_view()))
 
     def reference_fingerprint(self) -> str:
         """Changes whenever the baseline's inputs do: config, reference files or code."""
         from hokusai_assets.lib.attestation.statement import code_version
-        from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, file_digest
+        from hokusai_assets.lib.commitments.canonical import canonical_json
+        from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 
         inputs = {
             "config_digest": self.config_digest,

@@ -6,7 +6,8 @@ import pandas as pd
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
 from hokusai_assets.defs.resources import build_resources
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.lib.commitments.canonical import data_root, file_digest
+from hokusai_assets.lib.commitments.digests import file_digest
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.intake.reading import read_conformed
 
 from .conftest import run_job, statement_path

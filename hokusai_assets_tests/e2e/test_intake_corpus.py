@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from hokusai_assets.defs.sensors import intake_tick
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.reading import load_reference
 from hokusai_assets.lib.samples.mock_task import write_mock_task

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.services.quarantine import list_quarantine
 from hokusai_assets_tests.e2e.platform import REPO, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 

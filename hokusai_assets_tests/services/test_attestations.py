@@ -3,7 +3,7 @@
 import json
 
 from hokusai_assets.lib.attestation.bundle import AttestationFiles
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.services.attestations import write_attestation
 from hokusai_assets_tests.lib.attestation.test_statement import statement
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from hokusai_assets.lib.commitments.canonical import file_digest
+from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.services.inbox import scan_inbox, sidecar_for
 
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

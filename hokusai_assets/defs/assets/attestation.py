@@ -6,7 +6,8 @@ import pandas as pd
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.attestation.statement import build_statement, code_version
-from hokusai_assets.lib.commitments.canonical import bytes_digest, data_root
+from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.services.attestations import verify_files, write_attestation
 

@@ -8,7 +8,7 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY, deliberate_errors_not_retried
 from hokusai_assets.defs.types import TaskRows
-from hokusai_assets.lib.commitments.canonical import data_root
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.intake.validate import BLOCKING_CHECKS, CHECKS
 from hokusai_assets.services.intake import validate_stored
 

@@ -5,7 +5,7 @@ import pandas as pd
 
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.settings.load import Settings
 

@@ -60,7 +60,8 @@ from eth_keys import keys as eth_keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
-from hokusai_assets.lib.commitments.canonical import bytes_digest, canonical_json, parse_digest
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.commitments.digests import bytes_digest, parse_digest
 from hokusai_assets.lib.errors import HokusaiError, WalletError
 from hokusai_assets.lib.wallet import normalise_wallet
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hokusai_assets.lib.commitments.canonical import parse_digest
+from hokusai_assets.lib.commitments.digests import parse_digest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://hokusai.ai/attestations/delta-one/v1"

@@ -65,17 +65,13 @@ from hokusai_assets.lib.attestation.signing import (
     recover_eip712_signer,
 )
 from hokusai_assets.lib.attestation.statement import DATA_ROOT_ALGORITHM, PREDICATE_TYPE, STATEMENT_TYPE
-from hokusai_assets.lib.commitments.canonical import (
-    SHA256_PREFIX,
-    bytes_digest,
-    canonical_json,
-    canonical_row_bytes,
+from hokusai_assets.lib.commitments.canonical import canonical_json, canonical_row_bytes
+from hokusai_assets.lib.commitments.digests import SHA256_PREFIX, bytes_digest, file_digest, parse_digest
+from hokusai_assets.lib.commitments.merkle import (
     data_root,
-    file_digest,
     inclusion_proof,
     leaf_hash,
     merkle_root,
-    parse_digest,
     sorted_leaves,
     verify_inclusion,
 )

@@ -18,7 +18,6 @@ Steps, in order:
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hokusai_assets.lib.commitments.canonical import iter_canonical_rows
+from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.conform import NanPolicy, check_labels, conform
 from hokusai_assets.lib.intake.formats import parse_table
@@ -97,12 +96,6 @@ class IntakeResult:
             "checks": {name: check.as_dict() for name, check in self.checks.items()},
             **self.report,
         }
-
-
-def row_leaves(frame: pd.DataFrame, columns: list[str]) -> list[bytes]:
-    """SHA-256 leaf hash (0x00 ‖ RFC 8785 row) of every row, in row order."""
-    prefix = b"\x00"
-    return [hashlib.sha256(prefix + row).digest() for row in iter_canonical_rows(frame, columns)]
 
 
 def _rows_in(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -338,7 +338,7 @@ def log_contribution_run(
     The run ends FINISHED, or FAILED if anything after its creation fails (the error is
     re-raised; MLflow errors as :class:`TrackingError`).
     """
-    from hokusai_assets.lib.commitments.canonical import file_digest
+    from hokusai_assets.lib.commitments.digests import file_digest
 
     client = _client(tracking_uri)
     location = artifact_location if artifact_location is not None else default_artifact_location(tracking_uri)

@@ -521,7 +521,7 @@ def test_golden_rows_leaves_root():
     leaves = [leaf(row_bytes(r, GOLDEN_COLUMNS)) for r in GOLDEN_ROWS]
     root = independent_root(leaves)
     assert root.hex() == GOLDEN_ROOT
-    from hokusai_assets.lib.commitments.canonical import data_root
+    from hokusai_assets.lib.commitments.merkle import data_root
 
     frame = pd.DataFrame(GOLDEN_ROWS)
     assert data_root(frame, GOLDEN_COLUMNS) == "sha256:" + GOLDEN_ROOT

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.intake.pii import PiiKey, find_cleartext_pii
-from hokusai_assets.lib.intake.validate import IntakePolicy, IntakeReference, protect_reference, row_leaves, run_intake
+from hokusai_assets.lib.intake.validate import IntakePolicy, IntakeReference, protect_reference, run_intake
 from hokusai_assets.lib.samples.mock_task import generate_rows
 from hokusai_assets.lib.task import TaskSchema
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from safetensors.numpy import save
 
-from hokusai_assets.lib.commitments.canonical import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
