@@ -23,7 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets.lib.intake.pii import PiiKey, find_cleartext_pii, scan_and_pseudonymise  # noqa: E402
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey  # noqa: E402
+from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, scan_and_pseudonymise  # noqa: E402
 
 _OPENERS = [
     "Hi team,", "Hello,", "Thanks for the quick reply.", "I am writing about my last order.",

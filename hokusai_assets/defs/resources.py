@@ -8,7 +8,7 @@ import dagster as dg
 
 from hokusai_assets.defs.io_managers import JsonIOManager, ModelIOManager, ParquetIOManager
 from hokusai_assets.lib.attestation.signing import AttesterKeys
-from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.services import keys
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.layout import HomeLayout

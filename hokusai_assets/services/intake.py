@@ -20,7 +20,7 @@ from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
-from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.reading import load_reference
 from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, run_intake
 from hokusai_assets.services.inbox import sidecar_for

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hokusai_assets.lib.attestation.signing import AttesterKeys
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.settings.layout import HomeLayout
 
 KEY_BYTES = 32

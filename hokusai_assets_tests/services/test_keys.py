@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from hokusai_assets.lib.attestation.signing import sign_statement
-from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.services.keys import (
     PII_KEY_ENV,
     KeyFileError,

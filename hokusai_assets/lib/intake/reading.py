@@ -13,7 +13,7 @@ import pandas as pd
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.intake.conform import ConformReport, NanPolicy, conform
 from hokusai_assets.lib.intake.formats import read_table
-from hokusai_assets.lib.intake.pii import PiiKey
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.validate import protect_reference
 from hokusai_assets.lib.task import TaskSchema, canonical_order
 

@@ -29,7 +29,9 @@ from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.conform import NanPolicy, check_labels, conform
 from hokusai_assets.lib.intake.formats import parse_table
-from hokusai_assets.lib.intake.pii import PiiKey, column_hint, find_cleartext_pii, scan_and_pseudonymise
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
+from hokusai_assets.lib.intake.pii.report import column_hint
+from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, scan_and_pseudonymise
 from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA_VALID = "schema_valid"

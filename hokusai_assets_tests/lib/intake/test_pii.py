@@ -20,20 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hokusai_assets.lib.intake import pii
-from hokusai_assets.lib.intake.pii import (
-    ENTITIES,
-    PiiError,
-    PiiKey,
-    PiiReport,
-    bip39_words,
-    column_hint,
-    find_cleartext_pii,
-    iban_valid,
-    luhn_valid,
-    pseudonym,
-    scan_and_pseudonymise,
-)
+from hokusai_assets.lib.intake.pii import patterns
+from hokusai_assets.lib.intake.pii import scanner as scanner_module
+from hokusai_assets.lib.intake.pii.pseudonyms import ENTITIES, PiiError, PiiKey, pseudonym
+from hokusai_assets.lib.intake.pii.report import PiiReport, column_hint
+from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, scan_and_pseudonymise
+from hokusai_assets.lib.intake.pii.validators import bip39_words, iban_valid, luhn_valid
 
 SEED = 20240601
 MIN_RECALL = 0.99
@@ -469,8 +461,8 @@ def test_wordlist_is_the_installed_bip39_english_list():
 
 def _python_only(text: str) -> str:
     """Every detector in Python, no RE2 prefilter, repeated until nothing changes."""
-    scanner = pii._Scanner(KEY)
-    every_detector = (1 << len(pii.ENTITY_PREFILTERS)) - 1
+    scanner = scanner_module._Scanner(KEY)
+    every_detector = (1 << len(patterns.ENTITY_PREFILTERS)) - 1
     previous = None
     while previous != text:
         previous, text = text, scanner.scan(text, every_detector)

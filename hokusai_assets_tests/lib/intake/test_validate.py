@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from hokusai_assets.lib.commitments.merkle import row_leaves
-from hokusai_assets.lib.intake.pii import PiiKey, find_cleartext_pii
+from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
+from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii
 from hokusai_assets.lib.intake.validate import IntakePolicy, IntakeReference, protect_reference, run_intake
 from hokusai_assets.lib.samples.mock_task import generate_rows
 from hokusai_assets.lib.task import TaskSchema
