@@ -224,7 +224,7 @@ def verify(
     as_json: bool,
 ) -> None:
     """Check an attestation without trusting its producer. Exit 0 if valid, 1 naming the first failed check."""
-    from hokusai_assets.lib.attestation.verify import Check
+    from hokusai_assets.lib.attestation.verify.base import Check
     from hokusai_assets.services.attestations import attestation_files, check_row_proof, load_trusted, verify_files
 
     files = attestation_files(attestation.expanduser().resolve())

@@ -21,6 +21,7 @@ import dagster as dg
 from hokusai_assets.defs.reference import reference_is_current
 from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.entry.instance import open_instance
+from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.reading import read_conformed
@@ -107,8 +108,7 @@ def ensure_reference(
 
 def _outcome(settings: Settings, key: str, reused: bool) -> Outcome:
     files = settings.layout.attestation(key)
-    statement = json.loads(files.statement.read_bytes())
-    evaluation = statement["predicate"]["evaluation"]
+    evaluation = DeltaOnePredicate.from_statement(json.loads(files.statement.read_bytes())).evaluation
     digest = json.loads(files.receipt.read_text())["statement_digest"] if files.receipt.is_file() else None
     return Outcome(
         partition=key,

@@ -66,3 +66,9 @@ class WalletError(HokusaiError):
     """A contributor wallet address is not a valid EIP-55 address."""
 
     code = "E_WALLET"
+
+
+class SignError(HokusaiError):
+    """Keys, statements or typed data that cannot be signed (or checked) as asked."""
+
+    code = "E_SIGN"

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from hokusai_assets.lib.attestation.bundle import ENVELOPE_FILE, AttestationFiles
-from hokusai_assets.lib.attestation.signing import AttesterKeys, Eip712Domain, sign_statement
-from hokusai_assets.lib.attestation.verify import Check, VerificationReport, verify_attestation, verify_row_proof
+from hokusai_assets.lib.attestation.eip712 import Eip712Domain
+from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
+from hokusai_assets.lib.attestation.statement import DeltaOnePredicate, StatementFormatError
+from hokusai_assets.lib.attestation.verify.base import Check, VerificationReport
+from hokusai_assets.lib.attestation.verify.proofs import verify_row_proof
+from hokusai_assets.lib.attestation.verify.verifier import verify_attestation
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
@@ -91,17 +95,18 @@ def verify_files(
 
 def check_row_proof(report: VerificationReport, proof_file: Path) -> Check:
     """The `row_proof` check: the proof places its row in the statement's data root."""
-    statement = report.statement or {}
-    contribution = statement.get("predicate", {}).get("contribution", {})
-    columns = statement.get("predicate", {}).get("task", {}).get("columns")
+    try:
+        predicate = DeltaOnePredicate.from_statement(report.statement)
+    except StatementFormatError as exc:
+        return Check("row_proof", False, f"not checked: {exc.message}")
     try:
         document = json.loads(proof_file.read_text(encoding="utf-8"))
         ok = verify_row_proof(
             document["proof"],
             document["row"],
-            contribution.get("data_root", ""),
-            columns=columns,
-            tree_size=contribution.get("rows"),
+            predicate.contribution.data_root,
+            columns=list(predicate.columns),
+            tree_size=predicate.contribution.rows,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return Check("row_proof", False, f"cannot read {proof_file.name}: {type(exc).__name__}")
@@ -117,16 +122,15 @@ def prove_committed_row(settings, attestation: Path, row_text: str) -> dict:
     """
     import pandas as pd
 
-    from hokusai_assets.lib.attestation.verify import prove_row
+    from hokusai_assets.lib.attestation.verify.proofs import prove_row
     from hokusai_assets.lib.commitments.canonical import to_canonical_value
     from hokusai_assets.lib.intake.conform import conform
     from hokusai_assets.lib.intake.validate import protect_reference
     from hokusai_assets.services.keys import pii_key
 
-    files = attestation_files(attestation)
-    statement = json.loads(files.statement.read_bytes())
-    key = statement["predicate"]["contribution"]["partition"]
-    columns = statement["predicate"]["task"]["columns"]
+    predicate = DeltaOnePredicate.from_statement(json.loads(attestation_files(attestation).statement.read_bytes()))
+    key = predicate.contribution.partition
+    columns = list(predicate.columns)
     try:
         row = json.loads(row_text)
     except json.JSONDecodeError as exc:

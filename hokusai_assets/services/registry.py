@@ -28,6 +28,7 @@ def list_models(settings: Settings) -> list[dict[str, Any]]:
 
 def attestation_evidence(settings: Settings, partition: str | None, model_digest: str | None) -> dict[str, Any]:
     """Whether the attestation of ``partition`` verifies, binds ``model_digest``, and was accepted."""
+    from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
     from hokusai_assets.services.attestations import verify_files
     from hokusai_assets.services.keys import attester_keys
 
@@ -42,15 +43,15 @@ def attestation_evidence(settings: Settings, partition: str | None, model_digest
     if not report.ok:
         failure = report.first_failure
         return {"verified": False, "accepted": False, "detail": f"{failure.name}: {failure.detail}"}
-    predicate = report.statement["predicate"]
-    attested = predicate["improved"]["model_digest"]
+    predicate = DeltaOnePredicate.from_statement(report.statement)
+    attested = predicate.improved.model_digest
     if model_digest != attested:
         return {
             "verified": False,
             "accepted": False,
             "detail": f"the attestation is for model {attested}, the version holds {model_digest}",
         }
-    return {"verified": True, "accepted": bool(predicate["evaluation"]["accepted"]), "detail": "verified"}
+    return {"verified": True, "accepted": bool(predicate.evaluation["accepted"]), "detail": "verified"}
 
 
 def promote_version(settings: Settings, version: str, *, actor: str, reason: str, approved: bool) -> dict[str, Any]:

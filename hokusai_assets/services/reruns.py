@@ -1,10 +1,18 @@
 """`hokusai verify --rerun`: retrain and re-score from the inputs a statement commits to.
 
 The statement records digests, not files; the files live in the HOKUSAI_HOME that made
-it. A re-run finds them there, checks each against its committed data root, checks the
-config against the config digest, then trains both models again with the same trainer,
-hyperparameters and seed and recomputes the delta. Training is deterministic, so the
-model digests and every number must come out exactly as recorded.
+it. A re-run finds them there and checks, in order:
+
+- ``rerun_config``: the config against the config digest;
+- ``rerun_inputs``: each stored table (baseline training set, integrated training set,
+  benchmark) against its committed data root;
+- ``rerun_stored_models``: each stored model file against its attested digest, so a model
+  swapped under HOKUSAI_HOME (the file the registry and serving would use) is caught;
+- ``rerun_models``: both models trained again with the same trainer, hyperparameters and
+  seed, which must give byte-identical files;
+- ``rerun_metrics``: the delta recomputed, which must equal the statement's exactly.
+
+Training is deterministic, so every digest and number must come out exactly as recorded.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from hokusai_assets.lib.attestation.verify import Check
+from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
+from hokusai_assets.lib.attestation.verify.base import Check
 from hokusai_assets.lib.commitments.canonical import canonical_json
-from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.training.trainers import get_trainer
@@ -27,19 +36,21 @@ def _table(settings: Settings, asset: str, partition: str | None = None) -> pd.D
 
 
 def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
-    predicate = statement["predicate"]
-    key = predicate["contribution"]["partition"]
-    columns = predicate["task"]["columns"]
+    """The re-run's checks, in order; one whose inputs are wrong ends the re-run there."""
+    predicate = DeltaOnePredicate.from_statement(statement)
+    key = predicate.contribution.partition
+    columns = list(predicate.columns)
+    layout = settings.layout
     checks: list[Check] = []
 
-    config_ok = settings.config_digest == predicate["config_digest"]
+    config_ok = settings.config_digest == predicate.config_digest
     checks.append(
         Check(
             "rerun_config",
             config_ok,
             "hokusai.yaml matches the config digest"
             if config_ok
-            else f"{settings.config_path} has digest {settings.config_digest}, the statement {predicate['config_digest']}; "
+            else f"{settings.config_path} has digest {settings.config_digest}, the statement {predicate.config_digest}; "
             "re-run with the config that produced it (--config)",
         )
     )
@@ -51,12 +62,12 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
         benchmark = _table(settings, "benchmark_dataset")
         integrated = _table(settings, "integrated_training_set", key)
     except OSError as error:
-        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {settings.layout.storage_dir}: {error}"))
+        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {layout.storage_dir}: {error}"))
         return checks
     expected = {
-        "baseline training set": (baseline, predicate["baseline"]["training_data_root"]),
-        "integrated training set": (integrated, predicate["improved"]["training_data_root"]),
-        "benchmark": (benchmark, predicate["benchmark"]["data_root"]),
+        "baseline training set": (baseline, predicate.baseline.training_data_root),
+        "integrated training set": (integrated, predicate.improved.training_data_root),
+        "benchmark": (benchmark, predicate.benchmark_data_root),
     }
     wrong = [name for name, (frame, root) in expected.items() if data_root(frame, columns) != root]
     checks.append(
@@ -65,15 +76,32 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
     if wrong:
         return checks
 
+    stored = {
+        "baseline": (layout.model_file("baseline_model"), predicate.baseline.model_digest),
+        "improved": (layout.model_file("improved_model", key), predicate.improved.model_digest),
+    }
+    changed = [
+        f"{name} ({path.name})" for name, (path, digest) in stored.items() if not path.is_file() or file_digest(path) != digest
+    ]
+    checks.append(
+        Check(
+            "rerun_stored_models",
+            not changed,
+            "stored model files are the attested ones"
+            if not changed
+            else f"stored model file differs from its attested digest or is missing: {', '.join(changed)}",
+        )
+    )
+    if changed:
+        return checks
+
     training = settings.config.training
     schema = settings.schema
     models = {}
     for name, frame in (("baseline", baseline), ("improved", integrated)):
         trainer = get_trainer(training.framework, training.model, training.hyperparameters, training.seed)
         models[name] = trainer.fit(frame, schema)
-    mismatched = [
-        name for name, model in models.items() if bytes_digest(model.to_bytes()) != predicate[name]["model_digest"]
-    ]
+    mismatched = [name for name, model in models.items() if bytes_digest(model.to_bytes()) != stored[name][1]]
     checks.append(
         Check(
             "rerun_models",
@@ -89,8 +117,9 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
         models["baseline"].predict(benchmark),
         models["improved"].predict(benchmark),
     )
-    same = canonical_json(delta) == canonical_json(predicate["evaluation"])
-    differing = [m for m, d in delta["metric_deltas"].items() if d != predicate["evaluation"]["metric_deltas"].get(m)]
+    recorded = predicate.evaluation
+    same = canonical_json(delta) == canonical_json(recorded)
+    differing = [m for m, d in delta["metric_deltas"].items() if d != recorded["metric_deltas"].get(m)]
     checks.append(
         Check(
             "rerun_metrics",

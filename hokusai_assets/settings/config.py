@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hokusai_assets.lib.attestation.signing import Eip712Domain
+from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
 from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS

@@ -134,7 +134,7 @@ def test_attester_key_errors_name_the_key(tmp_path):
 def test_same_env_keys_in_two_fresh_homes_give_identical_envelopes(tmp_path):
     import rfc8785
 
-    from hokusai_assets.lib.attestation.signing import Eip712Domain
+    from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 
     environ = {"HOKUSAI_ED25519_KEY": ED25519_SEED.hex(), "HOKUSAI_ATTESTER_KEY": "0x" + SECP256K1_KEY.hex()}
     statement = golden_statement()

@@ -23,19 +23,18 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
-from hokusai_assets.lib.attestation.signing import (
+from hokusai_assets.lib.attestation.dsse import pae
+from hokusai_assets.lib.attestation.eip712 import (
     EIP712_TYPES,
     SECP256K1_N,
-    AttesterKeys,
     Eip712Domain,
-    SignError,
     eip712_hash,
     eip712_message,
     nonce_for_partition,
-    pae,
     recover_eip712_signer,
-    sign_statement,
 )
+from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
+from hokusai_assets.lib.errors import SignError
 
 # Fixed test keys: an Ed25519 seed and the well-known secp256k1 key of the eth-account docs.
 ED25519_SEED = bytes(range(32))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -23,15 +24,11 @@ import pandas as pd
 import pytest
 import rfc8785
 
-from hokusai_assets.lib.attestation.signing import AttesterKeys, Eip712Domain, sign_statement
-from hokusai_assets.lib.attestation.statement import build_statement
-from hokusai_assets.lib.attestation.verify import (
-    CHECK_NAMES,
-    VerifyError,
-    prove_row,
-    verify_attestation,
-    verify_row_proof,
-)
+from hokusai_assets.lib.attestation.eip712 import Eip712Domain
+from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
+from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
+from hokusai_assets.lib.attestation.verify.proofs import VerifyError, prove_row, verify_row_proof
+from hokusai_assets.lib.attestation.verify.verifier import CHECK_NAMES, verify_attestation
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy, compute_delta
 from hokusai_assets.lib.evaluation.metrics import Predictions
 from hokusai_assets_tests.lib.attestation.test_signing import (
@@ -101,19 +98,10 @@ def _regression_statement(baseline_pred, improved_pred, y_true, **policy) -> dic
     )
     baseline, improved = Predictions(y_true, baseline_pred), Predictions(y_true, improved_pred)
     evaluation = compute_delta("regression", policy, baseline, improved)
-    statement = golden_statement()
-    predicate = statement["predicate"]
-    return build_statement(
-        task={**predicate["task"], "type": "regression"},
-        contribution=predicate["contribution"],
-        baseline=predicate["baseline"],
-        improved=predicate["improved"],
-        benchmark={**predicate["benchmark"], "rows": len(y_true)},
-        evaluation=evaluation,
-        config_digest=predicate["config_digest"],
-        code=predicate["code_version"],
-        seed=0,
-    )
+    predicate = DeltaOnePredicate.from_statement(golden_statement())
+    return dataclasses.replace(
+        predicate, task_type="regression", benchmark_rows=len(y_true), evaluation=evaluation, seed=0
+    ).statement()
 
 
 def test_real_regression_deltas_with_error_metrics_verify():
@@ -605,7 +593,7 @@ def test_a_frame_row_with_nan_is_a_missing_cell():
 
 def test_the_verifier_needs_no_dagster_mlflow_or_eth_account():
     probe = (
-        "import sys, hokusai_assets.lib.attestation.verify\n"
+        "import sys, hokusai_assets.lib.attestation.verify.verifier, hokusai_assets.lib.attestation.verify.proofs\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'mlflow', 'click', 'eth_account'}))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
