@@ -56,7 +56,7 @@ class TrackingResource(dg.ConfigurableResource):
         return self.tracking_uri or HomeLayout(Path(self.home)).tracking_uri(os.environ)
 
     def track(self, record: dict, log: Any) -> dict:
-        """Log one ContributionRecord (as JSON); returns what ``tracking.track_contribution`` does."""
+        """Log one ContributionRecord (as JSON); returns what ``runs.track_contribution`` does."""
         if self.worker_address:
             from hokusai_assets.services.tracking.worker import WorkerUnavailable, request_tracking
 
@@ -68,9 +68,10 @@ class TrackingResource(dg.ConfigurableResource):
 
         for name, value in WORKER_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
-        from hokusai_assets.services.tracking import runs as tracking
+        from hokusai_assets.lib.tracking.record import ContributionRecord
+        from hokusai_assets.services.tracking import runs
 
-        return tracking.track_contribution(tracking.ContributionRecord.from_json(record))
+        return runs.track_contribution(ContributionRecord.from_json(record))
 
 
 def build_resources(config_path: str, home: str, tracking: TrackingResource | None = None) -> dict[str, Any]:

@@ -287,7 +287,7 @@ def _actor(actor: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
 def models_list(config_path: Path | None, home: Path | None, as_json: bool) -> None:
     """Every registered version of the task's model, newest first, with aliases and evidence."""
-    from hokusai_assets.services.registry import list_models
+    from hokusai_assets.services.model_registry import list_models
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
@@ -317,7 +317,7 @@ def models_promote(
     version: str, actor: str | None, reason: str, approve: bool, config_path: Path | None, home: Path | None
 ) -> None:
     """Make VERSION the champion: only if its attestation verifies and its delta was accepted."""
-    from hokusai_assets.services.registry import promote_version
+    from hokusai_assets.services.model_registry import promote_version
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
@@ -331,7 +331,7 @@ def models_promote(
 @HOME
 def models_rollback(actor: str | None, reason: str, config_path: Path | None, home: Path | None) -> None:
     """Make the previous champion the champion again."""
-    from hokusai_assets.services.registry import rollback_champion
+    from hokusai_assets.services.model_registry import rollback_champion
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)

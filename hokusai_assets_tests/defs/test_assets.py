@@ -167,7 +167,7 @@ def test_mlflow_run_metadata_links_back_to_its_mlflow_run(materialised, mock_set
 
 
 def test_promotion_evidence_binds_the_attestation_to_the_model(materialised, mock_settings):
-    from hokusai_assets.services.registry import attestation_evidence
+    from hokusai_assets.services.model_registry import attestation_evidence
 
     _, _, stored, _ = materialised
     model_digest = file_digest(mock_settings.layout.storage_dir / "improved_model" / f"{stored.key}.safetensors")

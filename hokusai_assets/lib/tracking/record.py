@@ -1,7 +1,7 @@
 """A contribution's experiment-tracking record: what its MLflow run is made of.
 
 Plain values and pure functions (no MLflow here): the numbers logged as metrics, the
-record handed to the tracker, and the comparison figures written beside it.
+record handed to the tracker, and the comparison figures logged with it.
 """
 
 from __future__ import annotations
@@ -78,14 +78,13 @@ class ContributionRecord:
 METRICS_COMPARISON_MD = "metrics_comparison.md"
 
 
-def write_comparison(record: ContributionRecord, benchmark: pd.DataFrame) -> dict[str, Path]:
-    """The baseline-beside-improved PNGs and the markdown metric table, written to ``plots_dir``.
+def comparison_figures(record: ContributionRecord, benchmark: pd.DataFrame) -> dict[str, bytes]:
+    """The baseline-beside-improved PNGs and the markdown metric table: file name -> bytes.
 
-    Returns file name -> local path. Both models are scored on the benchmark again here
-    (a fraction of a second) rather than shipping predictions between processes.
+    Both models are scored on the benchmark again here (a fraction of a second) rather
+    than shipping predictions between processes.
     """
     from hokusai_assets.lib.evaluation.plots import comparison_plots, metrics_comparison_markdown
-    from hokusai_assets.lib.files import atomic_write_bytes
     from hokusai_assets.lib.training.model import model_from_bytes
 
     baseline = model_from_bytes(Path(record.baseline_model_file).read_bytes())
@@ -94,9 +93,4 @@ def write_comparison(record: ContributionRecord, benchmark: pd.DataFrame) -> dic
         record.task_type, baseline.predict(benchmark), improved.predict(benchmark), title=record.partition
     )
     figures[METRICS_COMPARISON_MD] = metrics_comparison_markdown(record.delta.get("metric_deltas", {})).encode()
-    written = {}
-    for name, data in sorted(figures.items()):
-        path = Path(record.plots_dir) / name
-        atomic_write_bytes(path, data)
-        written[name] = path
-    return written
+    return dict(sorted(figures.items()))

@@ -1,30 +1,19 @@
-"""MLflow tracking and the model registry: the application layer around MLflow.
+"""One MLflow run per contribution: params, metrics, plots and artifacts, and its model registered as challenger.
 
-Everything here talks to MLflow through an explicit ``MlflowClient(tracking_uri)`` and
-explicit run ids; nothing relies on MLflow's fluent "active run". One exception is
-documented where it happens: ``mlflow.pyfunc.log_model`` and the SQL registry store's
-handling of a ``models:/<model id>`` source resolve the tracking URI from MLflow's
-process-global setting, so :func:`log_contribution_run` sets it for the duration of those
-two calls, under a lock, and restores it (and ``MLFLOW_TRACKING_URI``) afterwards.
-
-One MLflow run per contribution partition: params, metrics and tags in one ``log_batch``;
-files as run artifacts; the improved model as an MLflow 3 logged model ("models from
-code", see ``mlflow_model.py``: nothing pickled), registered as a new version of the
-task's model with the alias ``challenger``.
-
-Registry lifecycle (aliases, not stages): :func:`promote` moves ``champion`` to a version
-only when its attestation verified and its delta was accepted (and, if required, a human
-approved), keeping the old champion as ``previous-champion``; :func:`rollback` moves
-``champion`` back. Both write model-version tags and append one JSON line to an
-append-only audit log, refused attempts included.
+Params, metrics and tags go in one ``log_batch``; files as run artifacts; the improved
+model as an MLflow 3 logged model ("models from code", see ``pyfunc.py``: nothing
+pickled), registered as a new version of the task's model with the alias ``challenger``.
+``mlflow.pyfunc.log_model`` and the SQL registry store's handling of a ``models:/<model
+id>`` source resolve the tracking URI from MLflow's process-global setting, so
+:func:`log_contribution_run` sets it for the duration of those two calls, under a lock,
+and restores it (and ``MLFLOW_TRACKING_URI``) afterwards.
 
 This module imports MLflow at import time (0.5 to 1 s on top of pandas); import it lazily
-from Dagster definitions and the CLI. It never imports Dagster.
+from Dagster definitions and the CLI.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -32,12 +21,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import mlflow
 import pandas as pd
@@ -45,130 +33,33 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.tracking.record import ContributionRecord, delta_metrics, write_comparison  # noqa: F401
+from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.registry.promotion import CHALLENGER
+from hokusai_assets.lib.tracking.record import ContributionRecord, comparison_figures
+from hokusai_assets.services.tracking.store import (
+    TrackingError,
+    default_artifact_location,
+    ensure_experiment,
+    tracking_client,
+)
+from hokusai_assets.services.tracking.tags import (
+    TAG_ACCEPTED,
+    TAG_BASELINE_DIGEST,
+    TAG_DAGSTER_RUN,
+    TAG_DELTA_ONE_BPS,
+    TAG_DELTA_ONE_SCORE,
+    TAG_KIND,
+    TAG_MODEL_DIGEST,
+    TAG_PARTITION,
+)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous-champion"
 MODEL_ARTIFACT_NAME = "model"  # the logged model's name within the run
 MLFLOW_MODEL_CODE = Path(__file__).with_name("pyfunc.py")
-
-TAG_DAGSTER_RUN = "dagster_run_id"  # the tag dagster-mlflow uses, so both agree
-TAG_PARTITION = "hokusai.partition"
-TAG_KIND = "hokusai.kind"
-TAG_MODEL_DIGEST = "hokusai.model_digest"
-TAG_BASELINE_DIGEST = "hokusai.baseline_model_digest"
-TAG_DELTA_ONE_BPS = "hokusai.delta_one_bps"
-TAG_DELTA_ONE_SCORE = "hokusai.delta_one_score"
-TAG_ACCEPTED = "hokusai.accepted"
-TAG_PROMOTED_BY = "hokusai.promoted_by"
-TAG_PROMOTION_REASON = "hokusai.promotion_reason"
-TAG_PROMOTED_AT = "hokusai.promoted_at"
-TAG_PREVIOUS_CHAMPION = "hokusai.previous_champion"  # the champion this version replaced
-TAG_DEMOTED_BY = "hokusai.demoted_by"
-TAG_DEMOTED_AT = "hokusai.demoted_at"
-TAG_DEMOTION_REASON = "hokusai.demotion_reason"
-
 # Rows of the input example stored with the model: enough to show the schema.
 _EXAMPLE_ROWS = 5
 # log_model and the registry's models:/ lookup read MLflow's global tracking URI;
 # serialise the calls that set it (see _global_tracking_uri).
 _GLOBAL_URI_LOCK = threading.Lock()
-
-
-class TrackingError(HokusaiError):
-    """MLflow could not record a run (store unreachable, bad input)."""
-
-    code = "E_TRACKING"
-
-
-class RegistryError(HokusaiError):
-    """A registry operation was refused or is impossible (E_REGISTRY_REFUSED, ...)."""
-
-    code = "E_REGISTRY"
-
-
-# ----------------------------------------------------------------------------- locations
-
-
-def _local_sqlite_path(tracking_uri: str) -> Path | None:
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    path = unquote(tracking_uri[len("sqlite:///") :])
-    return None if path in ("", ":memory:") else Path(path)
-
-
-def default_artifact_location(tracking_uri: str) -> str | None:
-    """A file URI beside a local SQLite store (``<dir>/artifacts``); None lets a server decide."""
-    db = _local_sqlite_path(tracking_uri)
-    return None if db is None else (db.parent / "artifacts").absolute().as_uri()
-
-
-def _store_template() -> Path | None:
-    """Where a migrated, empty SQLite store for this MLflow is cached (None: no cache dir).
-
-    Creating a new SQLite store runs every MLflow schema migration (1.5 s here); a new
-    local store is instead copied from this template, built once per user and version.
-    """
-    import alembic
-    import sqlalchemy
-
-    root = os.environ.get("HOKUSAI_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "hokusai_assets"
-    )
-    versions = f"{mlflow.__version__}-sqlalchemy{sqlalchemy.__version__}-alembic{alembic.__version__}"
-    return Path(root) / f"mlflow-store-{versions}.db"
-
-
-def _new_local_store(db: Path) -> None:
-    """Create ``db`` from the cached template (building the template first if needed)."""
-    template = _store_template()
-    try:
-        if not template.is_file():
-            template.parent.mkdir(parents=True, exist_ok=True)
-            building = template.with_name(f"{template.name}.{os.getpid()}.tmp")
-            MlflowClient(tracking_uri=f"sqlite:///{building}").search_experiments(max_results=1)
-            os.replace(building, template)  # whole or not at all; a concurrent builder is harmless
-        copying = db.with_name(f"{db.name}.{os.getpid()}.tmp")
-        shutil.copyfile(template, copying)
-        os.replace(copying, db)
-    except (OSError, MlflowException):
-        pass  # no usable cache: MLflow creates the store itself, only slower
-
-
-def _client(tracking_uri: str) -> MlflowClient:
-    db = _local_sqlite_path(tracking_uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        if not db.exists():
-            _new_local_store(db)
-    return MlflowClient(tracking_uri=tracking_uri)
-
-
-def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    """The id of experiment ``name``, creating it (artifacts at ``artifact_location``) if new."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        try:
-            return client.create_experiment(name, artifact_location=artifact_location)
-        except MlflowException as exc:
-            # Another process created it between our lookup and our create.
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise TrackingError(
-                    f"cannot create MLflow experiment {name!r}: {exc.message}", code="E_TRACKING_EXPERIMENT"
-                ) from exc
-    if experiment.lifecycle_stage != "active":
-        raise TrackingError(
-            f"MLflow experiment {name!r} is deleted; restore it (`mlflow experiments restore "
-            f"--experiment-id {experiment.experiment_id}`) or rename the task",
-            code="E_TRACKING_EXPERIMENT",
-        )
-    return experiment.experiment_id
-
-
-# ----------------------------------------------------------------------------- runs
 
 
 @dataclass(frozen=True)
@@ -340,7 +231,7 @@ def log_contribution_run(
     """
     from hokusai_assets.lib.commitments.digests import file_digest
 
-    client = _client(tracking_uri)
+    client = tracking_client(tracking_uri)
     location = artifact_location if artifact_location is not None else default_artifact_location(tracking_uri)
     experiment_id = ensure_experiment(client, experiment, location)
     improved_digest = file_digest(improved_model_file)
@@ -420,344 +311,6 @@ def log_contribution_run(
     )
 
 
-# ----------------------------------------------------------------------------- registry
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    """What a promote or rollback did; ``audit`` is the line appended to the audit log."""
-
-    action: str  # "promote" | "rollback"
-    model_name: str
-    from_version: str | None  # champion before
-    to_version: str  # champion after
-    previous_champion: str | None  # the previous-champion alias after
-    changed: bool
-    audit: dict = field(default_factory=dict)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
-    """alias -> version of a registered model; E_REGISTRY_NO_MODEL if there is no such model."""
-    try:
-        registered = client.get_registered_model(model_name)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(
-                f"no registered model named {model_name!r}; a contribution run registers it (check task.name)",
-                code="E_REGISTRY_NO_MODEL",
-            ) from exc
-        raise RegistryError(
-            f"cannot read model {model_name!r} from the registry: {exc.message}", code="E_REGISTRY_FAILED"
-        ) from exc
-    return {alias: str(version) for alias, version in (registered.aliases or {}).items()}
-
-
-def _append_audit(audit_log: Path, record: Mapping[str, Any]) -> None:
-    """One JSON line, appended and fsynced; earlier lines are never touched."""
-    audit_log = Path(audit_log)
-    audit_log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-    with open(audit_log, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _audit_record(action: str, outcome: str, model_name: str, actor: str, reason: str, **details: Any) -> dict:
-    return {
-        "at": _now(),
-        "action": action,
-        "outcome": outcome,
-        "model": model_name,
-        "actor": actor,
-        "reason": reason,
-        **details,
-    }
-
-
-def _require_who_and_why(action: str, actor: str, reason: str) -> None:
-    missing = [name for name, value in (("actor", actor), ("reason", reason)) if not (value or "").strip()]
-    if missing:
-        raise RegistryError(
-            f"{action} needs {' and '.join(missing)} for the audit trail; say who is doing it and why",
-            code="E_REGISTRY_REFUSED",
-        )
-
-
-def _get_version(client: MlflowClient, model_name: str, version: str | int) -> Any:
-    try:
-        return client.get_model_version(model_name, str(version))
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(
-                f"model {model_name!r} has no version {version}; `hokusai models list` shows the versions",
-                code="E_REGISTRY_NO_VERSION",
-            ) from exc
-        raise RegistryError(
-            f"cannot read {model_name} version {version}: {exc.message}", code="E_REGISTRY_FAILED"
-        ) from exc
-
-
-def version_tags(tracking_uri: str, model_name: str, version: str | int) -> dict[str, str]:
-    """The tags of one registered version (E_REGISTRY_NO_VERSION if there is none)."""
-    return dict(_get_version(_client(tracking_uri), model_name, version).tags or {})
-
-
-def promote(
-    tracking_uri: str,
-    model_name: str,
-    version: str | int,
-    *,
-    actor: str,
-    reason: str,
-    attestation_verified: bool,
-    delta_accepted: bool,
-    require_approval: bool = False,
-    approved: bool = False,
-    audit_log: Path,
-) -> PromotionResult:
-    """Make ``version`` the champion, if its evidence allows it.
-
-    Refused (``E_REGISTRY_REFUSED``, registry untouched, a ``refused`` line in the audit
-    log) unless the attestation verified, the delta was accepted (the caller's word and,
-    when present, the version's own ``hokusai.accepted`` tag) and, when
-    ``require_approval``, a human approved. On success the old champion becomes
-    ``previous-champion``, and ``challenger`` is dropped if it named this version.
-    """
-    _require_who_and_why("a promotion", actor, reason)
-    client = _client(tracking_uri)
-    aliases = _aliases(client, model_name)
-    target = _get_version(client, model_name, version)
-    target_version = str(target.version)
-    from_version = aliases.get(CHAMPION)
-    evidence = {
-        "attestation_verified": bool(attestation_verified),
-        "delta_accepted": bool(delta_accepted),
-        "require_approval": bool(require_approval),
-        "approved": bool(approved),
-    }
-
-    refusals = []
-    if not attestation_verified:
-        refusals.append("its attestation has not been verified (run `hokusai verify` on it first)")
-    if not delta_accepted:
-        refusals.append("its delta was not accepted")
-    elif target.tags.get(TAG_ACCEPTED) == "false":
-        refusals.append("the registry records its delta as rejected (tag hokusai.accepted=false)")
-    if require_approval and not approved:
-        refusals.append("this task requires a human approval and none was given")
-    if refusals:
-        _append_audit(
-            audit_log,
-            _audit_record(
-                "promote",
-                "refused",
-                model_name,
-                actor,
-                reason,
-                from_version=from_version,
-                to_version=target_version,
-                refusals=refusals,
-                **evidence,
-            ),
-        )
-        raise RegistryError(
-            f"refusing to promote {model_name} version {target_version} to {CHAMPION}: " + "; ".join(refusals),
-            code="E_REGISTRY_REFUSED",
-        )
-
-    if from_version == target_version:
-        record = _audit_record(
-            "promote",
-            "unchanged",
-            model_name,
-            actor,
-            reason,
-            from_version=from_version,
-            to_version=target_version,
-            **evidence,
-        )
-        _append_audit(audit_log, record)
-        return PromotionResult(
-            "promote", model_name, from_version, target_version, aliases.get(PREVIOUS_CHAMPION), False, record
-        )
-
-    at = _now()
-    try:
-        if from_version is not None:
-            client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, from_version)
-            client.set_model_version_tag(model_name, from_version, TAG_DEMOTED_BY, actor)
-            client.set_model_version_tag(model_name, from_version, TAG_DEMOTED_AT, at)
-            client.set_model_version_tag(
-                model_name, from_version, TAG_DEMOTION_REASON, f"replaced by version {target_version}: {reason}"
-            )
-        client.set_registered_model_alias(model_name, CHAMPION, target_version)
-        for key, value in (
-            (TAG_PROMOTED_BY, actor),
-            (TAG_PROMOTION_REASON, reason),
-            (TAG_PROMOTED_AT, at),
-            (TAG_PREVIOUS_CHAMPION, from_version or ""),
-        ):
-            client.set_model_version_tag(model_name, target_version, key, value)
-        if aliases.get(CHALLENGER) == target_version:
-            client.delete_registered_model_alias(model_name, CHALLENGER)
-    except MlflowException as exc:
-        _append_audit(
-            audit_log,
-            _audit_record(
-                "promote",
-                "failed",
-                model_name,
-                actor,
-                reason,
-                from_version=from_version,
-                to_version=target_version,
-                error=exc.message,
-                **evidence,
-            ),
-        )
-        raise RegistryError(
-            f"promotion of {model_name} version {target_version} failed: {exc.message}", code="E_REGISTRY_FAILED"
-        ) from exc
-    record = _audit_record(
-        "promote",
-        "promoted",
-        model_name,
-        actor,
-        reason,
-        from_version=from_version,
-        to_version=target_version,
-        **evidence,
-    )
-    _append_audit(audit_log, record)
-    return PromotionResult("promote", model_name, from_version, target_version, from_version, True, record)
-
-
-def rollback(tracking_uri: str, model_name: str, *, actor: str, reason: str, audit_log: Path) -> PromotionResult:
-    """Move ``champion`` back to ``previous-champion``.
-
-    The restored version's own ``hokusai.previous_champion`` tag (the champion it had
-    replaced) becomes the new ``previous-champion``, so repeated rollbacks walk back
-    through the promotion history instead of toggling between two versions.
-    """
-    _require_who_and_why("a rollback", actor, reason)
-    client = _client(tracking_uri)
-    aliases = _aliases(client, model_name)
-    from_version = aliases.get(CHAMPION)
-    if PREVIOUS_CHAMPION not in aliases:
-        _append_audit(
-            audit_log,
-            _audit_record(
-                "rollback",
-                "refused",
-                model_name,
-                actor,
-                reason,
-                from_version=from_version,
-                to_version=None,
-                refusals=["no previous champion"],
-            ),
-        )
-        raise RegistryError(
-            f"{model_name} has no {PREVIOUS_CHAMPION} to roll back to (nothing was promoted over an earlier champion)",
-            code="E_REGISTRY_NO_PREVIOUS",
-        )
-    to_version = aliases[PREVIOUS_CHAMPION]
-    earlier = _get_version(client, model_name, to_version).tags.get(TAG_PREVIOUS_CHAMPION) or None
-    if earlier in (to_version, from_version):
-        earlier = None
-    at = _now()
-    try:
-        client.set_registered_model_alias(model_name, CHAMPION, to_version)
-        if earlier is not None:
-            client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, earlier)
-        else:
-            client.delete_registered_model_alias(model_name, PREVIOUS_CHAMPION)
-        for key, value in (
-            (TAG_PROMOTED_BY, actor),
-            (TAG_PROMOTION_REASON, f"rollback from version {from_version}: {reason}"),
-            (TAG_PROMOTED_AT, at),
-        ):
-            client.set_model_version_tag(model_name, to_version, key, value)
-        if from_version is not None:
-            client.set_model_version_tag(model_name, from_version, TAG_DEMOTED_BY, actor)
-            client.set_model_version_tag(model_name, from_version, TAG_DEMOTED_AT, at)
-            client.set_model_version_tag(model_name, from_version, TAG_DEMOTION_REASON, f"rolled back: {reason}")
-    except MlflowException as exc:
-        _append_audit(
-            audit_log,
-            _audit_record(
-                "rollback",
-                "failed",
-                model_name,
-                actor,
-                reason,
-                from_version=from_version,
-                to_version=to_version,
-                error=exc.message,
-            ),
-        )
-        raise RegistryError(f"rollback of {model_name} failed: {exc.message}", code="E_REGISTRY_FAILED") from exc
-    record = _audit_record(
-        "rollback",
-        "rolled_back",
-        model_name,
-        actor,
-        reason,
-        from_version=from_version,
-        to_version=to_version,
-        previous_champion=earlier,
-    )
-    _append_audit(audit_log, record)
-    return PromotionResult("rollback", model_name, from_version, to_version, earlier, True, record)
-
-
-def list_versions(tracking_uri: str, model_name: str) -> list[dict]:
-    """Every registered version of ``model_name``, newest first, with its aliases and evidence."""
-    client = _client(tracking_uri)
-    try:
-        by_alias = _aliases(client, model_name)
-    except RegistryError as exc:
-        if exc.code == "E_REGISTRY_NO_MODEL":
-            return []
-        raise
-    aliases: dict[str, list[str]] = {}
-    for alias, version in by_alias.items():
-        aliases.setdefault(version, []).append(alias)
-    escaped = model_name.replace("'", "\\'")
-    rows = []
-    for mv in client.search_model_versions(f"name = '{escaped}'"):
-        tags = mv.tags or {}
-        bps = tags.get(TAG_DELTA_ONE_BPS)
-        accepted = tags.get(TAG_ACCEPTED)
-        rows.append(
-            {
-                "version": str(mv.version),
-                "aliases": sorted(aliases.get(str(mv.version), [])),
-                "run_id": mv.run_id,
-                "partition": tags.get(TAG_PARTITION),
-                "delta_one_bps": int(bps) if bps not in (None, "") else None,
-                "accepted": None if accepted is None else accepted == "true",
-                "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(
-                    timespec="seconds"
-                ),
-                "status": mv.status,
-                "model_digest": tags.get(TAG_MODEL_DIGEST),
-                "promoted_by": tags.get(TAG_PROMOTED_BY),
-                "promotion_reason": tags.get(TAG_PROMOTION_REASON),
-            }
-        )
-    rows.sort(key=lambda row: int(row["version"]), reverse=True)
-    return rows
-
-
-# ----------------------------------------------------------------------------- one contribution
-
-
 def track_contribution(record: ContributionRecord) -> dict[str, Any]:
     """Write the comparison plots, then log the run and register the challenger.
 
@@ -765,7 +318,10 @@ def track_contribution(record: ContributionRecord) -> dict[str, Any]:
     ``plot_artifacts`` (file name -> artifact URI in the run).
     """
     benchmark = pd.read_parquet(record.benchmark_file)
-    plots = write_comparison(record, benchmark)
+    plots = {}
+    for name, data in comparison_figures(record, benchmark).items():
+        plots[name] = Path(record.plots_dir) / name
+        atomic_write_bytes(plots[name], data)
     artifacts = {name: Path(path) for name, path in record.artifacts.items()}
     artifacts.update({f"comparison/{name}": path for name, path in plots.items()})
     tracked = log_contribution_run(
@@ -809,4 +365,4 @@ def warm_up(tracking_uri: str, framework: str = "sklearn") -> None:
     from mlflow.utils.requirements_utils import _init_packages_to_modules_map
 
     _init_packages_to_modules_map()
-    _client(tracking_uri).search_experiments(max_results=1)
+    tracking_client(tracking_uri).search_experiments(max_results=1)

@@ -4,9 +4,9 @@ Importing MLflow and opening a new SQLite tracking store take 3 to 4 s here, abo
 as a whole dry run. A headless run (``hokusai run``, ``hokusai evaluate``) therefore starts
 this worker before its graph; the worker imports MLflow and Matplotlib, opens (creating
 and migrating if new) the store, then waits on a Unix socket. The ``mlflow_run`` asset
-sends it one :class:`~hokusai_assets.services.tracking.runs.ContributionRecord` and gets the result
+sends it one :class:`~hokusai_assets.lib.tracking.record.ContributionRecord` and gets the result
 back. Runs launched by the Dagster daemon have no worker and log in-process: the same
-function (``tracking.track_contribution``) either way.
+function (``runs.track_contribution``) either way.
 
 The socket sits in a fresh 0700 directory, so only this user can connect, and messages
 are JSON bytes (``multiprocessing.connection``'s ``send_bytes``, never its pickling
@@ -153,10 +153,11 @@ def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None
     # The parent's pid comes from the parent: if it died before we got here, getppid()
     # would already name init, and we would wait for the wrong process.
     threading.Thread(target=_exit_with_parent, args=(parent, Path(address).parent), daemon=True).start()
-    from hokusai_assets.services.tracking import runs as tracking
+    from hokusai_assets.lib.tracking.record import ContributionRecord
+    from hokusai_assets.services.tracking import runs  # the expensive import this process exists for
 
     try:
-        tracking.warm_up(tracking_uri, framework)
+        runs.warm_up(tracking_uri, framework)
     except Exception as exc:  # reported again, properly, when a request fails the same way
         print(f"warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
     while True:
@@ -169,7 +170,7 @@ def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None
                 connection.send_bytes(b'{"ok": true}')
                 break
             try:
-                result = tracking.track_contribution(tracking.ContributionRecord.from_json(message["record"]))
+                result = runs.track_contribution(ContributionRecord.from_json(message["record"]))
                 reply = {"ok": True, "result": result}
             except HokusaiError as exc:
                 reply = {"ok": False, **exc.as_dict()}

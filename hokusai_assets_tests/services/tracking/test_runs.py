@@ -13,11 +13,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.registry.promotion import PromotionEvidence
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.tracking.record import delta_metrics
 from hokusai_assets.lib.training.model import model_from_bytes
 from hokusai_assets.lib.training.trainers import get_trainer
-from hokusai_assets.services.tracking import runs as tracking
+from hokusai_assets.services.tracking import registry, runs
+from hokusai_assets.services.tracking import store as tracking_store
 from hokusai_assets.settings.layout import HomeLayout
 
 SCHEMA = TaskSchema(
@@ -70,14 +73,14 @@ class Store:
         self.audit_log = home / "registry" / "audit.jsonl"
         self.client = MlflowClient(self.uri)
 
-    def log(self, model_name: str, partition: str, delta: dict = ACCEPTED_DELTA, **overrides) -> tracking.TrackedRun:
+    def log(self, model_name: str, partition: str, delta: dict = ACCEPTED_DELTA, **overrides) -> runs.TrackedRun:
         arguments = dict(
             tracking_uri=self.uri,
             experiment="mock_classification",
             partition=partition,
             dagster_run_id=f"dagster-{partition}",
             params={"seed": 0, "framework": "sklearn", "contribution_key": partition, "config_digest": "sha256:ab"},
-            metrics=tracking.delta_metrics(delta),
+            metrics=delta_metrics(delta),
             artifacts={
                 "delta/delta_result.json": self.delta_file,
                 "plots/confusion.png": self.plot_file,
@@ -90,7 +93,7 @@ class Store:
             delta=delta,
         )
         arguments.update(overrides)
-        return tracking.log_contribution_run(**arguments)
+        return runs.log_contribution_run(**arguments)
 
     def aliases(self, model_name: str) -> dict[str, str]:
         return {alias: str(version) for alias, version in self.client.get_registered_model(model_name).aliases.items()}
@@ -107,20 +110,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 @pytest.fixture(scope="module")
-def tracked(store: Store) -> tracking.TrackedRun:
+def tracked(store: Store) -> runs.TrackedRun:
     return store.log("tracked_model", "c-0123456789abcdef")
 
 
 def _promote(store: Store, model_name: str, version: str, **overrides):
-    arguments = dict(
-        actor="alice",
-        reason="beats the champion on the benchmark",
-        attestation_verified=True,
-        delta_accepted=True,
-        audit_log=store.audit_log,
-    )
-    arguments.update(overrides)
-    return tracking.promote(store.uri, model_name, version, **arguments)
+    arguments = dict(actor="alice", reason="beats the champion on the benchmark", audit_log=store.audit_log)
+    evidence = dict(attestation_verified=True, delta_accepted=True)
+    for name, value in overrides.items():
+        (evidence if name in PromotionEvidence.__dataclass_fields__ else arguments)[name] = value
+    return registry.promote(store.uri, model_name, version, evidence=PromotionEvidence(**evidence), **arguments)
 
 
 # ----------------------------------------------------------------------------- locations
@@ -130,8 +129,8 @@ def test_tracking_uri_defaults_to_sqlite_under_home_and_env_overrides(tmp_path):
     assert HomeLayout(tmp_path).tracking_uri({}) == f"sqlite:///{tmp_path}/mlflow/mlflow.db"
     assert HomeLayout(tmp_path).tracking_uri({"MLFLOW_TRACKING_URI": "http://mlflow:5000"}) == "http://mlflow:5000"
     uri = HomeLayout(tmp_path).tracking_uri({})
-    assert tracking.default_artifact_location(uri) == (tmp_path / "mlflow" / "artifacts").as_uri()
-    assert tracking.default_artifact_location("http://mlflow:5000") is None
+    assert tracking_store.default_artifact_location(uri) == (tmp_path / "mlflow" / "artifacts").as_uri()
+    assert tracking_store.default_artifact_location("http://mlflow:5000") is None
 
 
 # ----------------------------------------------------------------------------- runs
@@ -235,7 +234,7 @@ def test_logged_model_contains_no_pickle(store, tracked):
 
 
 def test_a_failing_run_ends_failed_and_leaves_no_version(store):
-    with pytest.raises(tracking.TrackingError) as caught:
+    with pytest.raises(tracking_store.TrackingError) as caught:
         store.log("failing_model", "c-fa11fa11fa11fa11", artifacts={"missing.json": store.home / "nope.json"})
     assert caught.value.code == "E_TRACKING_ARTIFACT"
     runs = store.client.search_runs(
@@ -243,7 +242,7 @@ def test_a_failing_run_ends_failed_and_leaves_no_version(store):
         "tags.`hokusai.partition` = 'c-fa11fa11fa11fa11'",
     )
     assert [r.info.status for r in runs] == ["FAILED"]
-    assert tracking.list_versions(store.uri, "failing_model") == []
+    assert registry.list_versions(store.uri, "failing_model") == []
 
 
 def test_global_tracking_uri_and_environment_are_restored(store, monkeypatch):
@@ -257,7 +256,7 @@ def test_global_tracking_uri_and_environment_are_restored(store, monkeypatch):
 
 
 def test_delta_metrics_are_flat_numbers():
-    metrics = tracking.delta_metrics(ACCEPTED_DELTA)
+    metrics = delta_metrics(ACCEPTED_DELTA)
     assert metrics["relative_delta.accuracy"] == pytest.approx(0.05 / 0.70)
     assert metrics["significance.ci_lower"] == 0.01
     assert metrics["significance.mcnemar_p_value"] == 0.01
@@ -317,7 +316,7 @@ def test_promote_keeps_previous_champion_and_rollback_restores_it(store):
     assert store.aliases(model) == {"champion": second.model_version, "previous-champion": first.model_version}
     assert store.client.get_model_version(model, second.model_version).tags["hokusai.promoted_by"] == "bob"
 
-    versions = {row["version"]: row for row in tracking.list_versions(store.uri, model)}
+    versions = {row["version"]: row for row in registry.list_versions(store.uri, model)}
     assert versions[second.model_version]["aliases"] == ["champion"]
     assert versions[first.model_version]["aliases"] == ["previous-champion"]
     assert versions[first.model_version]["partition"] == "c-0000000000000003"
@@ -325,11 +324,11 @@ def test_promote_keeps_previous_champion_and_rollback_restores_it(store):
     assert versions[first.model_version]["accepted"] is True
     assert versions[first.model_version]["run_id"] == first.run_id
     assert versions[first.model_version]["created"]
-    assert [row["version"] for row in tracking.list_versions(store.uri, model)] == sorted(
+    assert [row["version"] for row in registry.list_versions(store.uri, model)] == sorted(
         versions, key=int, reverse=True
     )
 
-    result = tracking.rollback(
+    result = registry.rollback(
         store.uri, model, actor="carol", reason="regression in production", audit_log=store.audit_log
     )
     assert (result.from_version, result.to_version) == (second.model_version, first.model_version)
@@ -340,7 +339,7 @@ def test_promote_keeps_previous_champion_and_rollback_restores_it(store):
     assert store.client.get_model_version(model, second.model_version).tags["hokusai.demoted_by"] == "carol"
 
     with pytest.raises(HokusaiError) as caught:
-        tracking.rollback(store.uri, model, actor="carol", reason="again", audit_log=store.audit_log)
+        registry.rollback(store.uri, model, actor="carol", reason="again", audit_log=store.audit_log)
     assert caught.value.code == "E_REGISTRY_NO_PREVIOUS"
     assert store.aliases(model) == {"champion": first.model_version}
 
@@ -350,9 +349,9 @@ def test_rollbacks_walk_back_through_the_promotion_history(store):
     versions = [store.log(model, f"c-00000000000001{i:02d}").model_version for i in range(3)]
     for version in versions:
         _promote(store, model, version)
-    tracking.rollback(store.uri, model, actor="dan", reason="bad", audit_log=store.audit_log)
+    registry.rollback(store.uri, model, actor="dan", reason="bad", audit_log=store.audit_log)
     assert store.aliases(model) == {"champion": versions[1], "previous-champion": versions[0]}
-    tracking.rollback(store.uri, model, actor="dan", reason="also bad", audit_log=store.audit_log)
+    registry.rollback(store.uri, model, actor="dan", reason="also bad", audit_log=store.audit_log)
     assert store.aliases(model) == {"champion": versions[0]}
 
     again = _promote(store, model, versions[0])
@@ -362,7 +361,7 @@ def test_rollbacks_walk_back_through_the_promotion_history(store):
 
 def test_unknown_model_or_version_is_a_clear_error(store):
     with pytest.raises(HokusaiError) as caught:
-        tracking.rollback(store.uri, "no_such_model", actor="eve", reason="x", audit_log=store.audit_log)
+        registry.rollback(store.uri, "no_such_model", actor="eve", reason="x", audit_log=store.audit_log)
     assert caught.value.code == "E_REGISTRY_NO_MODEL"
     store.log("versioned_model", "c-0000000000000007")
     with pytest.raises(HokusaiError) as caught:
@@ -388,7 +387,7 @@ def test_audit_log_is_append_only(store, tmp_path):
             HokusaiError, _promote, store, model, first.model_version, delta_accepted=False, audit_log=audit
         )
     )
-    step(lambda: tracking.rollback(store.uri, model, actor="carol", reason="incident 42", audit_log=audit))
+    step(lambda: registry.rollback(store.uri, model, actor="carol", reason="incident 42", audit_log=audit))
     for earlier, later in zip(snapshots, snapshots[1:]):
         assert later.startswith(earlier) and len(later) > len(earlier)
 

@@ -3,8 +3,9 @@
 A promotion is decided on evidence this module gathers itself, not on the caller's word:
 the version's partition (its ``hokusai.partition`` tag) names an attestation under
 HOKUSAI_HOME, which must verify against this home's attester keys, attest this very model
-(its digest), and record an accepted delta. ``tracking.promote`` then applies the rule and
-writes the audit trail (MLflow tags and the append-only log), refusals included.
+(its digest), and record an accepted delta. ``services/tracking/registry.py`` then applies
+the rule (``lib/registry/promotion.py``) and writes the audit trail (MLflow tags and the
+append-only log), refusals included. MLflow is imported only when a command needs it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from typing import Any
 
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.registry.promotion import PromotionEvidence
 from hokusai_assets.settings.load import Settings
 
 
@@ -21,9 +23,9 @@ def _uri(settings: Settings) -> str:
 
 
 def list_models(settings: Settings) -> list[dict[str, Any]]:
-    from hokusai_assets.services.tracking import runs as tracking
+    from hokusai_assets.services.tracking import registry
 
-    return tracking.list_versions(_uri(settings), settings.config.registered_model_name)
+    return registry.list_versions(_uri(settings), settings.config.registered_model_name)
 
 
 def attestation_evidence(settings: Settings, partition: str | None, model_digest: str | None) -> dict[str, Any]:
@@ -55,23 +57,26 @@ def attestation_evidence(settings: Settings, partition: str | None, model_digest
 
 
 def promote_version(settings: Settings, version: str, *, actor: str, reason: str, approved: bool) -> dict[str, Any]:
-    from hokusai_assets.services.tracking import runs as tracking
+    from hokusai_assets.services.tracking import registry
+    from hokusai_assets.services.tracking.tags import TAG_MODEL_DIGEST, TAG_PARTITION
 
     uri = _uri(settings)
     model_name = settings.config.registered_model_name
-    tags = tracking.version_tags(uri, model_name, version)
-    evidence = attestation_evidence(settings, tags.get(tracking.TAG_PARTITION), tags.get(tracking.TAG_MODEL_DIGEST))
+    tags = registry.version_tags(uri, model_name, version)
+    evidence = attestation_evidence(settings, tags.get(TAG_PARTITION), tags.get(TAG_MODEL_DIGEST))
     try:
-        result = tracking.promote(
+        result = registry.promote(
             uri,
             model_name,
             version,
             actor=actor,
             reason=reason,
-            attestation_verified=evidence["verified"],
-            delta_accepted=evidence["accepted"],
-            require_approval=settings.config.tracking.require_approval,
-            approved=approved,
+            evidence=PromotionEvidence(
+                attestation_verified=evidence["verified"],
+                delta_accepted=evidence["accepted"],
+                require_approval=settings.config.tracking.require_approval,
+                approved=approved,
+            ),
             audit_log=settings.layout.registry_audit_log,
         )
     except HokusaiError as exc:
@@ -82,9 +87,9 @@ def promote_version(settings: Settings, version: str, *, actor: str, reason: str
 
 
 def rollback_champion(settings: Settings, *, actor: str, reason: str) -> dict[str, Any]:
-    from hokusai_assets.services.tracking import runs as tracking
+    from hokusai_assets.services.tracking import registry
 
-    result = tracking.rollback(
+    result = registry.rollback(
         _uri(settings),
         settings.config.registered_model_name,
         actor=actor,
