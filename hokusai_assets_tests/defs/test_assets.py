@@ -53,7 +53,7 @@ def test_attestation_commits_to_what_was_actually_used(materialised, mock_settin
 def test_metric_and_delta_assets_carry_readable_metadata(materialised):
     _, instance, stored, _ = materialised
     delta = latest_metadata(instance, "delta_result", stored.key)
-    assert "DeltaOne" in delta["summary"].value and "| accuracy |" in delta["summary"].value
+    assert "DeltaOne" in delta["summary"].value and "| accuracy ↑ |" in delta["summary"].value
     assert delta["accepted"].value is True
     metrics = latest_metadata(instance, "improved_metrics", stored.key)
     assert "| auroc | overall |" in metrics["metrics"].value

@@ -3,11 +3,12 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.defs.metadata import delta_markdown, metrics_markdown, table_metadata
+from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.reference import FINGERPRINT_METADATA_KEY
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.evaluation.delta import compute_delta
+from hokusai_assets.lib.evaluation.markdown import delta_summary_markdown, metrics_markdown
 from hokusai_assets.lib.evaluation.metrics import metrics_table
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.settings.load import Settings
@@ -82,7 +83,7 @@ def delta_result(
     return dg.MaterializeResult(
         value=delta,
         metadata={
-            "summary": dg.MetadataValue.md(delta_markdown(delta)),
+            "summary": dg.MetadataValue.md(delta_summary_markdown(delta)),
             "delta_one_score": delta["delta_one_score"],
             "delta_one_bps": delta["delta_one_bps"],
             "accepted": delta["accepted"],

@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.defs.metadata import markdown_table
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.lib.evaluation.markdown import markdown_table
 from hokusai_assets.lib.files import atomic_write_bytes
 
 

@@ -48,8 +48,8 @@ from hokusai_assets.lib.evaluation.metrics import (
     Predictions,
     check_metric_names,
     compute_metrics,
-    metric_on_resamples,
 )
+from hokusai_assets.lib.evaluation.resampled import metric_on_resamples
 
 COMPUTATION_METHOD = "weighted_average_delta"
 SIGNIFICANCE_METHOD = "paired_bootstrap"

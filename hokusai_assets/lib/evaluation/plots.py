@@ -1,4 +1,4 @@
-"""Baseline-versus-improved pictures and a CI-style metrics table.
+"""Baseline-versus-improved pictures: confusion matrices, ROC curves, residuals.
 
 Contract
 --------
@@ -21,9 +21,6 @@ Contract
 * The bytes are deterministic: fixed figure size and dpi, Matplotlib's built-in default
   style (a user's ``matplotlibrc`` cannot change the picture) and no ``Software`` or time
   stamp in the PNG metadata. Same inputs and same Matplotlib give the same bytes.
-* :func:`metrics_comparison_markdown` renders the ``metric_deltas`` of
-  :func:`delta.compute_delta` as a markdown table (metric | baseline | improved | Δ |
-  verdict) with a one-line tally underneath.
 
 Matplotlib is imported inside the functions (about 0.3 s) and drawn through
 ``Figure`` + ``FigureCanvasAgg`` directly: no pyplot, so no global figure registry and no
@@ -33,7 +30,7 @@ interactive backend is ever selected.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -85,67 +82,11 @@ def comparison_plots(
         return {RESIDUALS_PNG: _png(_residual_figure(baseline, improved, title))}
 
 
-def metrics_comparison_markdown(metric_deltas: Mapping[str, Mapping[str, Any]]) -> str:
-    """A CI-report style markdown table of ``compute_delta(...)["metric_deltas"]``.
-
-    One row per metric, in the mapping's order: baseline and improved values and the
-    absolute delta with 4 decimals, the relative delta in percent (omitted when the
-    baseline is 0), and a verdict: ✅ improved (moved the good way), ❌ worse, ➖ unchanged.
-    The arrow after a metric name says which way is good (↑ higher, ↓ lower).
-    """
-    if not metric_deltas:
-        return "_No metrics were compared._\n"
-    lines = [
-        "| metric | baseline | improved | Δ | verdict |",
-        "|:--|--:|--:|--:|:--|",
-    ]
-    tally = {"improved": 0, "worse": 0, "unchanged": 0}
-    for metric, entry in metric_deltas.items():
-        try:
-            base = float(entry["baseline_value"])
-            new = float(entry["new_value"])
-            absolute = float(entry["absolute_delta"])
-            relative = entry["relative_delta"]
-            higher = bool(entry["higher_is_better"])
-            improved = bool(entry["improvement"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise EvaluationError(
-                f"metric_deltas[{metric!r}] is not a compute_delta entry ({exc!r}); pass "
-                "compute_delta(...)['metric_deltas'] unchanged.",
-                code="E_EVAL_BAD_METRIC_DELTAS",
-            ) from exc
-        if improved:
-            verdict = "✅ improved"
-        elif absolute == 0:
-            verdict = "➖ unchanged"
-        else:
-            verdict = "❌ worse"
-        tally[verdict.split()[1]] += 1
-        delta = _signed(absolute)
-        if relative is not None:
-            delta += f" ({_signed(float(relative) * 100, 2)}%)"
-        name = str(metric).replace("|", "\\|")
-        arrow = "↑" if higher else "↓"
-        lines.append(f"| {name} {arrow} | {base:.4f} | {new:.4f} | {delta} | {verdict} |")
-    lines.append("")
-    lines.append(
-        f"**{tally['improved']} improved, {tally['worse']} worse, {tally['unchanged']} unchanged** "
-        "(↑ higher is better, ↓ lower is better)"
-    )
-    return "\n".join(lines) + "\n"
-
-
 def warm_up() -> None:
     """Import Matplotlib's drawing machinery now (about 0.5 s), not on the first plot."""
     import matplotlib.style  # noqa: F401
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
-
-
-def _signed(value: float, decimals: int = 4) -> str:
-    text = f"{value:+.{decimals}f}"
-    # Exact zero reads as no change; a tiny change keeps its sign even if it rounds to 0.
-    return f"{0.0:.{decimals}f}" if value == 0 else text
 
 
 # ----------------------------------------------------------------------------- plumbing

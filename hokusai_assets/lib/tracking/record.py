@@ -84,7 +84,8 @@ def comparison_figures(record: ContributionRecord, benchmark: pd.DataFrame) -> d
     Both models are scored on the benchmark again here (a fraction of a second) rather
     than shipping predictions between processes.
     """
-    from hokusai_assets.lib.evaluation.plots import comparison_plots, metrics_comparison_markdown
+    from hokusai_assets.lib.evaluation.markdown import delta_comparison_markdown
+    from hokusai_assets.lib.evaluation.plots import comparison_plots
     from hokusai_assets.lib.training.model import model_from_bytes
 
     baseline = model_from_bytes(Path(record.baseline_model_file).read_bytes())
@@ -92,5 +93,5 @@ def comparison_figures(record: ContributionRecord, benchmark: pd.DataFrame) -> d
     figures = comparison_plots(
         record.task_type, baseline.predict(benchmark), improved.predict(benchmark), title=record.partition
     )
-    figures[METRICS_COMPARISON_MD] = metrics_comparison_markdown(record.delta.get("metric_deltas", {})).encode()
+    figures[METRICS_COMPARISON_MD] = delta_comparison_markdown(record.delta.get("metric_deltas", {})).encode()
     return dict(sorted(figures.items()))

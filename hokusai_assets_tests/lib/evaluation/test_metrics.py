@@ -18,9 +18,9 @@ from hokusai_assets.lib.evaluation.metrics import (
     Predictions,
     check_metric_names,
     compute_metrics,
-    metric_on_resamples,
     metrics_table,
 )
+from hokusai_assets.lib.evaluation.resampled import metric_on_resamples
 
 approx = pytest.approx
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hokusai_assets.lib.errors import EvaluationError
+from hokusai_assets.lib.evaluation.markdown import delta_comparison_markdown
 from hokusai_assets.lib.evaluation.metrics import Predictions
 from hokusai_assets.lib.evaluation.plots import (
     CONFUSION_MATRICES_PNG,
@@ -17,7 +18,6 @@ from hokusai_assets.lib.evaluation.plots import (
     ROC_CURVES_PNG,
     _roc,
     comparison_plots,
-    metrics_comparison_markdown,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -167,7 +167,7 @@ METRIC_DELTAS = {
 
 
 def test_markdown_table_rows_and_verdicts():
-    table = metrics_comparison_markdown(METRIC_DELTAS)
+    table = delta_comparison_markdown(METRIC_DELTAS)
     lines = table.splitlines()
     assert lines[0] == "| metric | baseline | improved | Δ | verdict |"
     assert lines[1] == "|:--|--:|--:|--:|:--|"
@@ -190,12 +190,12 @@ def test_markdown_from_compute_delta_output_and_bad_entries():
         min_benchmark_rows=1,
     )
     result = compute_delta("regression", policy, Predictions(y, y + 0.5), Predictions(y, y + 0.1))
-    table = metrics_comparison_markdown(result["metric_deltas"])
+    table = delta_comparison_markdown(result["metric_deltas"])
     assert "| mse ↓ | 0.2500 | 0.0100 | -0.2400 (-96.00%) | ✅ improved |" in table
     assert "| r2 ↑ |" in table and table.count("✅") == 2
-    assert metrics_comparison_markdown({}).startswith("_No metrics")
+    assert delta_comparison_markdown({}).startswith("_No metrics")
     with pytest.raises(EvaluationError) as info:
-        metrics_comparison_markdown({"mse": {"baseline_value": 1.0}})
+        delta_comparison_markdown({"mse": {"baseline_value": 1.0}})
     assert info.value.code == "E_EVAL_BAD_METRIC_DELTAS"
 
 
