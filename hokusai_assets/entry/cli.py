@@ -184,8 +184,7 @@ def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | N
         click.echo(f"{file.name}: {verdict} ({result.report.get('rows_validated', 0)} rows would be used)")
     if not result.accepted:
         failure = result.first_failure
-        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
-        click.echo(f"error[{code}]: {failure.description}", err=True)
+        click.echo(f"error[{failure.code}]: {failure.description}", err=True)
         sys.exit(EXIT_ERROR)
 
 

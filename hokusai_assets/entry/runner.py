@@ -22,6 +22,7 @@ from hokusai_assets.defs.reference import reference_is_current
 from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.entry.instance import open_instance
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
+from hokusai_assets.lib.checks import failure_code
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.reading import read_conformed
@@ -67,7 +68,7 @@ def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:
         if evaluation is not None and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
             check = evaluation.check_name
             recorded = evaluation.metadata.get("code")
-            code = recorded.value if recorded is not None else f"E_CHECK_{check.upper()}"
+            code = failure_code(check, recorded.value if recorded is not None else None)
             return RunFailed(f"{evaluation.description} {where}, check {check})", code=code)
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:

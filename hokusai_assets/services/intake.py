@@ -119,6 +119,7 @@ def validate_stored(
         leaf_index.put(key, result.leaves)
     elif not any(r.get("partition") == key for r in list_quarantine(settings.layout.quarantine)):
         failure = result.first_failure
-        code = failure.metadata.get("code", f"E_CHECK_{failure.name.upper()}")
-        quarantine_bytes(data, name, settings.layout.quarantine, code, failure.description, partition=key, check=failure.name)
+        quarantine_bytes(
+            data, name, settings.layout.quarantine, failure.code, failure.description, partition=key, check=failure.name
+        )
     return result

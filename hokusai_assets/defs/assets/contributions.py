@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from hokusai_assets.defs.checks import check_result
 from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
@@ -71,16 +72,7 @@ def validated_contribution(
     result = validate_stored(
         settings, hokusai.store(), context.partition_key, hokusai.pii_key(), baseline_training_set, benchmark_dataset
     )
-    check_results = [
-        dg.AssetCheckResult(
-            check_name=check.name,
-            passed=check.passed,
-            severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
-            description=check.description,
-            metadata={k: v for k, v in check.metadata.items() if v is not None},
-        )
-        for check in result.checks.values()
-    ]
+    check_results = [check_result(check) for check in result.checks.values()]
     report = result.report
     return dg.MaterializeResult(
         value=result.frame,

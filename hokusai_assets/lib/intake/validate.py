@@ -19,12 +19,13 @@ Steps, in order:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.conform import NanPolicy, check_labels, conform
@@ -63,18 +64,6 @@ class IntakeReference:
     baseline: pd.DataFrame
     benchmark: pd.DataFrame
     earlier_leaves: frozenset[bytes] = frozenset()
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    passed: bool
-    blocking: bool
-    description: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"passed": self.passed, "blocking": self.blocking, "description": self.description, **self.metadata}
 
 
 @dataclass

@@ -226,3 +226,34 @@ def test_columns_evidently_cannot_compare_are_refused():
     with pytest.raises(HokusaiError) as info:
         detect_drift(reference, current, ["x"])
     assert info.value.code == "E_DRIFT_COLUMN_TYPE" and "'x'" in info.value.message
+
+
+# ------------------------------------------------------------------ the drift check
+
+
+def _result(drifted: list[bool]):
+    from hokusai_assets.lib.monitoring.drift import ColumnDrift, DriftResult
+
+    columns = tuple(ColumnDrift(f"c{i}", d, "K-S p_value", 0.01 if d else 0.5, 0.05) for i, d in enumerate(drifted))
+    return DriftResult(columns, sum(drifted) / len(drifted), False, b"", "sha256:" + "0" * 64)
+
+
+def test_the_drift_check_passes_below_the_threshold_and_warns_at_it():
+    from hokusai_assets.lib.monitoring.drift import drift_check
+
+    below = drift_check(_result([True, False, False, False]), 0.5)
+    assert below.passed and not below.blocking and below.name == "drift_below_threshold"
+    assert below.description == "25% of columns drifted (c0); threshold 50%"
+    at = drift_check(_result([True, True, False, False]), 0.5)
+    assert not at.passed and "c0, c1" in at.description and at.metadata == {"drifted_share": 0.5}
+    assert drift_check(_result([False, False]), 0.5).description.startswith("0% of columns drifted (none)")
+
+
+def test_no_report_means_a_passing_check_that_says_why():
+    from hokusai_assets.lib.monitoring.drift import drift_check, drift_skip_reason
+
+    assert drift_skip_reason(True, 10) is None
+    assert drift_skip_reason(False, 10) == "monitoring.drift_report is off"
+    assert drift_skip_reason(True, 0) == "no validated rows"
+    skipped = drift_check(None, 0.5, "no validated rows")
+    assert skipped.passed and skipped.description == "skipped: no validated rows"
