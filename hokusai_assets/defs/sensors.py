@@ -1,9 +1,8 @@
 """contribution_sensor: every complete file in the inbox becomes a partition and a run.
 
-A contribution is only worth running against a current reference (baseline model and
-metrics from today's config, files and code). When the reference is missing or stale the
-sensor requests one `prepare_baseline` run and holds the contributions' runs (in its
-cursor) until a later tick finds the reference current.
+Which runs a tick asks for is ``lib/intake/run_plan.py``: contributions wait (in the
+cursor) while the reference is missing or stale, and one `prepare_baseline` run is asked
+for; the tick here only does the I/O around that plan.
 """
 
 import json
@@ -17,6 +16,7 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.reference import recorded_reference_fingerprint
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.intake.run_plan import plan_contribution_runs
 from hokusai_assets.services.inbox import Arrival, scan_inbox
 from hokusai_assets.services.quarantine import quarantine_file
 from hokusai_assets.services.store import ContributionStore
@@ -79,24 +79,21 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         f"inbox: {len(scan.arrivals)} stored, {len(scan.rejections)} quarantined, {scan.waiting} waiting; "
         f"{len(new_keys)} new partition(s)"
     )
-    waiting = [*cursor.get("held", []), *new_keys]
-    # Hashes the reference files: only on ticks that have runs to request, and only once.
-    fingerprint = settings.reference_fingerprint() if waiting else ""
-    if not waiting or recorded_reference_fingerprint(context.instance) == fingerprint:
-        run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in waiting]
-        held = []
-    else:
-        # One run per reference fingerprint; if it fails, fix it and launch prepare_baseline
-        # from the UI (or change the config): the held runs start once the reference is current.
-        run_key = f"reference-{fingerprint.removeprefix('sha256:')[:16]}"
-        run_requests = [dg.RunRequest(job_name=prepare_baseline.name, run_key=run_key)]
-        held = waiting
-        context.log.info(f"reference not current: preparing it; {len(held)} contribution run(s) wait for it")
+    plan = plan_contribution_runs(
+        cursor.get("held", []),
+        new_keys,
+        recorded_fingerprint=lambda: recorded_reference_fingerprint(context.instance),
+        current_fingerprint=settings.reference_fingerprint,
+    )
+    run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in plan.evaluate]
+    if plan.prepare_reference:
+        run_requests.append(dg.RunRequest(job_name=prepare_baseline.name, run_key=plan.prepare_reference))
+        context.log.info(plan.describe())
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[contributions.build_add_request(new_keys)] if new_keys else [],
         asset_events=events,
-        cursor=json.dumps({"scan": scan.state, "held": held}, sort_keys=True),
+        cursor=json.dumps({"scan": scan.state, "held": list(plan.held)}, sort_keys=True),
     )
 
 
