@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
+from hokusai_assets.lib.intake.formats import require_unique_columns
 from hokusai_assets.lib.task import FeatureType, LabelType, TaskSchema
 
 NanPolicy = Literal["reject", "drop_rows"]
@@ -117,13 +118,7 @@ def conform(
     ``drop_rows``: a committed row never holds NaN or infinity.
     """
     present = [str(c) for c in frame.columns]
-    duplicated = sorted({c for c in present if present.count(c) > 1})
-    if duplicated:
-        raise SchemaError(
-            f"{source}: column names appear more than once: {', '.join(duplicated)}; "
-            "give every column a unique name",
-            code="E_SCHEMA_DUPLICATE_COLUMN",
-        )
+    require_unique_columns(present, source)
     missing = [c for c in schema.columns if c not in present]
     if missing:
         raise SchemaError(

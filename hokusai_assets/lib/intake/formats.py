@@ -45,7 +45,13 @@ def detect_format(path: str | Path) -> str:
         ) from None
 
 
-def _check_unique_columns(names: list[str], name: str) -> None:
+def require_unique_columns(names: list[str], name: str) -> None:
+    """Every column of a table has its own name: a repeated one would silently shadow the other.
+
+    Checked where a file's header is read and again where any table is conformed to the
+    task (a frame built in code can repeat a name too); ``name`` is the file or table.
+    """
+    names = [str(n) for n in names]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataFileError(
@@ -105,7 +111,7 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
             "and the same number of fields on every line",
             code="E_FORMAT_UNREADABLE",
         ) from None
-    _check_unique_columns(table.column_names, name)
+    require_unique_columns(table.column_names, name)
     return table.to_pandas()
 
 
@@ -167,7 +173,7 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
             f"{name}: not a readable Parquet file ({type(exc).__name__}); re-export it with pyarrow or pandas",
             code="E_FORMAT_UNREADABLE",
         ) from None
-    _check_unique_columns(table.column_names, name)
+    require_unique_columns(table.column_names, name)
     return table.to_pandas()
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hokusai_assets.lib.errors import SchemaError
+from hokusai_assets.lib.errors import HokusaiError, SchemaError
 from hokusai_assets.lib.intake.conform import check_labels, conform
 from hokusai_assets.lib.task import TaskSchema
 
@@ -70,9 +70,10 @@ def test_nan_policy_reject_and_drop(bad):
 
 def test_duplicate_column_names_rejected():
     raw = pd.DataFrame([[1, 2.0, True, 0, 5]], columns=["age", "score", "member", "y", "age"])
-    with pytest.raises(SchemaError) as error:
+    with pytest.raises(HokusaiError) as error:
         conform(raw, SCHEMA, source="t")
-    assert error.value.code == "E_SCHEMA_DUPLICATE_COLUMN"
+    # The same rule, and code, as for a file whose header repeats a name.
+    assert error.value.code == "E_FORMAT_DUPLICATE_COLUMN" and "'age'" in error.value.message
 
 
 def test_unknown_labels_are_named():
