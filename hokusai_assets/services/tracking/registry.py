@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,34 +90,35 @@ class _AuditTrail:
         return RegistryError(f"{message}: {exc.message}", code="E_REGISTRY_FAILED")
 
 
-def _aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
-    """alias -> version of a registered model; E_REGISTRY_NO_MODEL if there is no such model."""
+@contextmanager
+def _reading(missing: str, missing_code: str, failed: str) -> Iterator[None]:
+    """MLflow's errors as ours: a missing model or version says what to do, anything else why it failed."""
     try:
-        registered = client.get_registered_model(model_name)
+        yield
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(
-                f"no registered model named {model_name!r}; a contribution run registers it (check task.name)",
-                code="E_REGISTRY_NO_MODEL",
-            ) from exc
-        raise RegistryError(
-            f"cannot read model {model_name!r} from the registry: {exc.message}", code="E_REGISTRY_FAILED"
-        ) from exc
+            raise RegistryError(missing, code=missing_code) from exc
+        raise RegistryError(f"{failed}: {exc.message}", code="E_REGISTRY_FAILED") from exc
+
+
+def _aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
+    """alias -> version of a registered model; E_REGISTRY_NO_MODEL if there is no such model."""
+    with _reading(
+        f"no registered model named {model_name!r}; a contribution run registers it (check task.name)",
+        "E_REGISTRY_NO_MODEL",
+        f"cannot read model {model_name!r} from the registry",
+    ):
+        registered = client.get_registered_model(model_name)
     return {alias: str(version) for alias, version in (registered.aliases or {}).items()}
 
 
 def _get_version(client: MlflowClient, model_name: str, version: str | int) -> Any:
-    try:
+    with _reading(
+        f"model {model_name!r} has no version {version}; `hokusai models list` shows the versions",
+        "E_REGISTRY_NO_VERSION",
+        f"cannot read {model_name} version {version}",
+    ):
         return client.get_model_version(model_name, str(version))
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise RegistryError(
-                f"model {model_name!r} has no version {version}; `hokusai models list` shows the versions",
-                code="E_REGISTRY_NO_VERSION",
-            ) from exc
-        raise RegistryError(
-            f"cannot read {model_name} version {version}: {exc.message}", code="E_REGISTRY_FAILED"
-        ) from exc
 
 
 def _set_tags(client: MlflowClient, model_name: str, version: str, tags: Mapping[str, str]) -> None:
