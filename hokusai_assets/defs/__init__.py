@@ -1,1 +1,2 @@
-"""Dagster wiring: thin functions that load inputs, call lib, and attach metadata."""
+"""Dagster wiring: assets, checks, jobs, the sensor, resources and IO managers. Thin functions that load
+inputs, call services/ and lib/, and attach metadata; may import services/, settings/ and lib/."""

@@ -1,3 +1,5 @@
+"""The dynamic partitions of the graph: one per contribution."""
+
 import dagster as dg
 
 # One partition per contribution, keyed by content: c-<first 16 hex of the file's SHA-256>.

@@ -1,0 +1,1 @@
+"""Entry points: the ``hokusai`` command, the headless runner, the instance file. May import anything below."""

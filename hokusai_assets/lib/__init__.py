@@ -1,1 +1,2 @@
-"""Domain logic of hokusai_assets: plain Python, no Dagster, MLflow or CLI imports."""
+"""The domain: plain Python in subpackages by domain. Imports no Dagster, MLflow, click or FastAPI,
+and nothing above it; every rule of the domain has exactly one home here."""

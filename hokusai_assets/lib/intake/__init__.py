@@ -1,0 +1,1 @@
+"""Intake: reading and conforming tables, PII pseudonymisation, the checks a contribution must pass."""

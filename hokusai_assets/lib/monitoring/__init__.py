@@ -1,0 +1,1 @@
+"""Monitoring: data drift of a contribution against the baseline (Evidently)."""

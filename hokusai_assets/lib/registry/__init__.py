@@ -1,0 +1,1 @@
+"""The model registry's rules: promotion evidence, rollbacks, the audit record."""

@@ -1,0 +1,1 @@
+"""Sample data generated deterministically: the dry run's mock task, the bundled digits example."""

@@ -1,0 +1,1 @@
+"""Experiment tracking without MLflow: what one contribution's run is made of."""

@@ -1,0 +1,1 @@
+"""Training: the trainers (scikit-learn, torch), integration of a contribution, safe model files."""
