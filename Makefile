@@ -15,11 +15,13 @@ EXAMPLE := hokusai_assets/examples/digits/contribution.csv
 # This machine's pip config names local indexes that may be absent; their warnings are noise.
 PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help venv system-deps run dry-run test lint bench dev mlflow-ui clean
+.PHONY: help venv system-deps run dry-run test test-fast lint bench dev mlflow-ui clean
 
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
-	@echo "make test    run the whole test suite"
+	@echo "make test    the import contracts, then the whole test suite"
+	@echo "make test-fast  the unit tests only (no CLI subprocesses, webserver, browser or PostgreSQL)"
+	@echo "make lint    ruff and the import contracts (lint-imports)"
 	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation)"
 	@echo "make dev     start the Dagster UI and daemon on http://127.0.0.1:3000 (contribution_sensor on)"
 	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
@@ -53,11 +55,19 @@ system-deps:
 	echo "installing $(APT_PACKAGES) with apt-get"; \
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
 
+# The layers are import-linter contracts in pyproject.toml; a broken one fails before any test runs.
 test: venv system-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The inner loop: everything not marked e2e (about 600 tests, two minutes on 2 cores).
+test-fast: venv
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -n 2 -m "not e2e"
 
 lint: venv
 	$(BIN)/ruff check hokusai_assets hokusai_assets_tests benchmarks
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python benchmarks/bench_dry_run.py

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -107,3 +110,11 @@ def test_a_celery_deployment_without_a_broker_fails_to_load_saying_what_to_set(m
 def test_an_unknown_executor_fails_to_load_listing_the_choices(monkeypatch, tmp_path):
     with pytest.raises(Exception, match="in_process, multiprocess, celery"):
         _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="dask")
+
+
+def test_importing_the_definitions_module_reads_no_config(tmp_path):
+    # A broken config must not break the import: it is read when Dagster loads `defs`.
+    probe = "import hokusai_assets.definitions as d; print(callable(d.defs))"
+    env = {"HOKUSAI_CONFIG_PATH": str(tmp_path / "missing.yaml"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
