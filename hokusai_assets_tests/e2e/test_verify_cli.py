@@ -125,3 +125,39 @@ def test_keys_prints_public_keys_and_creates_private_files(cli, tmp_path):
         assert stat.S_IMODE((tmp_path / "keys" / name).stat().st_mode) == 0o600
     again = json.loads(cli("keys", home=tmp_path).stdout)
     assert again == info
+
+
+def flip_last_byte(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+
+
+@pytest.mark.parametrize(
+    "stored, damage, failed",
+    [
+        # The stored improved model is swapped for the baseline's file: what serving would load.
+        (
+            "improved_model/{key}.safetensors",
+            lambda path, home: path.write_bytes((home / "storage" / "baseline_model.safetensors").read_bytes()),
+            "rerun_stored_models",
+        ),
+        ("baseline_model.safetensors", lambda path, home: flip_last_byte(path), "rerun_stored_models"),
+        # One training row dropped from the stored integrated set.
+        (
+            "integrated_training_set/{key}.parquet",
+            lambda path, home: pd.read_parquet(path).iloc[1:].to_parquet(path, index=False),
+            "rerun_inputs",
+        ),
+        ("benchmark_dataset.parquet", lambda path, home: path.unlink(), "rerun_inputs"),
+    ],
+)
+def test_rerun_fails_naming_the_check_when_a_stored_file_was_changed(cli, dry_run, tmp_path, stored, damage, failed):
+    home, _, outcome = dry_run
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("mlflow"))
+    damage(copy / "storage" / stored.format(key=outcome["partition"]), copy)
+    attestation = copy / "attestations" / outcome["partition"]
+    config = copy / "task" / "hokusai.yaml"
+    done = cli("verify", str(attestation), "--rerun", "--config", str(config), "--home", str(copy), home=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"invalid: {failed} failed" in done.stderr
