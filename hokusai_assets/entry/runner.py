@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.reference import reference_is_current
 from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.entry.instance import open_instance
@@ -172,7 +173,7 @@ def evaluate_file(
             return evaluate_file(settings, path, contributor, instance, verbose, tracking=warm)
     instance = instance or open_instance(settings.layout)
     defs = build_definitions(settings, tracking=tracking)
-    instance.add_dynamic_partitions("contributions", [stored.key])
+    instance.add_dynamic_partitions(contributions.name, [stored.key])
     ensure_reference(settings, defs, instance, verbose=verbose)
     _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
     return _outcome(settings, stored.key, reused=False)

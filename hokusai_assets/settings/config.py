@@ -18,6 +18,7 @@ from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
 from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from hokusai_assets.lib.intake.validate import IntakePolicy
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.settings.layout import DEFAULT_INBOX, DEFAULT_QUARANTINE
 
 
 class _Strict(BaseModel):
@@ -147,8 +148,8 @@ class TrackingConfig(_Strict):
 
 class PathsConfig(_Strict):
     home: str | None = None
-    inbox: str = "inbox"
-    quarantine: str = "quarantine"
+    inbox: str = DEFAULT_INBOX
+    quarantine: str = DEFAULT_QUARANTINE
 
 
 class HokusaiConfig(_Strict):

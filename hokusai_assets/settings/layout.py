@@ -20,7 +20,8 @@ HOKUSAI_HOME/
   reports/drift/<key>.html         Evidently drift reports
   reports/comparison/<key>/        baseline-beside-improved plots and the metric table
   registry/audit.jsonl             every promote and rollback, refusals included
-  mlflow/                          mlflow.db and artifacts/ (unless MLFLOW_TRACKING_URI says otherwise)
+  mlflow/                          mlflow.db, and artifacts/ beside it as for any local SQLite store
+                                   (services/tracking/store.py), unless MLFLOW_TRACKING_URI says otherwise
   dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
 ```
 """
@@ -37,6 +38,8 @@ TABLE_SUFFIX = ".parquet"
 MODEL_SUFFIX = ".safetensors"
 DOCUMENT_SUFFIX = ".json"
 DRY_RUN_DIR = "dry-run"
+DEFAULT_INBOX = "inbox"  # paths.inbox when hokusai.yaml does not say
+DEFAULT_QUARANTINE = "quarantine"
 # Asset values of unpartitioned assets sit beside the folders of partitioned ones.
 _UNPARTITIONED = "all"
 
@@ -51,8 +54,8 @@ class HomeLayout:
     """Where everything lives under one HOKUSAI_HOME (``home`` is absolute)."""
 
     home: Path
-    inbox_path: str = "inbox"  # paths.inbox: relative to the home, or absolute
-    quarantine_path: str = "quarantine"  # paths.quarantine
+    inbox_path: str = DEFAULT_INBOX  # paths.inbox: relative to the home, or absolute
+    quarantine_path: str = DEFAULT_QUARANTINE  # paths.quarantine
 
     # ---- Dagster and intake
 
