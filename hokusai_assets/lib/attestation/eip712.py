@@ -245,7 +245,7 @@ def eip712_hash(typed_data: Mapping[str, Any]) -> bytes:
     if not isinstance(typed_data, Mapping):
         raise _bad_typed_data("typed data must be a JSON object")
     if typed_data.get("types") != EIP712_TYPES:
-        raise _bad_typed_data(f"types must be exactly the {PRIMARY_TYPE} schema of lib/sign.py")
+        raise _bad_typed_data(f"types must be exactly the {PRIMARY_TYPE} schema of lib/attestation/eip712.py")
     if typed_data.get("primaryType") != PRIMARY_TYPE:
         raise _bad_typed_data(f"primaryType must be {PRIMARY_TYPE!r}, got {typed_data.get('primaryType')!r}")
     domain_separator = _struct_hash("EIP712Domain", typed_data.get("domain"))

@@ -120,7 +120,7 @@ def sign_statement(
     if canonical_json(statement) != statement_bytes:
         raise SignError(
             "statement_bytes are not the RFC 8785 bytes of the statement given; sign exactly "
-            "the bytes lib/attest.py wrote",
+            "the bytes lib/attestation/statement.py wrote",
             code="E_SIGN_STATEMENT_MISMATCH",
         )
     signature = keys.ed25519_private_key.sign(pae(PAYLOAD_TYPE, statement_bytes))
@@ -135,7 +135,7 @@ def sign_statement(
     theirs = keccak(b"\x19" + bytes(signable.version) + bytes(signable.header) + bytes(signable.body))
     if theirs != eip712_hash(typed):
         raise SignError(
-            "eth-account and lib/sign.py encode the EIP-712 message differently; nothing was "
+            "eth-account and lib/attestation/eip712.py encode the EIP-712 message differently; nothing was "
             "signed. Check the installed eth-account version against pyproject.toml",
             code="E_SIGN_EIP712_ENCODING",
         )

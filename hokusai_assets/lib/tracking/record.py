@@ -15,7 +15,7 @@ import pandas as pd
 
 
 def delta_metrics(delta: Mapping[str, Any]) -> dict[str, float]:
-    """The delta dict (``lib.delta.compute_delta``) as flat MLflow metrics.
+    """The delta dict (``lib.evaluation.delta.compute_delta``) as flat MLflow metrics.
 
     ``baseline.<m>``, ``improved.<m>``, ``delta.<m>`` (new - baseline) and
     ``delta_aware.<m>`` (positive = better) for every metric, plus the score, the decision
@@ -49,7 +49,7 @@ class ContributionRecord:
     """Everything one contribution's MLflow run is made of, as plain JSON-able values.
 
     Plain values (paths as strings) so the same record can be handed to a tracking worker
-    process (``tracking_worker.py``) or logged in-process, with the same result.
+    process (``services/tracking/worker.py``) or logged in-process, with the same result.
     """
 
     tracking_uri: str

@@ -1,4 +1,4 @@
-"""lib/sign.py: keys, the DSSE envelope and the EIP-712 signature.
+"""lib/attestation: keys, the DSSE envelope and the EIP-712 signature.
 
 The golden vectors are produced here independently of the code under test: ``rfc8785``,
 ``hashlib``, ``cryptography`` and ``eth_account`` are used directly with fixed keys, and
@@ -165,7 +165,7 @@ def golden_keys() -> AttesterKeys:
 
 
 def independent_typed_data(statement: dict, chain_id: int = 1, contract: str = "0x" + "00" * 20) -> dict:
-    """The EIP-712 typed data written out by hand from the statement (not via lib/sign.py)."""
+    """The EIP-712 typed data written out by hand from the statement (not via lib/attestation)."""
     predicate = statement["predicate"]
     body = rfc8785.dumps(statement)
     return {

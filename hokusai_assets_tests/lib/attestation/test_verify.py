@@ -1,7 +1,7 @@
-"""lib/verify.py: the third-party verifier and row inclusion proofs.
+"""lib/attestation/verify: the third-party verifier and row inclusion proofs.
 
 Golden vectors (rows -> leaves -> root, audit paths) are computed here with ``rfc8785``
-and ``hashlib`` and a recursive RFC 6962 reference, independently of lib/commit.py.
+and ``hashlib`` and a recursive RFC 6962 reference, independently of lib/commitments.
 Tamper tests change one thing and check that verification fails *at the right check*.
 To reach a check past the signatures, the tampered statement is re-signed with the
 attester's keys: that is the case the arithmetic checks exist for (a signer that signs

@@ -16,7 +16,7 @@ from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER
 # delta_one_score is a sum whose order the verifier cannot know (RFC 8785 sorts the
 # metrics), so it is compared with this relative tolerance, scaled by the sum of the
 # terms' magnitudes (the bound on reordering error); every other value is recomputed
-# exactly, with the same IEEE operations lib/delta.py uses.
+# exactly, with the same IEEE operations lib/evaluation/delta.py uses.
 SCORE_REL_TOLERANCE = 1e-12
 
 _METRIC_KEYS = {

@@ -13,7 +13,7 @@ and runs these checks, in this order, each under a stable name:
 ``statement_format``   the payload is the RFC 8785 bytes of an in-toto Statement v1 of our
                        predicate type whose subjects agree with the predicate
 ``delta_arithmetic``   every metric's deltas, direction and direction-aware delta
-                       (``lib/delta.py`` rules, recomputed from the recorded values), the
+                       (``lib/evaluation/delta.py`` rules, recomputed from the recorded values), the
                        normalised weights, the primary delta and ``delta_one_score``
 ``bps_rounding``       ``delta_one_bps`` = round-half-even(score × 10 000) if accepted, else 0
 ``decision_rule``      ``accepted`` = ci_lower > 0 and primary_delta >= min_improvement and
