@@ -1,4 +1,4 @@
-"""Micro-benchmark of the data commitment (hokusai_assets.lib.commitments.canonical.data_root).
+"""Micro-benchmark of the data commitment (hokusai_assets.lib.commitments.merkle.data_root).
 
 Run: ``python benchmarks/bench_commit.py [--rows N] [--repeat K]``. Builds deterministic
 frames (fixed seed) and prints the median wall time of ``data_root`` (K runs for the

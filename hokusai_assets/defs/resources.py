@@ -29,14 +29,19 @@ class HokusaiResource(dg.ConfigurableResource):
         # Parsed per use, not cached: a code-location reload must see an edited config.
         return load_settings(config_path=self.config_path, home=self.home)
 
+    @property
+    def layout(self) -> HomeLayout:
+        # The store and the keys lie where the home says; no need to re-read hokusai.yaml.
+        return HomeLayout(Path(self.home))
+
     def store(self) -> ContributionStore:
-        return ContributionStore.open(self.load().layout, os.environ)
+        return ContributionStore.open(self.layout, os.environ)
 
     def pii_key(self) -> PiiKey:
-        return keys.pii_key(self.load().layout, os.environ)
+        return keys.pii_key(self.layout, os.environ)
 
     def attester_keys(self) -> AttesterKeys:
-        return keys.attester_keys(self.load().layout, os.environ)
+        return keys.attester_keys(self.layout, os.environ)
 
 
 class TrackingResource(dg.ConfigurableResource):

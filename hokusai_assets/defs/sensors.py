@@ -88,7 +88,7 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
     run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in plan.evaluate]
     if plan.prepare_reference:
         run_requests.append(dg.RunRequest(job_name=prepare_baseline.name, run_key=plan.prepare_reference))
-        context.log.info(plan.describe())
+    context.log.info(plan.describe())
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[contributions.build_add_request(new_keys)] if new_keys else [],

@@ -82,14 +82,13 @@ def _contributor(settings, wallet: str, contributor_id: str | None, license_: st
 def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None:
     """Materialise the whole graph headless and print the result as JSON."""
     from hokusai_assets.services.tracking.worker import TrackingWorker
-    from hokusai_assets.settings.layout import HomeLayout
+    from hokusai_assets.settings.layout import DEFAULT_HOME, HomeLayout
 
     if not dry_run:
         raise click.UsageError("hokusai run needs --dry-run; to evaluate a real file use: hokusai evaluate FILE --wallet 0x...")
-    home = (home or Path(os.environ.get("HOKUSAI_HOME", ".hokusai"))).expanduser().resolve()
+    home = (home or Path(os.environ.get("HOKUSAI_HOME", DEFAULT_HOME))).expanduser().resolve()
     # Started before Dagster is even imported: MLflow's start-up runs on the other core.
-    dry_home = HomeLayout(HomeLayout(home).dry_run_home(framework))
-    worker = TrackingWorker.start(dry_home.tracking_uri({}), framework)
+    worker = TrackingWorker.start(HomeLayout(home).dry_run(framework).tracking_uri({}), framework)
     from hokusai_assets.entry.runner import dry_run as run_dry
 
     click.echo(json.dumps(run_dry(home, verbose=verbose, worker=worker, framework=framework).as_dict()))

@@ -193,7 +193,7 @@ def dry_run(
     """
     from hokusai_assets.lib.samples.mock_task import write_mock_task
 
-    dry_home = HomeLayout(HomeLayout(home).dry_run_home(framework))
+    dry_home = HomeLayout(home).dry_run(framework)
     # First, so that MLflow's start-up overlaps everything below.
     with warm_tracking(dry_home.home, dry_home.tracking_uri({}), worker, framework) as tracking:
         task = write_mock_task(dry_home.mock_task_dir, framework=framework)

@@ -1,4 +1,4 @@
-"""Contributor wallets: EIP-55 checksummed Ethereum addresses."""
+"""Contributor wallets: EIP-55 checksummed Ethereum addresses, and the curve their keys are on."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import re
 from hokusai_assets.lib.errors import WalletError
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# The order of secp256k1, the curve of Ethereum keys: private keys lie in [1, n), canonical
+# signatures have s <= n/2.
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def normalise_wallet(address: str, *, allow_lowercase: bool = False) -> str:

@@ -105,7 +105,7 @@ def check_row_proof(report: VerificationReport, proof_file: Path) -> Check:
             document["proof"],
             document["row"],
             predicate.contribution.data_root,
-            columns=list(predicate.columns),
+            columns=list(predicate.columns) or None,
             tree_size=predicate.contribution.rows,
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -1,11 +1,9 @@
 """Every secret key of a deployment: the PII pseudonym key, the store key, the attester's keys.
 
-Each key is a file under ``HOKUSAI_HOME/keys`` (mode 0600; where, ``settings/layout.py``
-says) or an environment variable holding its hex, which wins: a deployment can keep keys
-in its secret store.
-
-A key is 32 random bytes. The environment variable (hex) wins over the file, so a
-deployment can keep keys in its secret store. Otherwise the file is created on first use
+A key is 32 random bytes: a file under ``HOKUSAI_HOME/keys`` (mode 0600; which file,
+``settings/layout.py`` says) or an environment variable holding its hex. The environment
+variable wins over the file, so a deployment can keep keys in its secret store. Otherwise
+the file is created on first use
 by writing a temporary file and linking it into place, so concurrent first uses agree on
 one key; an existing key file readable by group or others is refused rather than used,
 because a leaked key undoes the protection it exists for.

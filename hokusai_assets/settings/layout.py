@@ -38,6 +38,7 @@ TABLE_SUFFIX = ".parquet"
 MODEL_SUFFIX = ".safetensors"
 DOCUMENT_SUFFIX = ".json"
 DRY_RUN_DIR = "dry-run"
+DEFAULT_HOME = Path(".hokusai")  # when neither --home, HOKUSAI_HOME nor paths.home says
 DEFAULT_INBOX = "inbox"  # paths.inbox when hokusai.yaml does not say
 DEFAULT_QUARANTINE = "quarantine"
 # Asset values of unpartitioned assets sit beside the folders of partitioned ones.
@@ -170,10 +171,10 @@ class HomeLayout:
             return configured
         return f"sqlite:///{self.mlflow_db.expanduser().absolute()}"
 
-    def dry_run_home(self, framework: str = "sklearn") -> Path:
-        """A dry run keeps everything it writes here, apart from real runs (and per framework,
-        since both frameworks' dry runs evaluate the same contribution bytes)."""
-        return self.home / (DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}")
+    def dry_run(self, framework: str = "sklearn") -> HomeLayout:
+        """The home a dry run keeps everything it writes in, apart from real runs (and per
+        framework, since both frameworks' dry runs evaluate the same contribution bytes)."""
+        return HomeLayout(self.home / (DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}"))
 
     @property
     def mock_task_dir(self) -> Path:

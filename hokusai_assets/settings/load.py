@@ -21,10 +21,9 @@ from pathlib import Path
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.settings.config import HokusaiConfig, parse_config
-from hokusai_assets.settings.layout import HomeLayout
+from hokusai_assets.settings.layout import DEFAULT_HOME, HomeLayout
 
 BUNDLED_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "digits" / "hokusai.yaml"
-DEFAULT_HOME = Path(".hokusai")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def dry_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("mlflow-e2e")
     done = hokusai("run", "--dry-run", home=home)
     assert done.returncode == 0, done.stderr
-    dry_home = HomeLayout(home).dry_run_home()
+    dry_home = HomeLayout(home).dry_run().home
     return {
         "home": dry_home,
         "config": dry_home / "task" / "hokusai.yaml",

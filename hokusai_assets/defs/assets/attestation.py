@@ -3,9 +3,11 @@
 import dagster as dg
 import pandas as pd
 
+from hokusai_assets.defs.checks import check_result
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.attestation.statement import attest_contribution
+from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.services.attestations import verify_files, write_attestation
@@ -85,11 +87,14 @@ def attestation(
             "wallet": contributor.wallet,
         },
         check_results=[
-            dg.AssetCheckResult(
-                check_name="attestation_verified",
-                passed=report.ok,
-                description="all checks passed" if report.ok else f"{failure.name}: {failure.detail}",
-                metadata={check.name: check.ok for check in report.checks},
+            check_result(
+                CheckOutcome(
+                    "attestation_verified",
+                    report.ok,
+                    True,
+                    "all checks passed" if report.ok else f"{failure.name}: {failure.detail}",
+                    {check.name: check.ok for check in report.checks},
+                )
             )
         ],
     )

@@ -10,7 +10,8 @@ from hokusai_assets.lib.evaluation.markdown import markdown_table
 from hokusai_assets.lib.files import atomic_write_bytes
 
 # Evidently (3.5 s) is imported by detect_drift when it runs, not by this import.
-from hokusai_assets.lib.monitoring.drift import DRIFT_CHECK, detect_drift, drift_check, drift_skip_reason
+from hokusai_assets.lib.monitoring.drift import detect_drift
+from hokusai_assets.lib.monitoring.drift_check import DRIFT_CHECK, drift_check, drift_skip_reason
 
 
 @dg.asset(

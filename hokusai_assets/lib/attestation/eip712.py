@@ -17,7 +17,7 @@ field                 type       value
 The domain is :class:`Eip712Domain` (``name``, ``version``, ``chainId``,
 ``verifyingContract``; defaults ``"Hokusai DeltaOne"``, ``"1"``, ``1``, the zero
 address until a contract is deployed), configurable per deployment and published in
-``attester.json`` (:meth:`AttesterKeys.public_info`).
+``attester.json`` (``signing.AttesterKeys.public_info``).
 
 The JSON form (``SignedAttestation.eip712``) is what ``eth_signTypedData_v4`` takes:
 ``types``, ``primaryType``, ``domain``, ``message``, plus ``signature`` (``0x`` + 65
@@ -28,7 +28,7 @@ string (it can exceed 2**53, which RFC 8785 cannot write as a number).
 Besides signing via ``eth-account`` (``signing.py``), this module holds a small, strict EIP-712 encoder for
 exactly this one type (:func:`eip712_hash`) and signer recovery with ``eth-keys``
 (:func:`recover_eip712_signer`): the verifier uses them without importing ``eth_account``
-(a slow import), and :func:`sign_statement` refuses to sign if the two encoders disagree.
+(a slow import), and ``signing.sign_statement`` refuses to sign if the two encoders disagree.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from eth_utils import keccak
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate, StatementFormatError
 from hokusai_assets.lib.commitments.digests import parse_digest
 from hokusai_assets.lib.errors import SignError, WalletError
-from hokusai_assets.lib.wallet import normalise_wallet
+from hokusai_assets.lib.intake.contributions import PARTITION_KEY_RE
+from hokusai_assets.lib.wallet import SECP256K1_N, normalise_wallet
 
 PRIMARY_TYPE = "DeltaOneAttestation"
 
@@ -68,10 +69,7 @@ EIP712_TYPES: dict[str, list[dict[str, str]]] = {
     ],
 }
 
-# secp256k1 group order: private keys lie in [1, N), canonical signatures have s <= N/2.
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
-_PARTITION_RE = re.compile(r"c-([0-9a-f]{16})")
 _BYTES32_RE = re.compile(r"0x[0-9a-f]{64}")
 _ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}")
 _UINT_RE = re.compile(r"0|[1-9][0-9]*")
@@ -87,7 +85,7 @@ def nonce_for_partition(partition: str) -> int:
     pays each contribution at most once; different files get different nonces (up to a
     64-bit prefix collision, which would already have merged their partitions).
     """
-    match = _PARTITION_RE.fullmatch(partition) if isinstance(partition, str) else None
+    match = PARTITION_KEY_RE.fullmatch(partition) if isinstance(partition, str) else None
     if match is None:
         raise SignError(
             f"partition key {partition!r} is not 'c-' followed by 16 lowercase hex digits, so "

@@ -21,17 +21,11 @@ from eth_keys import keys as eth_keys
 from eth_utils import keccak
 
 from hokusai_assets.lib.attestation.dsse import PAYLOAD_TYPE, b64encode, ed25519_keyid, pae
-from hokusai_assets.lib.attestation.eip712 import (
-    EIP712_TYPES,
-    PRIMARY_TYPE,
-    SECP256K1_N,
-    Eip712Domain,
-    eip712_hash,
-    eip712_message,
-)
+from hokusai_assets.lib.attestation.eip712 import EIP712_TYPES, PRIMARY_TYPE, Eip712Domain, eip712_hash, eip712_message
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import SignError
+from hokusai_assets.lib.wallet import SECP256K1_N
 
 
 @dataclass(frozen=True)

@@ -16,21 +16,23 @@ and keys give byte-identical envelopes too.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from hokusai_assets.lib.commitments.digests import bytes_digest, parse_digest
 from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.intake.contributions import Contributor
-from hokusai_assets.lib.task import TaskSchema
-from hokusai_assets.lib.training.model import TrainedModel
+from hokusai_assets.lib.intake.contributions import PARTITION_KEY_RE
 from hokusai_assets.lib.wallet import normalise_wallet
+
+if TYPE_CHECKING:  # only for attest_contribution's arguments: a verifier need not import training
+    import pandas as pd
+
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.lib.task import TaskSchema
+    from hokusai_assets.lib.training.model import TrainedModel
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://hokusai.ai/attestations/delta-one/v1"
@@ -38,7 +40,6 @@ PREDICATE_TYPE = "https://hokusai.ai/attestations/delta-one/v1"
 # it gets its own algorithm name rather than passing for a plain sha256 of some bytes.
 DATA_ROOT_ALGORITHM = "merkle-rfc6962-sha256"
 PREDICATE_SECTIONS = ("task", "contribution", "baseline", "improved", "benchmark", "evaluation", "config_digest", "code_version", "seed")
-_PARTITION_RE = re.compile(r"c-[0-9a-f]{16}")
 
 
 class StatementFormatError(HokusaiError):
@@ -189,7 +190,7 @@ class DeltaOnePredicate:
         _digest(predicate.get("config_digest"), "config_digest")
         partition = contribution.get("partition")
         _require(
-            isinstance(partition, str) and _PARTITION_RE.fullmatch(partition) is not None,
+            isinstance(partition, str) and PARTITION_KEY_RE.fullmatch(partition) is not None,
             f"contribution.partition {partition!r} is not c-<16 hex>",
         )
         wallet = contribution.get("wallet")

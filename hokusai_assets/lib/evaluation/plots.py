@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from hokusai_assets.lib.errors import EvaluationError
-from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION, TASK_TYPES, Predictions
+from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION, TASK_TYPES, Predictions, regression_arrays
 
 CONFUSION_MATRICES_PNG = "confusion_matrices.png"
 ROC_CURVES_PNG = "roc_curves.png"
@@ -355,19 +355,9 @@ def _multiclass_roc_figure(baseline: Predictions, improved: Predictions, title: 
 
 def _regression_arrays(name: str, preds: Predictions) -> tuple[np.ndarray, np.ndarray]:
     try:
-        y_true = preds.y_true.astype(np.float64)
-        y_pred = preds.y_pred.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise EvaluationError(
-            f"{name}: regression targets and predictions must be numeric ({exc}).",
-            code="E_EVAL_BAD_PREDICTIONS",
-        ) from exc
-    if not (np.all(np.isfinite(y_true)) and np.all(np.isfinite(y_pred))):
-        raise EvaluationError(
-            f"{name}: regression targets or predictions contain NaN or infinite values.",
-            code="E_EVAL_BAD_PREDICTIONS",
-        )
-    return y_true, y_pred
+        return regression_arrays(preds)
+    except EvaluationError as exc:
+        raise EvaluationError(f"{name}: {exc.message}", code=exc.code) from exc
 
 
 def _residual_figure(baseline: Predictions, improved: Predictions, title: str):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 KEY_PREFIX = "c-"
 KEY_HEX_DIGITS = 16
+# A partition key, with its hex digits as group 1 (the EIP-712 nonce is that number).
+PARTITION_KEY_RE = re.compile(rf"{KEY_PREFIX}([0-9a-f]{{{KEY_HEX_DIGITS}}})")
 
 
 def partition_key(digest: str) -> str:

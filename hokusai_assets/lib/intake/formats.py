@@ -55,7 +55,7 @@ def require_unique_columns(names: list[str], name: str) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataFileError(
-            f"{name}: the header repeats column name(s) {', '.join(map(repr, duplicated))}; "
+            f"{name}: column name(s) {', '.join(map(repr, duplicated))} appear more than once; "
             "give every column a unique name",
             code="E_FORMAT_DUPLICATE_COLUMN",
         )

@@ -22,7 +22,9 @@ class RunPlan:
     def describe(self) -> str:
         if self.prepare_reference:
             return f"reference not current: preparing it; {len(self.held)} contribution run(s) wait for it"
-        return f"{len(self.evaluate)} contribution run(s) requested"
+        if self.evaluate:
+            return f"{len(self.evaluate)} contribution run(s) requested"
+        return "nothing to run"
 
 
 def plan_contribution_runs(

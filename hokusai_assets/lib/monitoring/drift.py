@@ -71,7 +71,6 @@ from typing import Any
 
 import pandas as pd
 
-from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.errors import HokusaiError
 
@@ -125,34 +124,6 @@ class DriftResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary with the digest (no HTML)."""
         return {**self.summary(), "digest": self.digest}
-
-
-DRIFT_CHECK = "drift_below_threshold"
-
-
-def drift_skip_reason(enabled: bool, rows: int) -> str | None:
-    """Why no drift report is made for a contribution (None: make one)."""
-    if not enabled:
-        return "monitoring.drift_report is off"
-    if rows == 0:
-        return "no validated rows"
-    return None
-
-
-def drift_check(result: DriftResult | None, share_threshold: float, skipped: str | None = None) -> CheckOutcome:
-    """The non-blocking ``drift_below_threshold`` check: passes while fewer than
-    ``share_threshold`` of the compared columns drifted (or when no report was made)."""
-    if result is None:
-        return CheckOutcome(DRIFT_CHECK, True, False, f"skipped: {skipped}")
-    below_threshold = result.drifted_share < share_threshold
-    drifted = ", ".join(result.drifted_columns) or "none"
-    return CheckOutcome(
-        DRIFT_CHECK,
-        below_threshold,
-        False,
-        f"{result.drifted_share:.0%} of columns drifted ({drifted}); threshold {share_threshold:.0%}",
-        {"drifted_share": result.drifted_share},
-    )
 
 
 def detect_drift(

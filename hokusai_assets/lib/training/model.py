@@ -26,7 +26,6 @@ from hokusai_assets.lib.evaluation.metrics import Predictions
 from hokusai_assets.lib.task import TaskSchema
 
 METADATA_KEY = "hokusai.model"
-FRAMEWORKS = ("sklearn", "torch")
 
 
 @dataclass

@@ -91,7 +91,7 @@ class _AuditTrail:
 
 
 @contextmanager
-def _reading(missing: str, missing_code: str, failed: str) -> Iterator[None]:
+def _mlflow_errors_as_ours(missing: str, missing_code: str, failed: str) -> Iterator[None]:
     """MLflow's errors as ours: a missing model or version says what to do, anything else why it failed."""
     try:
         yield
@@ -103,7 +103,7 @@ def _reading(missing: str, missing_code: str, failed: str) -> Iterator[None]:
 
 def _aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
     """alias -> version of a registered model; E_REGISTRY_NO_MODEL if there is no such model."""
-    with _reading(
+    with _mlflow_errors_as_ours(
         f"no registered model named {model_name!r}; a contribution run registers it (check task.name)",
         "E_REGISTRY_NO_MODEL",
         f"cannot read model {model_name!r} from the registry",
@@ -113,7 +113,7 @@ def _aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
 
 
 def _get_version(client: MlflowClient, model_name: str, version: str | int) -> Any:
-    with _reading(
+    with _mlflow_errors_as_ours(
         f"model {model_name!r} has no version {version}; `hokusai models list` shows the versions",
         "E_REGISTRY_NO_VERSION",
         f"cannot read {model_name} version {version}",

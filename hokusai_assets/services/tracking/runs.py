@@ -223,7 +223,7 @@ def log_contribution_run(
     ``experiment`` is the task name; ``artifacts`` maps names inside the run (relative
     paths, e.g. ``"delta/delta_result.json"``) to local files or folders. ``delta`` (the
     delta dict) adds ``hokusai.delta_one_bps`` / ``hokusai.accepted`` tags to the model
-    version, which :func:`promote` and :func:`list_versions` read. ``artifact_location``
+    version, which the registry (``registry.py``) reads. ``artifact_location``
     applies only when the experiment is created (default: beside a local SQLite store).
 
     The run ends FINISHED, or FAILED if anything after its creation fails (the error is

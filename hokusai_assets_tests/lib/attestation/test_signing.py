@@ -26,7 +26,6 @@ from eth_utils import keccak, to_checksum_address
 from hokusai_assets.lib.attestation.dsse import pae
 from hokusai_assets.lib.attestation.eip712 import (
     EIP712_TYPES,
-    SECP256K1_N,
     Eip712Domain,
     eip712_hash,
     eip712_message,
@@ -35,6 +34,7 @@ from hokusai_assets.lib.attestation.eip712 import (
 )
 from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
 from hokusai_assets.lib.errors import SignError
+from hokusai_assets.lib.wallet import SECP256K1_N
 
 # Fixed test keys: an Ed25519 seed and the well-known secp256k1 key of the eth-account docs.
 ED25519_SEED = bytes(range(32))

@@ -31,3 +31,7 @@ def test_each_fingerprint_is_asked_for_once():
     asked = []
     plan_contribution_runs(["c-1"], [], lambda: asked.append("recorded"), lambda: asked.append("current") or CURRENT)
     assert sorted(asked) == ["current", "recorded"]
+
+
+def test_an_idle_plan_says_so():
+    assert plan_contribution_runs([], [], never, never).describe() == "nothing to run"

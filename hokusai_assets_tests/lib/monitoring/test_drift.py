@@ -239,7 +239,7 @@ def _result(drifted: list[bool]):
 
 
 def test_the_drift_check_passes_below_the_threshold_and_warns_at_it():
-    from hokusai_assets.lib.monitoring.drift import drift_check
+    from hokusai_assets.lib.monitoring.drift_check import drift_check
 
     below = drift_check(_result([True, False, False, False]), 0.5)
     assert below.passed and not below.blocking and below.name == "drift_below_threshold"
@@ -250,7 +250,7 @@ def test_the_drift_check_passes_below_the_threshold_and_warns_at_it():
 
 
 def test_no_report_means_a_passing_check_that_says_why():
-    from hokusai_assets.lib.monitoring.drift import drift_check, drift_skip_reason
+    from hokusai_assets.lib.monitoring.drift_check import drift_check, drift_skip_reason
 
     assert drift_skip_reason(True, 10) is None
     assert drift_skip_reason(False, 10) == "monitoring.drift_report is off"

@@ -161,7 +161,7 @@ def check_eip712_binding(ctx: Context) -> str:
     try:
         expected = eip712_message(ctx.statement, bytes_digest(ctx.payload), domain)
     except HokusaiError as exc:
-        raise Failed(f"the statement gives no EIP-712 message: {exc.message}") from None
+        raise Failed(exc.message) from None
     require(eip712.get("types") == expected["types"] and eip712.get("primaryType") == expected["primaryType"],
              "the EIP-712 types are not the DeltaOneAttestation schema")
     message = eip712.get("message")

@@ -106,36 +106,3 @@ def combined(detector_bits: int, with_skip: bool) -> re.Pattern[str]:
     parts = ["(?P<skip>" + PSEUDONYM_RE + ")"] if with_skip else []
     parts += [_python_detector(*d) for i, d in enumerate(DETECTORS) if detector_bits >> i & 1]
     return re.compile("|".join(parts), re.ASCII)
-
-
-# Words that announce a dotted number that is not an address: a version or a section.
-VERSION_BEFORE = re.compile(
-    r"(?:\b(?:v|ver|version|versions|release|rel|build|rev|revision|fw|firmware|sdk|api|"
-    r"python|java|node|kernel|os|section|sec|clause|chapter|ch|para|paragraph|step|rule|"
-    r"table|figure|fig|item|art|article|no|nr)\s*[:=#.]?\s*|[A-Za-z]-|\u00a7\s*)$",
-    re.IGNORECASE,
-)
-# "1.2.3.4-beta", "1.2.3.4+build": a pre-release or build suffix makes it a version.
-VERSION_AFTER = re.compile(r"[\-+][A-Za-z]")
-HASH_LABEL_BEFORE = re.compile(
-    r"\b(?:sha-?(?:1|2|3|224|256|384|512)(?:-?256)?|sha3(?:-?256)?|keccak(?:-?256)?|"
-    r"blake2[bs]?(?:-?256)?|blake3|hash|hashes|digest|checksum|hmac|"
-    r"tx|txid|txn|tx_?hash|transaction|block|block_?hash|commit|root|merkle|data_root|"
-    r"multihash|cid)\s*[:=#]?\s*$",
-    re.ASCII | re.IGNORECASE,
-)
-SECP256K1_N = int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
-
-# Registry lengths of IBANs by country; other country codes need 15-34 characters.
-IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
-    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
-    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
-    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
-    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
-    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
-    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
-    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip

@@ -8,17 +8,41 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from hokusai_assets.lib.intake.pii.patterns import (
-    HASH_LABEL_BEFORE,
-    IBAN_LENGTHS,
-    SECP256K1_N,
-    SEED_MIN_WORDS,
-    SEED_SEPARATORS,
-    VERSION_AFTER,
-    VERSION_BEFORE,
-    WORD,
-)
+from hokusai_assets.lib.intake.pii.patterns import SEED_MIN_WORDS, SEED_SEPARATORS, WORD
 from hokusai_assets.lib.intake.pii.pseudonyms import NOT_DIGIT, PiiError, normalise_eth_key, only_digits
+from hokusai_assets.lib.wallet import SECP256K1_N
+
+# Words that announce a dotted number that is not an address: a version or a section.
+_VERSION_BEFORE = re.compile(
+    r"(?:\b(?:v|ver|version|versions|release|rel|build|rev|revision|fw|firmware|sdk|api|"
+    r"python|java|node|kernel|os|section|sec|clause|chapter|ch|para|paragraph|step|rule|"
+    r"table|figure|fig|item|art|article|no|nr)\s*[:=#.]?\s*|[A-Za-z]-|\u00a7\s*)$",
+    re.IGNORECASE,
+)
+# "1.2.3.4-beta", "1.2.3.4+build": a pre-release or build suffix makes it a version.
+_VERSION_AFTER = re.compile(r"[\-+][A-Za-z]")
+_HASH_LABEL_BEFORE = re.compile(
+    r"\b(?:sha-?(?:1|2|3|224|256|384|512)(?:-?256)?|sha3(?:-?256)?|keccak(?:-?256)?|"
+    r"blake2[bs]?(?:-?256)?|blake3|hash|hashes|digest|checksum|hmac|"
+    r"tx|txid|txn|tx_?hash|transaction|block|block_?hash|commit|root|merkle|data_root|"
+    r"multihash|cid)\s*[:=#]?\s*$",
+    re.ASCII | re.IGNORECASE,
+)
+
+# Registry lengths of IBANs by country; other country codes need 15-34 characters.
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
 
 
 def luhn_valid(digits: str) -> bool:
@@ -70,7 +94,7 @@ def iban_valid(compact: str) -> bool:
     compact = compact.upper()
     if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", compact):
         return False
-    expected = IBAN_LENGTHS.get(compact[:2])
+    expected = _IBAN_LENGTHS.get(compact[:2])
     if expected is not None and len(compact) != expected:
         return False
     rearranged = compact[4:] + compact[:4]
@@ -129,8 +153,8 @@ def valid_phone(text: str, string: str, start: int) -> bool:
 def valid_ipv4(text: str, string: str, start: int) -> bool:
     end = start + len(text)
     return (
-        VERSION_BEFORE.search(string, max(0, start - 24), start) is None
-        and VERSION_AFTER.match(string, end) is None
+        _VERSION_BEFORE.search(string, max(0, start - 24), start) is None
+        and _VERSION_AFTER.match(string, end) is None
     )
 
 
@@ -144,7 +168,7 @@ def valid_ipv6(text: str) -> bool:
 
 
 def valid_eth_key(text: str, string: str, start: int) -> bool:
-    if HASH_LABEL_BEFORE.search(string, max(0, start - 24), start) is not None:
+    if _HASH_LABEL_BEFORE.search(string, max(0, start - 24), start) is not None:
         return False
     value = int(normalise_eth_key(text), 16)
     return 0 < value < SECP256K1_N
