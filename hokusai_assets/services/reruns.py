@@ -31,10 +31,6 @@ from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.settings.load import Settings
 
 
-def _table(settings: Settings, asset: str, partition: str | None = None) -> pd.DataFrame:
-    return pd.read_parquet(settings.layout.table_file(asset, partition))
-
-
 def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
     """The re-run's checks, in order; one whose inputs are wrong ends the re-run there."""
     predicate = DeltaOnePredicate.from_statement(statement)
@@ -57,12 +53,28 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
     if not config_ok:
         return checks
 
+    tables = {
+        "baseline": layout.table_file("baseline_training_set"),
+        "benchmark": layout.table_file("benchmark_dataset"),
+        "integrated": layout.table_file("integrated_training_set", key),
+    }
+    # Missing files are found before pyarrow is asked to read: a failed read can leave its
+    # thread pool to abort the process at exit (apache/arrow#34314), after the report printed.
+    missing = [str(path.relative_to(layout.storage_dir)) for path in tables.values() if not path.is_file()]
+    if missing:
+        checks.append(
+            Check(
+                "rerun_inputs",
+                False,
+                f"stored inputs not found under {layout.storage_dir}: {', '.join(missing)}; "
+                "re-run with the HOKUSAI_HOME that made the attestation (--home)",
+            )
+        )
+        return checks
     try:
-        baseline = _table(settings, "baseline_training_set")
-        benchmark = _table(settings, "benchmark_dataset")
-        integrated = _table(settings, "integrated_training_set", key)
-    except OSError as error:
-        checks.append(Check("rerun_inputs", False, f"stored inputs not found under {layout.storage_dir}: {error}"))
+        baseline, benchmark, integrated = (pd.read_parquet(path) for path in tables.values())
+    except (OSError, ValueError) as error:
+        checks.append(Check("rerun_inputs", False, f"stored inputs under {layout.storage_dir} cannot be read: {error}"))
         return checks
     expected = {
         "baseline training set": (baseline, predicate.baseline.training_data_root),
