@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from hokusai_assets.defs.assets import (
@@ -11,11 +13,23 @@ from hokusai_assets.defs.assets import (
     experiment,
     models,
     monitoring,
+    overview,
     training,
 )
-from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
+from hokusai_assets.defs.jobs import (
+    REFERENCE_ASSETS,
+    evaluate_contribution,
+    prepare_baseline,
+    refresh_contributions_overview,
+)
+from hokusai_assets.defs.reference import REFERENCE_IS_CURRENT
 from hokusai_assets.defs.resources import TrackingResource, build_resources
-from hokusai_assets.defs.sensors import build_contribution_sensor
+from hokusai_assets.defs.sensors import (
+    build_contribution_sensor,
+    contributions_overview_after_failure_sensor,
+    contributions_overview_sensor,
+    reference_automation_sensor,
+)
 from hokusai_assets.settings.load import Settings
 
 
@@ -26,12 +40,32 @@ def build_definitions(
 ) -> dg.Definitions:
     """``tracking`` overrides where MLflow runs go (the dry run's own store, a warm worker);
     ``executor`` runs the steps of launched runs (defs/executors.py)."""
+    assets = dg.load_assets_from_modules(
+        [contributions, training, models, evaluation, monitoring, attestation, experiment, overview]
+    )
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(
-            [contributions, training, models, evaluation, monitoring, attestation, experiment]
-        ),
-        jobs=[prepare_baseline, evaluate_contribution],
-        sensors=[build_contribution_sensor(settings)],
+        assets=dg.map_asset_specs(_reference_expectations(settings), assets),
+        jobs=[prepare_baseline, evaluate_contribution, refresh_contributions_overview],
+        sensors=[
+            build_contribution_sensor(settings),
+            contributions_overview_sensor,
+            contributions_overview_after_failure_sensor,
+            reference_automation_sensor,
+        ],
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home), tracking=tracking),
         executor=executor,
     )
+
+
+def _reference_expectations(settings: Settings) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
+    """The reference assets' code version is the reference fingerprint (config, reference files, code),
+    so the UI marks them unsynced, "code version changed", as soon as any of those changes; and
+    their automation condition says what that means."""
+    version = settings.reference_fingerprint().removeprefix("sha256:")[:16]
+
+    def with_expectations(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.key.to_user_string() not in REFERENCE_ASSETS:
+            return spec
+        return spec.replace_attributes(code_version=version, automation_condition=REFERENCE_IS_CURRENT)
+
+    return with_expectations

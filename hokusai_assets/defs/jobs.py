@@ -33,3 +33,10 @@ evaluate_contribution = dg.define_asset_job(
         "and record it in MLflow."
     ),
 )
+
+# Rebuilt after every evaluation, good or bad, by the sensor below and by the headless runner.
+refresh_contributions_overview = dg.define_asset_job(
+    "refresh_contributions_overview",
+    selection=dg.AssetSelection.assets("contributions_overview"),
+    description="Rebuild the table of every contribution from what the store, intake and attestations recorded.",
+)

@@ -11,18 +11,35 @@ from pathlib import Path
 
 import dagster as dg
 
-from hokusai_assets.defs.jobs import evaluate_contribution, prepare_baseline
+from hokusai_assets.defs.jobs import (
+    REFERENCE_ASSETS,
+    evaluate_contribution,
+    prepare_baseline,
+    refresh_contributions_overview,
+)
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.reference import recorded_reference_fingerprint
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.run_plan import plan_contribution_runs
+from hokusai_assets.lib.intake.validate import SCHEMA_VALID
 from hokusai_assets.services.inbox import Arrival, scan_inbox
+from hokusai_assets.services.intake import screen_stored
 from hokusai_assets.services.quarantine import quarantine_file
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.load import Settings
 
 CONTRIBUTED = dg.AssetKey("contributed_dataset")
+VALIDATED = dg.AssetKey("validated_contribution")
+SCHEMA_CHECK = dg.AssetCheckKey(VALIDATED, SCHEMA_VALID)
+SCREEN_TAG = "hokusai/screened"
+# A tick must finish well inside Dagster's sensor timeout (60 s by default). Screening reads
+# each file; past this budget the tick's remaining files get full runs, which judge them the
+# same way (their unplanned checks may then show as "Execution failed" in the checks tab).
+SCREEN_BUDGET_SECONDS = 20.0
+# The tick's words name this many screened-out files; the rest are counted.
+NAMED_MISFITS = 3
 
 
 def _quarantine(paths: tuple[Path, ...], quarantine: Path, code: str, message: str, **extra) -> dg.AssetObservation:
@@ -75,25 +92,65 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
     # tick that crashed before returning is picked up now, and run_key keeps it to one run.
     registered = set(context.instance.get_dynamic_partitions(contributions.name))
     new_keys = [key for key in store.keys() if key not in registered]
-    context.log.info(
-        f"inbox: {len(scan.arrivals)} stored, {len(scan.rejections)} quarantined, {scan.waiting} waiting; "
-        f"{len(new_keys)} new partition(s)"
-    )
     plan = plan_contribution_runs(
         cursor.get("held", []),
         new_keys,
         recorded_fingerprint=lambda: recorded_reference_fingerprint(context.instance),
         current_fingerprint=settings.reference_fingerprint,
     )
-    run_requests = [dg.RunRequest(job_name=evaluate_contribution.name, partition_key=k, run_key=k) for k in plan.evaluate]
+    run_requests, misfits, unscreened = [], [], 0
+    screening_since = time.monotonic()
+    for key in plan.evaluate:
+        misfit = None
+        if time.monotonic() - screening_since < SCREEN_BUDGET_SECONDS:
+            misfit = _screen(context, settings, store, key)
+        else:
+            unscreened += 1
+        run_requests.append(_evaluation_request(key, misfit))
+        if misfit is not None:
+            misfits.append(f"{key} does not fit the task schema ({misfit.metadata.get('code')}): its run checks that alone")
     if plan.prepare_reference:
         run_requests.append(dg.RunRequest(job_name=prepare_baseline.name, run_key=plan.prepare_reference))
-    context.log.info(plan.describe())
+    # What the tick did, in words: the tick history shows it (as the skip reason when nothing runs).
+    said = (
+        f"inbox: {len(scan.arrivals)} taken, {len(events)} quarantined, {scan.waiting} waiting; "
+        f"{len(new_keys)} new partition(s); {plan.describe()}"
+        + "".join(f"; {m}" for m in misfits[:NAMED_MISFITS])
+        + (f"; {len(misfits) - NAMED_MISFITS} more do not fit the task schema" if len(misfits) > NAMED_MISFITS else "")
+        + (f"; {unscreened} not screened within {SCREEN_BUDGET_SECONDS:.0f} s: full runs" if unscreened else "")
+    )
+    context.log.info(said)
     return dg.SensorResult(
         run_requests=run_requests,
+        skip_reason=None if run_requests else said,
         dynamic_partitions_requests=[contributions.build_add_request(new_keys)] if new_keys else [],
         asset_events=events,
         cursor=json.dumps({"scan": scan.state, "held": list(plan.held)}, sort_keys=True),
+    )
+
+
+def _screen(context: dg.SensorEvaluationContext, settings: Settings, store: ContributionStore, key: str) -> CheckOutcome | None:
+    try:
+        return screen_stored(settings, store, key)
+    except Exception as error:  # noqa: BLE001 - a file the screen cannot read gets the full run, which says why
+        context.log.warning(f"{key}: could not screen against the task schema ({type(error).__name__}); full run")
+        return None
+
+
+def _evaluation_request(key: str, misfit: CheckOutcome | None) -> dg.RunRequest:
+    """One contribution's run. Dagster plans a run's checks when it is created, and a check
+    planned but never reported in a failed run shows as failed ("Execution failed"): so a
+    file that will fail its schema gets a run of its intake with that one check, and the
+    checks that need fitted rows are not planned, hence not shown as failed."""
+    if misfit is None:
+        return dg.RunRequest(job_name=evaluate_contribution.name, partition_key=key, run_key=key)
+    return dg.RunRequest(
+        job_name=evaluate_contribution.name,
+        partition_key=key,
+        run_key=key,
+        asset_selection=[CONTRIBUTED, VALIDATED],
+        asset_check_keys=[SCHEMA_CHECK],
+        tags={SCREEN_TAG: "schema_misfit"},
     )
 
 
@@ -109,3 +166,44 @@ def build_contribution_sensor(settings: Settings) -> dg.SensorDefinition:
         return intake_tick(context, hokusai.load(), hokusai.store())
 
     return contribution_sensor
+
+
+def _refresh_overview(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    # One refresh per finished evaluation; the run key keeps a re-evaluated tick from asking twice.
+    return dg.RunRequest(run_key=f"overview-{context.dagster_run.run_id}", job_name=refresh_contributions_overview.name)
+
+
+@dg.run_status_sensor(
+    name="contributions_overview_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[evaluate_contribution],
+    request_job=refresh_contributions_overview,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a contribution's evaluation succeeds, rebuild contributions_overview.",
+)
+def contributions_overview_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    return _refresh_overview(context)
+
+
+@dg.run_failure_sensor(
+    name="contributions_overview_after_failure_sensor",
+    monitored_jobs=[evaluate_contribution],
+    request_job=refresh_contributions_overview,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a contribution's evaluation fails (a rejected file), rebuild contributions_overview.",
+)
+def contributions_overview_after_failure_sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest:
+    return _refresh_overview(context)
+
+
+# Named, described and off by default (as Dagster's default one would be): the contribution sensor
+# already rebuilds a stale reference before it evaluates anything, so this only saves the wait.
+reference_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "reference_automation_sensor",
+    target=dg.AssetSelection.assets(*REFERENCE_ASSETS),
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description=(
+        "Rebuilds the reference (baseline model and metrics) as soon as it is missing or its fingerprint "
+        "changes, rather than when the next contribution arrives. Off by default; turn it on here."
+    ),
+)

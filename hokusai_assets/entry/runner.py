@@ -8,6 +8,7 @@ a dry run keeps its run history in memory (see :func:`dry_run`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -143,6 +144,7 @@ def evaluate_file(
     instance: dg.DagsterInstance | None = None,
     verbose: bool = False,
     tracking: TrackingResource | None = None,
+    refresh_overview: bool = True,
 ) -> Outcome:
     """Evaluate one contributed file end to end and return where its attestation is.
 
@@ -150,7 +152,8 @@ def evaluate_file(
     is written under HOKUSAI_HOME. The same bytes evaluated again reuse their partition.
     Runs go to the persistent instance under HOKUSAI_HOME unless ``instance`` is given, and
     to MLflow at ``tracking`` (default: MLFLOW_TRACKING_URI or the store under the home,
-    through a warm worker).
+    through a warm worker). Afterwards, rejected or not, ``contributions_overview`` is rebuilt
+    (``refresh_overview``; the dry run, whose instance is thrown away, skips it).
     """
     from hokusai_assets.defs.definitions import build_definitions
 
@@ -170,12 +173,20 @@ def evaluate_file(
     if tracking is None and settings.config.tracking.enabled:
         uri = settings.layout.tracking_uri(os.environ)
         with warm_tracking(settings.home, uri, framework=settings.config.training.framework) as warm:
-            return evaluate_file(settings, path, contributor, instance, verbose, tracking=warm)
+            return evaluate_file(settings, path, contributor, instance, verbose, warm, refresh_overview)
     instance = instance or open_instance(settings.layout)
     defs = build_definitions(settings, tracking=tracking)
     instance.add_dynamic_partitions(contributions.name, [stored.key])
     ensure_reference(settings, defs, instance, verbose=verbose)
-    _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
+    try:
+        _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
+    except RunFailed:
+        if refresh_overview:  # a rejected file is listed too, but its own error is the one to report
+            with contextlib.suppress(RunFailed):
+                _execute(defs, "refresh_contributions_overview", instance, verbose=verbose)
+        raise
+    if refresh_overview:
+        _execute(defs, "refresh_contributions_overview", instance, verbose=verbose)
     return _outcome(settings, stored.key, reused=False)
 
 
@@ -201,5 +212,11 @@ def dry_run(
         contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
         with dg.DagsterInstance.ephemeral() as instance:
             return evaluate_file(
-                settings, task.contribution_path, contributor, instance=instance, verbose=verbose, tracking=tracking
+                settings,
+                task.contribution_path,
+                contributor,
+                instance=instance,
+                verbose=verbose,
+                tracking=tracking,
+                refresh_overview=False,
             )

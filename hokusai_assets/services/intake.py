@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes
@@ -22,7 +23,7 @@ from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.reading import load_reference
-from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, run_intake
+from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, known_classes, run_intake, schema_misfit
 from hokusai_assets.services.inbox import sidecar_for
 from hokusai_assets.services.keys import existing_pii_key
 from hokusai_assets.services.leaf_index import LeafIndex
@@ -89,6 +90,30 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
 
 
+def screen_stored(settings: Settings, store: ContributionStore, key: str) -> CheckOutcome | None:
+    """Whether stored contribution ``key`` fits the task schema: the failed ``schema_valid`` its
+    intake will report, or None when it fits or this cannot tell yet.
+
+    Asked before its run is requested, so the run plans only the checks it will evaluate.
+    Cannot tell when the reference tables are not materialised (the run reports what is wrong).
+    """
+    schema = settings.schema
+    tables = [settings.layout.table_file(name) for name in ("baseline_training_set", "benchmark_dataset")]
+    if not all(path.is_file() for path in tables):
+        return None
+    baseline_labels, benchmark_labels = (pd.read_parquet(path, columns=[schema.label])[schema.label] for path in tables)
+    stored = store.get(key)
+    return schema_misfit(
+        store.read_bytes(key),
+        stored.format,
+        f"{key}{stored.suffix}",
+        schema,
+        settings.config.intake.policy(),
+        _existing_pii_key(settings),
+        known_classes(baseline_labels, benchmark_labels),
+    )
+
+
 def validate_stored(
     settings: Settings,
     store: ContributionStore,
@@ -97,7 +122,8 @@ def validate_stored(
     baseline: pd.DataFrame,
     benchmark: pd.DataFrame,
 ) -> IntakeResult:
-    """Validate stored contribution ``key``; record its leaves if accepted, quarantine a copy if not.
+    """Validate stored contribution ``key``: write its intake report, record its leaves if accepted,
+    quarantine a copy if not.
 
     Earlier means arrived earlier, so validating a contribution again later gives the same answer.
     """
@@ -115,6 +141,9 @@ def validate_stored(
         pii_key,
         IntakeReference(baseline, benchmark, leaf_index.union(earlier)),
     )
+    # What was found, for the contributions overview (counts and outcomes only, never a value).
+    report = json.dumps(result.as_dict(), sort_keys=True, default=str, indent=1) + "\n"
+    atomic_write_bytes(settings.layout.intake_report_file(key), report.encode())
     if result.accepted:
         leaf_index.put(key, result.leaves)
     elif not any(r.get("partition") == key for r in list_quarantine(settings.layout.quarantine)):

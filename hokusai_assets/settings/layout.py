@@ -17,6 +17,7 @@ HOKUSAI_HOME/
   storage/leaf_index/              leaf hashes of every accepted contribution
   checkpoints/<asset>/<key|all>/   resumable training state
   attestations/<key>/              statement, envelope, EIP-712 signature, attester keys, receipt
+  reports/intake/<key>.json        what each contribution's intake found (its checks, rows kept)
   reports/drift/<key>.html         Evidently drift reports
   reports/comparison/<key>/        baseline-beside-improved plots and the metric table
   registry/audit.jsonl             every promote and rollback, refusals included
@@ -145,6 +146,10 @@ class HomeLayout:
     @property
     def reports_dir(self) -> Path:
         return self.home / "reports"
+
+    def intake_report_file(self, partition: str) -> Path:
+        """What a contribution's intake found: its checks, rows kept, the decision (JSON)."""
+        return self.reports_dir / "intake" / f"{partition}.json"
 
     def drift_report_file(self, partition: str) -> Path:
         return self.reports_dir / "drift" / f"{partition}.html"

@@ -64,7 +64,15 @@ class Settings:
         return bytes_digest(canonical_json(self.config.digest_view()))
 
     def reference_fingerprint(self) -> str:
-        """Changes whenever the baseline's inputs do: config, reference files or code."""
+        """Changes whenever the baseline's inputs do: config, reference files or code.
+
+        Hashed once per Settings: settings are loaded afresh wherever files may have changed
+        (each sensor tick, each run, each command).
+        """
+        return self._reference_fingerprint
+
+    @cached_property
+    def _reference_fingerprint(self) -> str:
         from hokusai_assets.lib.attestation.statement import code_version
         from hokusai_assets.lib.commitments.canonical import canonical_json
         from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest

@@ -16,6 +16,18 @@ def run_job(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, parti
     )
 
 
+def run_request(defs: dg.Definitions, request: dg.RunRequest, instance: dg.DagsterInstance):
+    """Execute what a sensor asked for, as the daemon would: the job, or the subset it selects."""
+    job = defs.resolve_job_def(request.job_name)
+    if request.asset_selection is not None or request.asset_check_keys is not None:
+        job = job.get_subset(
+            asset_selection=set(request.asset_selection or []), asset_check_selection=set(request.asset_check_keys or [])
+        )
+    return job.execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+    )
+
+
 @pytest.fixture
 def materialised(mock_settings: Settings, mock_task: MockTask):
     """One contribution's whole chain materialised on an ephemeral instance."""

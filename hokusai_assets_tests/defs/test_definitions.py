@@ -25,6 +25,16 @@ DESIGN_ASSETS = {
 }
 # Issue 5 adds the contribution's MLflow run after its attestation.
 TRACKING_ASSETS = {"mlflow_run"}
+# Issue 17 adds the table of every contribution.
+OVERVIEW_ASSETS = {"contributions_overview"}
+ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS
+ALL_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview"}
+ALL_SENSORS = {
+    "contribution_sensor",
+    "contributions_overview_sensor",
+    "contributions_overview_after_failure_sensor",
+    "reference_automation_sensor",
+}
 
 
 def test_code_location_loads_and_validates(monkeypatch, tmp_path):
@@ -32,7 +42,9 @@ def test_code_location_loads_and_validates(monkeypatch, tmp_path):
     monkeypatch.delenv("HOKUSAI_CONFIG_PATH", raising=False)
     loaded = defs()
     dg.Definitions.validate_loadable(loaded)
-    assert {key.to_user_string() for key in loaded.resolve_all_asset_keys()} == DESIGN_ASSETS | TRACKING_ASSETS
+    assert {key.to_user_string() for key in loaded.resolve_all_asset_keys()} == ALL_ASSETS
+    assert {job.name for job in loaded.jobs} == ALL_JOBS
+    assert {sensor.name for sensor in loaded.sensors} == ALL_SENSORS
 
 
 def test_broken_config_fails_the_load_with_our_message(monkeypatch, tmp_path):

@@ -1,8 +1,10 @@
 import json
 
 import dagster as dg
+import pandas as pd
 import pytest
 
+from hokusai_assets.defs import sensors
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.services.intake import submit_file
@@ -129,3 +131,78 @@ def test_contribution_runs_wait_for_a_current_reference(mock_settings, mock_task
         ("evaluate_contribution", key, key)
     ]
     assert json.loads(third.cursor)["held"] == []
+
+
+def materialise_reference_tables(settings, task):
+    """The two reference tables where prepare_baseline's IO manager writes them."""
+    for asset, name in (("baseline_training_set", "baseline.parquet"), ("benchmark_dataset", "benchmark.parquet")):
+        target = settings.layout.table_file(asset)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((task.config_path.parent / name).read_bytes())
+
+
+def test_a_file_that_does_not_fit_the_schema_gets_a_run_of_its_schema_check_alone(
+    mock_settings, mock_task, instance, tmp_path, capfd
+):
+    materialise_reference_tables(mock_settings, mock_task)
+    unlabelled = tmp_path / "unlabelled.csv"
+    pd.read_csv(mock_task.contribution_path).drop(columns=["label"]).to_csv(unlabelled, index=False)
+    bad = submit(mock_settings, unlabelled)["partition"]
+    good = submit(mock_settings, mock_task.contribution_path)["partition"]
+    result = tick(mock_settings, instance)
+    said = capfd.readouterr().err  # the tick's log: what the tick history shows
+    requests = {r.partition_key: r for r in result.run_requests}
+    assert requests[good].asset_selection is None and requests[good].asset_check_keys is None
+    misfit = requests[bad]
+    assert misfit.job_name == "evaluate_contribution" and misfit.run_key == bad
+    assert misfit.asset_selection == [dg.AssetKey("contributed_dataset"), dg.AssetKey("validated_contribution")]
+    assert misfit.asset_check_keys == [dg.AssetCheckKey(dg.AssetKey("validated_contribution"), "schema_valid")]
+    assert f"{bad} does not fit the task schema (E_SCHEMA_MISSING_COLUMN): its run checks that alone" in said
+    assert "inbox: 2 taken, 0 quarantined, 0 waiting; 2 new partition(s); 2 contribution run(s) requested" in said
+
+
+def test_a_screen_that_cannot_read_the_reference_falls_back_to_the_full_run(mock_settings, mock_task, instance, capfd):
+    materialise_reference_tables(mock_settings, mock_task)
+    mock_settings.layout.table_file("benchmark_dataset").write_bytes(b"not parquet")
+    key = submit(mock_settings, mock_task.contribution_path)["partition"]
+    [request] = tick(mock_settings, instance).run_requests
+    assert request.partition_key == key and request.asset_selection is None  # the run will say what is wrong
+    assert f"{key}: could not screen against the task schema" in capfd.readouterr().err
+
+
+def test_a_tick_that_runs_nothing_says_what_it_did_as_its_skip_reason(mock_settings, instance):
+    mock_settings.layout.inbox.mkdir(parents=True)
+    (mock_settings.layout.inbox / "notes.txt").write_bytes(b"hello")
+    result = tick(mock_settings, instance)
+    assert not result.run_requests
+    assert result.skip_reason.skip_message == "inbox: 0 taken, 1 quarantined, 0 waiting; 0 new partition(s); nothing to run"
+
+
+def unlabelled_copies(task, folder, count: int):
+    rows = pd.read_csv(task.contribution_path).drop(columns=["label"])
+    for i in range(count):  # different bytes, so different partitions
+        path = folder / f"unlabelled-{i}.csv"
+        rows.iloc[i:].to_csv(path, index=False)
+        yield path
+
+
+def test_the_tick_names_a_few_screened_out_files_and_counts_the_rest(mock_settings, mock_task, instance, tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr(sensors, "NAMED_MISFITS", 1)
+    materialise_reference_tables(mock_settings, mock_task)
+    keys = sorted(submit(mock_settings, path)["partition"] for path in unlabelled_copies(mock_task, tmp_path, 3))
+    result = tick(mock_settings, instance)
+    said = capfd.readouterr().err
+    assert all(request.asset_check_keys for request in result.run_requests)
+    assert sum(f"{key} does not fit the task schema" in said for key in keys) == 1
+    assert "; 2 more do not fit the task schema" in said
+
+
+def test_files_past_the_screening_budget_get_full_runs(mock_settings, mock_task, instance, tmp_path, capfd, monkeypatch):
+    monkeypatch.setattr(sensors, "SCREEN_BUDGET_SECONDS", 0.0)
+    materialise_reference_tables(mock_settings, mock_task)
+    for path in unlabelled_copies(mock_task, tmp_path, 2):
+        submit(mock_settings, path)
+    result = tick(mock_settings, instance)
+    # Unscreened, they are judged by the whole run instead, which rejects them the same way.
+    assert [request.asset_check_keys for request in result.run_requests] == [None, None]
+    assert "2 not screened within 0 s: full runs" in capfd.readouterr().err

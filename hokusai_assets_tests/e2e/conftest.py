@@ -48,3 +48,37 @@ def attested_contribution(platform) -> tuple[str, str]:
         f"attestation[{key}] materialised",
     )
     return key, run_id
+
+
+@pytest.fixture(scope="session")
+def three_contributions(platform, attested_contribution, tmp_path_factory) -> dict[str, str]:
+    """Two good contributions and one without its label column, each through its run, and
+    contributions_overview refreshed after all three: {"first", "second", "bad"} -> partition.
+
+    The second is the first's rows with a little seeded noise on every feature: about the
+    same distribution, none of the same rows (so nothing is a duplicate), a different DeltaOne.
+    """
+    import numpy as np
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("three")
+    rows = pd.read_csv(platform.task.contribution_path)
+    features = [column for column in rows.columns if column != "label"]
+    noise = np.random.RandomState(1).normal(0.0, 0.1, (len(rows), len(features)))
+    nudged = rows.assign(**{c: (rows[c] + noise[:, i]).round(4) for i, c in enumerate(features)})
+    nudged.to_csv(folder / "second.csv", index=False)
+    rows.drop(columns=["label"]).to_csv(folder / "no_label.csv", index=False)
+    keys = {
+        "first": attested_contribution[0],
+        "second": platform.submit(folder / "second.csv"),
+        "bad": platform.submit(folder / "no_label.csv"),
+    }
+    for key in keys.values():
+        wait_for(lambda: platform.finished_runs(key), RUN_TIMEOUT, f"the run of {key} finishing")
+    wait_for(
+        lambda: all(key in (platform.latest_metadata("contributions_overview").get("contributions") or "")
+                    for key in keys.values()),
+        RUN_TIMEOUT,
+        "contributions_overview listing all three contributions",
+    )
+    return keys

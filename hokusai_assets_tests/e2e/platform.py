@@ -93,6 +93,64 @@ query RunTimes($runId: ID!) {
   runOrError(runId: $runId) { ... on Run { creationTime startTime endTime } }
 }
 """
+LATEST_METADATA = """
+query LatestMetadata($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset {
+      assetMaterializations(limit: 1) {
+        runId
+        metadataEntries {
+          label
+          ... on MarkdownMetadataEntry { mdStr }
+          ... on IntMetadataEntry { intValue }
+          ... on TextMetadataEntry { text }
+          ... on PathMetadataEntry { path }
+        }
+      }
+    }
+  }
+}
+"""
+CHECK_PARTITIONS = """
+query CheckPartitions($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks {
+          checks {
+            name
+            blocking
+            partitionStatuses {
+              ... on AssetCheckDefaultPartitionStatuses {
+                succeededPartitions failedPartitions executionFailedPartitions skippedPartitions inProgressPartitions
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+PARTITION_CHECK_EXECUTIONS = """
+query PartitionChecks($path: [String!]!, $check: String!, $partition: String!) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $check, partition: $partition, limit: 5) {
+    runId status evaluation { partition description metadataEntries { label ... on TextMetadataEntry { text } } }
+  }
+}
+"""
+PARTITION_KEYS = """
+query PartitionKeys { assetNodeOrError(assetKey: {path: ["contributed_dataset"]}) { ... on AssetNode { partitionKeys } } }
+"""
+SENSOR_TICKS = """
+query SensorTicks($name: String!) {
+  sensorOrError(sensorSelector: {
+    repositoryName: "__repository__", repositoryLocationName: "hokusai_assets", sensorName: $name
+  }) {
+    ... on Sensor { sensorState { ticks(limit: 50) { status skipReason runIds } } }
+  }
+}
+"""
 RUNS_FOR_PARTITION = """
 query Runs($partition: String!) {
   runsOrError(filter: {tags: [{key: "dagster/partition", value: $partition}]}) {
@@ -291,6 +349,43 @@ class Platform:
 
     def check_executions(self, asset: str, check: str) -> list[dict]:
         return self.query(CHECK_EXECUTIONS, {"path": [asset], "check": check})["assetCheckExecutions"]
+
+    def check_executions_of_partition(self, asset: str, check: str, partition: str) -> list[dict]:
+        variables = {"path": [asset], "check": check, "partition": partition}
+        return self.query(PARTITION_CHECK_EXECUTIONS, variables)["assetCheckExecutions"]
+
+    def check_partition_statuses(self, asset: str) -> dict[str, dict]:
+        """check name -> {"blocking": bool, "succeeded": [partition, ...], "failed": [...], ...}:
+        what the checks tab of ``asset`` draws its per-partition status from."""
+        node = self.query(CHECK_PARTITIONS, {"path": [asset]})["assetNodeOrError"]
+        statuses = {}
+        for check in node["assetChecksOrError"]["checks"]:
+            by_status = check["partitionStatuses"] or {}
+            statuses[check["name"]] = {
+                "blocking": check["blocking"],
+                **{name.removesuffix("Partitions"): keys for name, keys in by_status.items()},
+            }
+        return statuses
+
+    def latest_metadata(self, asset: str) -> dict:
+        """label -> value of the latest materialisation of an unpartitioned ``asset``."""
+        data = self.query(LATEST_METADATA, {"path": [asset]})
+        events = (data.get("assetOrError") or {}).get("assetMaterializations") or []
+        if not events:
+            return {}
+        values = {}
+        for entry in events[0]["metadataEntries"]:
+            values[entry["label"]] = next(
+                (entry[field] for field in ("mdStr", "intValue", "text", "path") if field in entry), None
+            )
+        return values
+
+    def partitions(self) -> list[str]:
+        """The registered keys of the ``contributions`` partitions definition."""
+        return self.query(PARTITION_KEYS)["assetNodeOrError"]["partitionKeys"]
+
+    def sensor_ticks(self, name: str) -> list[dict]:
+        return self.query(SENSOR_TICKS, {"name": name})["sensorOrError"]["sensorState"]["ticks"]
 
     def runs_for_partition(self, partition: str) -> list[dict]:
         return self.query(RUNS_FOR_PARTITION, {"partition": partition})["runsOrError"]["results"]

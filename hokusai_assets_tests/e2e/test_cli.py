@@ -7,6 +7,7 @@ import pytest
 
 from hokusai_assets.lib.samples.mock_task import mock_wallet
 from hokusai_assets.settings.load import BUNDLED_CONFIG
+from hokusai_assets_tests.defs.test_definitions import ALL_JOBS
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +60,8 @@ def test_evaluate_the_bundled_example_on_the_persistent_instance(cli, tmp_path):
         assert instance.get_latest_materialization_event(dg.AssetKey("attestation")) is not None
         assert result["partition"] in instance.get_dynamic_partitions("contributions")
         runs = instance.get_runs()
-        assert {run.job_name for run in runs} == {"prepare_baseline", "evaluate_contribution"}
+        # The contributions table is refreshed after the evaluation, as the sensors do under the daemon.
+        assert {run.job_name for run in runs} == ALL_JOBS
 
 
 def assert_clean_failure(done, home: Path, code: str, *fragments: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hokusai_assets_tests.defs.test_definitions import DESIGN_ASSETS, TRACKING_ASSETS
+from hokusai_assets_tests.defs.test_definitions import ALL_ASSETS, ALL_JOBS, ALL_SENSORS
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +27,9 @@ def test_dg_lists_the_graph_and_checks_the_definitions(tmp_path):
     listed = dg("list", "defs", "--json", home=tmp_path)
     assert listed.returncode == 0, listed.stderr
     defs = json.loads(listed.stdout)
-    assert {asset["asset_key"] for asset in defs["assets"]} == DESIGN_ASSETS | TRACKING_ASSETS
-    assert {job["name"] for job in defs["jobs"]} == {"prepare_baseline", "evaluate_contribution"}
-    assert [sensor["name"] for sensor in defs["sensors"]] == ["contribution_sensor"]
+    assert {asset["asset_key"] for asset in defs["assets"]} == ALL_ASSETS
+    assert {job["name"] for job in defs["jobs"]} == ALL_JOBS
+    assert {sensor["name"] for sensor in defs["sensors"]} == ALL_SENSORS
     assert "validated_contribution:schema_valid" in {check["key"] for check in defs["asset_checks"]}
     assert "does not match the virtual environment" not in listed.stderr
 

@@ -5,6 +5,8 @@ The `platform` fixture (conftest.py) starts `dagster-webserver` and `dagster-dae
 mock task and stops them by pid at the end of the session.
 """
 
+import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,7 @@ import pytest
 
 from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS
 from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.intake.validate import CHECKS
 from hokusai_assets.services.quarantine import list_quarantine
 from hokusai_assets_tests.e2e.platform import REPO, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
@@ -97,3 +100,49 @@ def _listening_addresses() -> list[tuple[str, int]]:
             address, port = local.split(":")
             found.append((".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)), int(port, 16)))
     return found
+
+
+def test_each_contribution_keeps_its_own_check_results_through_graphql(platform, three_contributions):
+    good = {three_contributions["first"], three_contributions["second"]}
+    bad = three_contributions["bad"]
+    statuses = platform.check_partition_statuses("validated_contribution")
+    assert set(statuses) == set(CHECKS)
+    for name, status in statuses.items():
+        assert good <= set(status["succeeded"]), name  # still green after the bad one ran
+        assert not set(status["executionFailed"]) & (good | {bad}), name
+        if name == "schema_valid":
+            assert status["blocking"] and bad in status["failed"]
+        else:  # never evaluated for the bad file, and not reported in any way
+            assert bad not in status["failed"] + status["skipped"] + status["succeeded"], name
+    attestation = platform.check_partition_statuses("attestation")["attestation_verified"]
+    assert good <= set(attestation["succeeded"]) and bad not in attestation["executionFailed"] + attestation["failed"]
+
+    [failed] = platform.check_executions_of_partition("validated_contribution", "schema_valid", bad)
+    assert failed["status"] == "FAILED" and failed["evaluation"]["partition"] == bad
+    assert "missing required column(s) 'label'" in failed["evaluation"]["description"]
+    not_evaluated = {m["label"]: m.get("text") for m in failed["evaluation"]["metadataEntries"]}["not_evaluated"]
+    assert all(name in not_evaluated for name in CHECKS[1:])
+    assert platform.check_executions_of_partition("validated_contribution", "no_cleartext_pii", bad) == []
+
+
+def test_the_overview_lists_every_contribution_and_is_a_parquet_file(platform, three_contributions):
+    latest = platform.latest_metadata("contributions_overview")
+    frame = pd.read_parquet(latest["path"]).set_index("partition")
+    assert set(three_contributions.values()) <= set(frame.index)
+    # Every contribution the platform registered, those of the other tests too.
+    assert set(frame.index) == set(platform.partitions())
+    for name in ("first", "second"):
+        row = frame.loc[three_contributions[name]]
+        delta = json.loads((platform.home / "storage" / "delta_result" / f"{three_contributions[name]}.json").read_text())
+        assert bool(row["accepted"]) is delta["accepted"] and row["delta_one_bps"] == delta["delta_one_bps"]
+    assert not frame.loc[three_contributions["bad"], "accepted"]
+    assert frame.loc[three_contributions["bad"], "status"] == "rejected at intake"
+
+
+def test_the_sensor_tick_history_says_what_each_tick_did(platform, three_contributions):
+    ticks = platform.sensor_ticks("contribution_sensor")
+    # A tick that asks for nothing says why; one whose requests Dagster dropped as already
+    # launched (the same run key again, e.g. while the reference is prepared) has no reason.
+    said = [tick["skipReason"] for tick in ticks if tick["status"] == "SKIPPED" and tick["skipReason"]]
+    assert said and all(re.match(r"inbox: \d+ taken, \d+ quarantined, \d+ waiting; ", reason) for reason in said)
+    assert any(tick["runIds"] for tick in ticks if tick["status"] == "SUCCESS")

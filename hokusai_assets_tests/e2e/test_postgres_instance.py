@@ -20,6 +20,7 @@ from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.validate import CHECKS
 from hokusai_assets.lib.samples.mock_task import MockTask
 from hokusai_assets.settings.load import Settings, load_settings
+from hokusai_assets_tests.defs.test_definitions import ALL_JOBS
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS
 from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.e2e]
 
 POSTGRES_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.postgres.yaml"
 ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
-JOBS = {"prepare_baseline", "evaluate_contribution"}
+JOBS = ALL_JOBS
 
 
 @pytest.fixture
@@ -83,13 +84,14 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
         ).records
         assert [record.run_id for record in attestations] == [contribution_run.run_id]
 
-        # The checks are declared without partitions (the run, tagged with the partition,
-        # is what ties an execution to a contribution), so they are looked up by run.
+        # The checks are partitioned like their asset: each execution names its contribution.
         for check in CHECKS:
             history = instance.event_log_storage.get_asset_check_execution_history(
                 dg.AssetCheckKey(dg.AssetKey("validated_contribution"), check), limit=10
             )
-            assert [(e.run_id, e.status.value) for e in history] == [(contribution_run.run_id, "SUCCEEDED")], check
+            assert [(e.run_id, e.partition, e.status.value) for e in history] == [
+                (contribution_run.run_id, key, "SUCCEEDED")
+            ], check
 
         assert instance.get_dynamic_partitions("contributions") == [key]
         # The training pool was created at the yaml's default limit when a training step
@@ -113,10 +115,11 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
     assert sorted(
         query(
             postgres,
-            "SELECT check_name, execution_status FROM asset_check_executions WHERE asset_key = %s AND run_id = %s",
+            "SELECT check_name, partition, execution_status FROM asset_check_executions "
+            "WHERE asset_key = %s AND run_id = %s",
             dg.AssetKey("validated_contribution").to_string(), contribution_run.run_id,
         )
-    ) == sorted((check, "SUCCEEDED") for check in CHECKS)
+    ) == sorted((check, key, "SUCCEEDED") for check in CHECKS)
     assert query(postgres, "SELECT partition FROM dynamic_partitions WHERE partitions_def_name = 'contributions'") == [
         (key,)
     ]

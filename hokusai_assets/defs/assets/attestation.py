@@ -22,6 +22,7 @@ from hokusai_assets.services.attestations import verify_files, write_attestation
             "attestation_verified",
             asset="attestation",
             blocking=True,
+            partitions_def=contributions,
             description="The independent verifier accepts what was just written: both signatures, the digests and the arithmetic.",
         )
     ],

@@ -88,6 +88,7 @@ def delta_result(
             "delta_one_bps": delta["delta_one_bps"],
             "accepted": delta["accepted"],
             "primary_metric": delta["primary_metric"],
+            "primary_delta": delta["primary_delta"],
             "ci_lower": significance["ci_lower"],
             "ci_upper": significance["ci_upper"],
         },

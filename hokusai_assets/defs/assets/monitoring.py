@@ -25,6 +25,7 @@ from hokusai_assets.lib.monitoring.drift_check import DRIFT_CHECK, drift_check, 
             DRIFT_CHECK,
             asset="drift_report",
             blocking=False,
+            partitions_def=contributions,
             description="Fewer than monitoring.drift_share_threshold of the task's columns drifted from the baseline.",
         )
     ],

@@ -28,10 +28,10 @@ import pandas as pd
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.intake.conform import NanPolicy, check_labels, conform
+from hokusai_assets.lib.intake.conform import ConformReport, NanPolicy, check_labels, conform
 from hokusai_assets.lib.intake.formats import parse_table
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
-from hokusai_assets.lib.intake.pii.report import column_hint
+from hokusai_assets.lib.intake.pii.report import PiiReport, column_hint
 from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, scan_and_pseudonymise
 from hokusai_assets.lib.task import TaskSchema
 
@@ -76,6 +76,19 @@ class IntakeResult:
     @property
     def accepted(self) -> bool:
         return all(c.passed for c in self.checks.values() if c.blocking)
+
+    def figures(self) -> dict[str, float]:
+        """The intake's numbers, for plots across contributions; those never measured are left out."""
+        report = self.report
+        candidates = {
+            "rows_received": report.get("rows_received"),
+            "rows_kept": report.get("rows_validated"),
+            "quality_score": report.get("quality", {}).get("score"),
+            "duplicate_share": report.get("duplicates", {}).get("share"),
+            "leakage_share": report.get("leakage", {}).get("share"),
+            "pii_pseudonymised": report.get("pii", {}).get("total"),
+        }
+        return {name: value for name, value in candidates.items() if value is not None}
 
     @property
     def first_failure(self) -> CheckOutcome | None:
@@ -181,25 +194,34 @@ def _quality(raw, frame, unique_share, reference, schema, classes) -> dict[str, 
 
 
 def _failed_schema(message: str, code: str, schema: TaskSchema, report: dict) -> IntakeResult:
-    checks = {
-        SCHEMA_VALID: CheckOutcome(SCHEMA_VALID, False, True, message, {"code": code}),
-    }
-    for name in CHECKS[1:]:
-        checks[name] = CheckOutcome(name, False, name in BLOCKING_CHECKS, "not evaluated: the file did not pass schema validation")
+    """A file that cannot be read or fit: only schema_valid is evaluated, and says so.
+
+    The other checks need conformed rows; they are not reported (as passed or failed), and
+    the failing check names them, so a reader knows what was never looked at. Its
+    description stays the one actionable line the CLI prints.
+    """
+    not_evaluated = f"{', '.join(CHECKS[1:])} (they need rows that fit the task schema)"
+    checks = {SCHEMA_VALID: CheckOutcome(SCHEMA_VALID, False, True, message, {"code": code, "not_evaluated": not_evaluated})}
     return IntakeResult(empty_rows(schema), checks, report, [])
 
 
-def run_intake(
-    data: bytes,
-    fmt: str,
-    name: str,
-    schema: TaskSchema,
-    policy: IntakePolicy,
-    key: PiiKey,
-    reference: IntakeReference,
-) -> IntakeResult:
-    """Validate one contribution's bytes; see the module docstring for the steps."""
-    report: dict[str, Any] = {"file": {"name": name, "format": fmt, "size_bytes": len(data)}}
+def known_classes(baseline_labels: pd.Series, benchmark_labels: pd.Series) -> list:
+    """The labels a classification contribution may use: those of the baseline and the benchmark."""
+    return sorted(set(baseline_labels) | set(benchmark_labels), key=str)
+
+
+@dataclass
+class _FittedRows:
+    raw: pd.DataFrame  # as parsed, PII still in clear: for quality's completeness, never kept
+    conformed: pd.DataFrame  # pseudonymised and conformed to the task schema
+    conform_report: ConformReport
+    pii: PiiReport
+
+
+def _fit_schema(
+    data: bytes, fmt: str, name: str, schema: TaskSchema, policy: IntakePolicy, key: PiiKey, classes: list, report: dict
+) -> _FittedRows | IntakeResult:
+    """Steps 1 to 3: the rows fitted to the task schema, or the failed ``schema_valid`` that says why."""
     if len(data) > policy.max_bytes:
         message = f"{name}: {len(data):,} bytes is over the limit of {policy.max_bytes:,} (intake.max_file_bytes)"
         return _failed_schema(message, "E_DATA_TOO_LARGE", schema, report)
@@ -215,13 +237,43 @@ def run_intake(
         report["pii"] = pii.as_dict()
         report["pii"]["column_hints"] = {c: h for c in map(str, raw.columns) if (h := column_hint(c))}
         conformed, conform_report = conform(protected, schema, source=name, nan_policy=policy.nan_policy)
-        classes = sorted(set(reference.baseline[schema.label]) | set(reference.benchmark[schema.label]), key=str)
         check_labels(conformed, schema, classes, source=name)
     except HokusaiError as error:
         return _failed_schema(error.message, error.code, schema, report)
     report["schema"] = conform_report.as_dict()
     if conformed.empty:
         return _failed_schema(f"{name}: no rows left after validation", "E_DATA_EMPTY", schema, report)
+    return _FittedRows(raw, conformed, conform_report, pii)
+
+
+def schema_misfit(
+    data: bytes, fmt: str, name: str, schema: TaskSchema, policy: IntakePolicy, key: PiiKey, classes: list
+) -> CheckOutcome | None:
+    """The failed ``schema_valid`` the intake of these bytes will report, or None if they fit.
+
+    The same steps as the intake's first three, so a caller can know before the intake runs
+    which checks it will evaluate (the sensor asks, so that a run plans only those).
+    """
+    fitted = _fit_schema(data, fmt, name, schema, policy, key, classes, {})
+    return fitted.checks[SCHEMA_VALID] if isinstance(fitted, IntakeResult) else None
+
+
+def run_intake(
+    data: bytes,
+    fmt: str,
+    name: str,
+    schema: TaskSchema,
+    policy: IntakePolicy,
+    key: PiiKey,
+    reference: IntakeReference,
+) -> IntakeResult:
+    """Validate one contribution's bytes; see the module docstring for the steps."""
+    report: dict[str, Any] = {"file": {"name": name, "format": fmt, "size_bytes": len(data)}}
+    classes = known_classes(reference.baseline[schema.label], reference.benchmark[schema.label])
+    fitted = _fit_schema(data, fmt, name, schema, policy, key, classes, report)
+    if isinstance(fitted, IntakeResult):
+        return fitted
+    raw, conformed, conform_report, pii = fitted.raw, fitted.conformed, fitted.conform_report, fitted.pii
 
     columns = schema.columns
     leaves = row_leaves(conformed, columns)

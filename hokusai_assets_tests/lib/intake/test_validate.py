@@ -120,6 +120,27 @@ def test_schema_failure_explains_and_skips_the_rest(tables):
     assert not result.accepted and result.first_failure.name == "schema_valid"
     assert "'f03'" in result.first_failure.description and result.frame.empty
     assert list(result.frame.columns) == SCHEMA.columns
+    # Only what ran is reported: the four checks that need conformed rows are named, not failed.
+    assert list(result.checks) == ["schema_valid"]
+    not_evaluated = result.checks["schema_valid"].metadata["not_evaluated"]
+    for name in ("no_cleartext_pii", "no_benchmark_leakage", "quality_above_minimum", "duplicate_share"):
+        assert name in not_evaluated
+    # Pseudonymising runs before the schema fit; nothing after it was measured, and no figure says so.
+    assert set(result.figures()) <= {"rows_received", "pii_pseudonymised"}
+
+
+def test_figures_are_the_numbers_the_checks_measured(tables):
+    _, benchmark, contribution, reference = tables
+    with_copies = pd.concat([contribution.iloc[:300], contribution.iloc[:30], benchmark.iloc[:6]], ignore_index=True)
+    result = intake(with_copies.drop(columns=["user"]), reference, schema=SCHEMA_WITHOUT_ID)
+    figures = result.figures()
+    assert figures["rows_received"] == 336
+    assert figures["rows_kept"] == len(result.frame) == 300  # 30 repeats and 6 benchmark copies removed
+    assert figures["duplicate_share"] == pytest.approx(30 / 336, abs=1e-3)
+    assert figures["leakage_share"] == pytest.approx(6 / 336, abs=1e-3)
+    assert figures["quality_score"] == result.checks["quality_above_minimum"].metadata["score"]
+    assert figures["pii_pseudonymised"] == 0  # numbers only: nothing to pseudonymise
+    assert all(isinstance(value, (int, float)) for value in figures.values())
 
 
 def test_nan_policy_drop_rows_lowers_completeness(tables):
