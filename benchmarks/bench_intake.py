@@ -1,5 +1,6 @@
-"""Intake figures: `hokusai validate` on a generated 1,000,000-row CSV, and one sensor tick
-with 10,000 files in the inbox.
+"""Intake figures: `hokusai validate` on a generated 1,000,000-row CSV, the sensor's schema
+screen of it beside the whole intake (in one process, so the ratio is what counts), and one
+sensor tick with 10,000 files in the inbox, without and with the screen.
 
 The CSV has the mock task's 12 float features and label plus two free-text columns in
 which about 5% of rows carry PII (emails, phones, cards, IBANs). Validation runs as a
@@ -69,7 +70,41 @@ def time_validate(config: Path, home: Path, csv: Path) -> tuple[float, float, in
     return elapsed, peak_kib / 1024, report["pii"]["total"]
 
 
-def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
+def time_screen_and_intake(config: Path, home: Path, csv: Path, repeat: int = 3) -> tuple[float, float]:
+    """Median seconds of the schema screen (``schema_misfit``) and of the whole intake
+    (``run_intake``) on the same bytes, alternating, in this process."""
+    from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
+    from hokusai_assets.lib.intake.reading import load_reference
+    from hokusai_assets.lib.intake.validate import IntakeReference, known_classes, run_intake, schema_misfit
+    from hokusai_assets.settings.load import load_settings
+
+    settings = load_settings(config_path=config, home=home, environ={})
+    schema, policy, key = settings.schema, settings.config.intake.policy(), PiiKey.from_secret(bytes(32))
+    baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline")
+    benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark")
+    reference = IntakeReference(baseline, benchmark)
+    classes = known_classes(baseline[schema.label], benchmark[schema.label])
+    data = csv.read_bytes()
+    screens, intakes = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        assert schema_misfit(data, "csv", csv.name, schema, policy, key, classes) is None
+        screens.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        run_intake(data, "csv", csv.name, schema, policy, key, reference)
+        intakes.append(time.perf_counter() - started)
+    return statistics.median(screens), statistics.median(intakes)
+
+
+def materialise_reference_tables(home: Path, task_dir: Path) -> None:
+    """Where prepare_baseline writes them: with these present, the sensor screens each file."""
+    layout = HomeLayout(home)
+    for asset, name in (("baseline_training_set", "baseline.parquet"), ("benchmark_dataset", "benchmark.parquet")):
+        layout.table_file(asset).parent.mkdir(parents=True, exist_ok=True)
+        layout.table_file(asset).write_bytes((task_dir / name).read_bytes())
+
+
+def time_sensor_tick(home: Path, config: Path, screened: bool = False) -> tuple[float, int]:
     import dagster as dg
 
     from hokusai_assets.defs.sensors import intake_tick
@@ -85,7 +120,13 @@ def time_sensor_tick(home: Path, config: Path) -> tuple[float, int]:
         source.write_text(f"f01,label\n{i}.5,{i % 3}\n")
         submit_file(settings, source, Contributor(wallet=WALLET))
     store = ContributionStore.open(HomeLayout(home), environ={})
+    if screened:
+        materialise_reference_tables(home, config.parent)
     with dg.instance_for_test() as instance:
+        # Evaluation runs are asked for only against a current reference.
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("baseline_metrics", metadata={"reference_fingerprint": settings.reference_fingerprint()})
+        )
         context = dg.build_sensor_context(instance=instance)
         started = time.perf_counter()
         result = intake_tick(context, settings, store)
@@ -107,10 +148,18 @@ def main() -> int:
         print(f"hokusai validate, {ROWS:,} rows x 15 columns ({size_mb:.0f} MB CSV, {runs[0][2]:,} PII values), whole process, 3 runs:")
         print(f"  median {median:.2f} s   {ROWS / median:,.0f} rows/s   peak RSS {peak:,.0f} MiB   target <= 10 s and 2048 MiB")
 
+        screen, intake = time_screen_and_intake(task.config_path, scratch / "home", csv)
+        print(f"schema screen (the sensor's) vs whole intake, same {ROWS:,} rows, in process, median of 3:")
+        print(f"  screen {screen:.2f} s   intake {intake:.2f} s   screen/intake {screen / intake:.2f}")
+
         # One tick stores at most intake.max_files_per_tick files; the rest wait for the next.
-        tick, requested = time_sensor_tick(scratch / "sensor-home", task.config_path)
-        print(f"contribution_sensor, one tick with {INBOX_FILES:,} submitted files in the inbox:")
-        print(f"  {tick:.2f} s, {requested} runs requested (max_files_per_tick bounds each tick)")
+        for screened in (False, True):
+            tick, requested = time_sensor_tick(scratch / f"sensor-home-{screened}", task.config_path, screened)
+            print(
+                f"contribution_sensor, one tick with {INBOX_FILES:,} submitted files in the inbox, "
+                f"{'each stored file screened' if screened else 'reference tables not stored, so nothing screened'}:"
+            )
+            print(f"  {tick:.2f} s, {requested} runs requested (max_files_per_tick bounds each tick)")
     return 0
 
 
