@@ -75,10 +75,15 @@ def three_contributions(platform, attested_contribution, tmp_path_factory) -> di
     }
     for key in keys.values():
         wait_for(lambda: platform.finished_runs(key), RUN_TIMEOUT, f"the run of {key} finishing")
-    wait_for(
-        lambda: all(key in (platform.latest_metadata("contributions_overview").get("contributions") or "")
-                    for key in keys.values()),
-        RUN_TIMEOUT,
-        "contributions_overview listing all three contributions",
-    )
+
+    def overview_settled() -> bool:
+        # A refresh asked for by an earlier run can land after the last run finished but still
+        # show a later contribution as pending: wait for the one that has all three decided.
+        path = platform.latest_metadata("contributions_overview").get("path")
+        if not path:
+            return False
+        frame = pd.read_parquet(path).set_index("partition")
+        return all(key in frame.index and frame.loc[key, "status"] != "pending" for key in keys.values())
+
+    wait_for(overview_settled, RUN_TIMEOUT, "contributions_overview listing all three contributions, decided")
     return keys
