@@ -8,6 +8,7 @@ Aliases, not stages: ``challenger`` is the latest evaluated version, ``champion`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +18,9 @@ from hokusai_assets.lib.errors import HokusaiError
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
+# Set only by promote and rollback; other aliases (staging, production, ...) name environments.
+LIFECYCLE_ALIASES = frozenset({CHAMPION, CHALLENGER, PREVIOUS_CHAMPION})
+ENVIRONMENT_ALIAS = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
 class RegistryError(HokusaiError):
@@ -99,3 +103,17 @@ def versions_by_alias(aliases: Mapping[str, str]) -> dict[str, list[str]]:
     for alias, version in aliases.items():
         by_version.setdefault(str(version), []).append(alias)
     return {version: sorted(names) for version, names in by_version.items()}
+
+
+def check_environment_alias(alias: str) -> None:
+    """An environment alias is a short lowercase name that is not one of the lifecycle aliases."""
+    if alias in LIFECYCLE_ALIASES:
+        raise RegistryError(
+            f"{alias!r} is set by promote and rollback; name an environment (staging, production, ...)",
+            code="E_REGISTRY_ALIAS",
+        )
+    if not ENVIRONMENT_ALIAS.match(alias):
+        raise RegistryError(
+            f"alias {alias[:40]!r} is not valid: lowercase letters, digits and '-', starting with a letter, at most 32",
+            code="E_REGISTRY_ALIAS",
+        )

@@ -26,6 +26,7 @@ from hokusai_assets.lib.registry.promotion import (
     PromotionEvidence,
     RegistryError,
     audit_record,
+    check_environment_alias,
     previous_after_rollback,
     promotion_refusals,
     require_who_and_why,
@@ -238,6 +239,44 @@ def rollback(tracking_uri: str, model_name: str, *, actor: str, reason: str, aud
         raise audit.failed(exc, f"rollback of {model_name} failed") from exc
     record = audit.record("rolled_back", previous_champion=earlier)
     return PromotionResult("rollback", model_name, from_version, to_version, earlier, True, record)
+
+
+def assign_alias(
+    tracking_uri: str,
+    model_name: str,
+    version: str | int,
+    alias: str,
+    *,
+    actor: str,
+    reason: str,
+    evidence: PromotionEvidence,
+    audit_log: Path,
+) -> PromotionResult:
+    """Point an environment alias (``staging``, ``production``, ...) at ``version``, through the
+    same gates as a promotion; audited the same way."""
+    require_who_and_why(f"setting alias {alias}", actor, reason)
+    check_environment_alias(alias)
+    client = tracking_client(tracking_uri)
+    aliases = _aliases(client, model_name)
+    target = str(_get_version(client, model_name, version).version)
+    from_version = aliases.get(alias)
+    audit = _AuditTrail(
+        audit_log, f"assign:{alias}", model_name, actor, reason, from_version=from_version, to_version=target,
+        **evidence.as_dict(),
+    )
+    refusals = promotion_refusals(evidence, _get_version(client, model_name, target).tags.get(TAG_ACCEPTED))
+    if refusals:
+        audit.record("refused", refusals=refusals)
+        raise RegistryError(
+            f"refusing to point {alias} of {model_name} at version {target}: " + "; ".join(refusals),
+            code="E_REGISTRY_REFUSED",
+        )
+    try:
+        client.set_registered_model_alias(model_name, alias, target)
+    except MlflowException as exc:
+        raise audit.failed(exc, f"setting {alias} of {model_name} to version {target} failed") from exc
+    record = audit.record("assigned" if from_version != target else "unchanged")
+    return PromotionResult(f"assign:{alias}", model_name, from_version, target, None, from_version != target, record)
 
 
 def list_versions(tracking_uri: str, model_name: str) -> list[dict]:

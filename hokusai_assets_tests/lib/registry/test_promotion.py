@@ -6,6 +6,7 @@ from hokusai_assets.lib.registry.promotion import (
     PromotionEvidence,
     RegistryError,
     audit_record,
+    check_environment_alias,
     previous_after_rollback,
     promotion_refusals,
     require_who_and_why,
@@ -66,3 +67,15 @@ def test_audit_record_and_alias_index():
         "2": ["champion", "staging"],
         "1": ["previous-champion"],
     }
+
+
+@pytest.mark.parametrize("alias", ["staging", "production", "eu-west-2"])
+def test_environment_aliases_are_short_lowercase_names(alias):
+    check_environment_alias(alias)
+
+
+@pytest.mark.parametrize("alias", ["champion", "challenger", "previous-champion", "Staging", "2prod", "a" * 33, "st aging"])
+def test_lifecycle_aliases_and_odd_names_are_refused_as_environments(alias):
+    with pytest.raises(RegistryError) as caught:
+        check_environment_alias(alias)
+    assert caught.value.code == "E_REGISTRY_ALIAS"
