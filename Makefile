@@ -15,15 +15,16 @@ EXAMPLE := hokusai_assets/examples/digits/contribution.csv
 # This machine's pip config names local indexes that may be absent; their warnings are noise.
 PIP_NOISE := grep -v -e "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help venv system-deps run dry-run test test-fast lint bench dev mlflow-ui clean
+.PHONY: help venv system-deps run dry-run test test-fast lint bench dev serve mlflow-ui clean
 
 help:
 	@echo "make run     evaluate the bundled example contribution headless; prints the attestation path"
 	@echo "make test    the import contracts, then the whole test suite"
 	@echo "make test-fast  the unit tests only (no CLI subprocesses, webserver, browser or PostgreSQL)"
 	@echo "make lint    ruff and the import contracts (lint-imports)"
-	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation)"
+	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation, serving)"
 	@echo "make dev     start the Dagster UI and daemon on http://127.0.0.1:3000 (contribution_sensor on)"
+	@echo "make serve   serve the champion model over HTTP on http://127.0.0.1:8080 (docs at /docs)"
 	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
 
 # torch goes in first and exact: pip takes the local CPU wheel; a looser spec pulls a CUDA build.
@@ -43,13 +44,15 @@ dry-run: venv
 	$(BIN)/hokusai run --dry-run
 
 # What the tests need from the system, not from pip: Debian's chromium for the browser
-# tests (Playwright drives it; no browser is downloaded) and a PostgreSQL server for the
-# instance-on-PostgreSQL test. Installed with apt when missing (as root, or through sudo).
-APT_PACKAGES := chromium postgresql
+# tests (Playwright drives it; no browser is downloaded), a PostgreSQL server for the
+# instance-on-PostgreSQL test and redis-server for the serving cache shared by two servers.
+# Installed with apt when missing (as root, or through sudo).
+APT_PACKAGES := chromium postgresql redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 system-deps:
-	@if command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	@if command -v chromium >/dev/null && command -v redis-server >/dev/null && \
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
 		echo "make test needs: $(APT_PACKAGES) (Debian package names); install them, then run make test again" >&2; exit 1; fi; \
 	echo "installing $(APT_PACKAGES) with apt-get"; \
@@ -76,9 +79,14 @@ bench: venv
 	$(BIN)/python benchmarks/bench_pii.py
 	$(BIN)/python benchmarks/bench_commit.py
 	$(BIN)/python benchmarks/bench_latency.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 dev: venv
 	$(BIN)/hokusai dev --host 127.0.0.1 --port 3000
+
+# The champion of the task's registry over HTTP (http://127.0.0.1:8080/docs).
+serve: venv
+	$(BIN)/hokusai serve --host 127.0.0.1 --port 8080
 
 mlflow-ui: venv
 	mkdir -p $(HOKUSAI_HOME)/mlflow

@@ -95,6 +95,23 @@ def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None
 
 
 @main.command()
+@click.option("--host", default=None, help="Address to bind (default: serving.host, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: serving.port, 8080).")
+@CONFIG
+@HOME
+def serve(host: str | None, port: int | None, config_path: Path | None, home: Path | None) -> None:
+    """Serve the task's attested models over HTTP: predictions by alias or version, the registry, /metrics."""
+    from hokusai_assets.entry.serve import serve as run_server
+    from hokusai_assets.settings.load import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    serving = settings.config.serving
+    host, port = host or serving.host, port or serving.port
+    click.echo(f"hokusai serve: http://{host}:{port}/docs  (model {settings.config.registered_model_name})", err=True)
+    run_server(settings, host, port)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the UI binds to; keep it on loopback unless a proxy with auth fronts it.")
 @click.option("--port", default=3000, show_default=True, type=int)
 @CONFIG
@@ -309,17 +326,24 @@ def models_list(config_path: Path | None, home: Path | None, as_json: bool) -> N
 @ACTOR
 @REASON
 @click.option("--approve", is_flag=True, help="Record a human approval (required when tracking.require_approval is set).")
+@click.option(
+    "--alias",
+    default="champion",
+    show_default=True,
+    help="champion, or an environment alias (staging, production, ...) to point at VERSION through the same gates.",
+)
 @CONFIG
 @HOME
 def models_promote(
-    version: str, actor: str | None, reason: str, approve: bool, config_path: Path | None, home: Path | None
+    version: str, actor: str | None, reason: str, approve: bool, alias: str, config_path: Path | None, home: Path | None
 ) -> None:
-    """Make VERSION the champion: only if its attestation verifies and its delta was accepted."""
+    """Make VERSION the champion (or ALIAS): only if its attestation verifies and its delta was accepted."""
     from hokusai_assets.services.model_registry import promote_version
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    click.echo(json.dumps(promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve)))
+    audit = promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve, alias=alias)
+    click.echo(json.dumps(audit))
 
 
 @models.command("rollback")

@@ -146,6 +146,32 @@ class TrackingConfig(_Strict):
     ui_url: str = "http://127.0.0.1:5000"
 
 
+class ServingConfig(_Strict):
+    """`hokusai serve`: where it listens, how it caches and batches, who may call it."""
+
+    host: str = "127.0.0.1"  # loopback unless you say otherwise (--host)
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The prediction cache: keyed by model digest and the row's canonical JSON.
+    cache_max_entries: int = Field(default=100_000, ge=1)
+    cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    # Concurrent requests for one model version are scored together.
+    batching: bool = True
+    max_batch_rows: int = Field(default=256, ge=1)
+    max_batch_wait_ms: float = Field(default=2.0, ge=0)
+    # Request limits, each answered with its own error code.
+    max_rows: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_loaded_models: int = Field(default=4, ge=1)
+    # An alias (champion, staging, ...) is looked up again after this long: a promotion is
+    # served within it, without a restart.
+    alias_refresh_seconds: float = Field(default=0.25, gt=0, le=1.0)
+    # Bearer tokens: HOKUSAI_SERVING_TOKENS / HOKUSAI_ADMIN_TOKENS (comma-separated) or the
+    # 0600 files below (one token per line).
+    require_token: bool = False
+    token_file: str | None = None
+    admin_token_file: str | None = None
+
+
 class PathsConfig(_Strict):
     home: str | None = None
     inbox: str = DEFAULT_INBOX
@@ -161,6 +187,7 @@ class HokusaiConfig(_Strict):
     attestation: AttestationConfig = Field(default_factory=AttestationConfig)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")
@@ -221,9 +248,9 @@ class HokusaiConfig(_Strict):
 
         Paths differ between machines and homes but change no number; the data they point
         at is committed separately (data roots), so the config digest stays portable.
-        Where MLflow records a run changes no number either.
+        Where MLflow records a run, or how a model is served, changes no number either.
         """
-        view = self.model_dump(mode="json", exclude={"paths": True, "tracking": True})
+        view = self.model_dump(mode="json", exclude={"paths": True, "tracking": True, "serving": True})
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

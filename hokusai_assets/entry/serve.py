@@ -1,0 +1,361 @@
+"""`hokusai serve`: the champion (or any alias or version) over HTTP, with FastAPI on uvicorn.
+
+Every request resolves alias -> version -> model digest from the registry snapshot, which a
+background task refreshes every ``serving.alias_refresh_seconds``; so a promotion or rollback
+made anywhere is served within a second, without a restart, and a request in flight keeps
+the version it resolved. Predictions are cached under (model digest, row digest) and cache
+misses of concurrent requests for one version are scored in one micro-batch.
+
+Errors answer ``{"code": "E_…", "message": …}`` with a 4xx status; nothing a caller sends is
+logged (rows can hold personal data): the log has the path, status and timing only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.registry.promotion import CHAMPION
+from hokusai_assets.lib.serving.batching import MicroBatcher
+from hokusai_assets.lib.serving.errors import ServingError
+from hokusai_assets.lib.serving.requests import parse_rows
+from hokusai_assets.lib.serving.scoring import score_rows
+from hokusai_assets.services.serving.cache_store import open_store
+from hokusai_assets.services.serving.catalogue import ModelCatalogue, Resolved
+from hokusai_assets.services.serving.predictions import cached_lookup, fill_misses
+from hokusai_assets.settings.load import Settings
+
+log = logging.getLogger("hokusai.serve")
+
+CACHE_URL_ENV = "HOKUSAI_CACHE_URL"
+TOKENS_ENV = "HOKUSAI_SERVING_TOKENS"
+ADMIN_TOKENS_ENV = "HOKUSAI_ADMIN_TOKENS"
+
+
+class Metrics:
+    """The Prometheus series of one app (its own registry, so two apps in a test never mix)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hokusai_requests", "HTTP requests answered", ["endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "hokusai_request_latency_seconds",
+            "Time to answer a request",
+            ["endpoint"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.cache_hits = Counter("hokusai_cache_hits", "Rows answered from the prediction cache", registry=self.registry)
+        self.cache_misses = Counter("hokusai_cache_misses", "Rows scored by a model", registry=self.registry)
+        self.batch_rows = Histogram(
+            "hokusai_batch_rows",
+            "Rows per scoring call (micro-batches)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "hokusai_predictions", "Rows answered, by model version", ["version"], registry=self.registry
+        )
+
+
+def _read_tokens(environ: Mapping[str, str], variable: str, file: str | None) -> set[str]:
+    tokens = {t.strip() for t in environ.get(variable, "").split(",") if t.strip()}
+    if file:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise ServingError(f"token file {path} not found; create it (one token per line, mode 0600)", code="E_SERVE_TOKENS")
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            raise ServingError(f"token file {path} is readable by others; chmod 600 {path}", code="E_SERVE_TOKENS")
+        tokens |= {line.strip() for line in path.read_text().splitlines() if line.strip()}
+    return tokens
+
+
+class Access:
+    """Bearer tokens: predictions need a serving (or admin) token and registry changes an admin
+    token when ``serving.require_token`` is set."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        serving = settings.config.serving
+        self.required = serving.require_token
+        self.tokens = _read_tokens(environ, TOKENS_ENV, serving.token_file)
+        self.admin = _read_tokens(environ, ADMIN_TOKENS_ENV, serving.admin_token_file)
+        if self.required and not (self.tokens or self.admin):
+            raise ServingError(
+                f"serving.require_token is set but no token is configured: set {TOKENS_ENV} or serving.token_file",
+                code="E_SERVE_TOKENS",
+            )
+
+    def check(self, request: Request, admin: bool) -> None:
+        if not self.required and not admin:
+            return
+        if admin and not self.required and not self.admin:
+            return  # an open server also takes registry changes, as `hokusai models` does locally
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ServingError("send Authorization: Bearer <token>", code="E_SERVE_UNAUTHORIZED", status=401)
+        allowed = self.admin if admin else self.tokens | self.admin
+        if not any(hmac.compare_digest(token.encode(), known.encode()) for known in allowed):
+            what = "an admin token" if admin else "a serving token"
+            raise ServingError(f"the token is not {what}", code="E_SERVE_FORBIDDEN", status=403)
+
+
+def _json_body(raw: bytes) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ServingError(f"{name} is not a value: send finite numbers", code="E_SERVE_NOT_FINITE", status=422)
+
+    try:
+        return json.loads(raw, parse_constant=no_constants)
+    except ServingError:
+        raise
+    except (ValueError, RecursionError):
+        raise ServingError("the body is not valid JSON", code="E_SERVE_BAD_JSON", status=400) from None
+
+
+def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
+    environ = os.environ if environ is None else environ
+    serving = settings.config.serving
+    catalogue = ModelCatalogue(settings)
+    store = open_store(environ.get(CACHE_URL_ENV), serving.cache_max_entries, serving.cache_ttl_seconds)
+    access = Access(settings, environ)
+    metrics = Metrics()
+    state: dict[str, Any] = {"ready": False, "why": "starting: the registry has not been read yet"}
+
+    def score(resolved: Resolved, rows: list[dict]) -> list[dict]:
+        return score_rows(catalogue.model(resolved), rows)
+
+    batcher = MicroBatcher(
+        score,
+        max_batch_rows=serving.max_batch_rows,
+        max_wait_ms=serving.max_batch_wait_ms if serving.batching else 0,
+        on_batch=metrics.batch_rows.observe,
+    )
+
+    def preload(resolved: Resolved) -> None:
+        try:
+            catalogue.model(resolved)
+            state.update(ready=True, why=f"champion is version {resolved.version}")
+        except HokusaiError as error:
+            state.update(ready=False, why=error.message)
+        finally:
+            preloading.clear()
+
+    def refresh_forever(stop: threading.Event) -> None:
+        # Its own thread, not the event loop's pool: scoring can never hold up the next look at
+        # the aliases, and loading a new champion (verifying its attestation) runs beside it.
+        while not stop.is_set():
+            try:
+                catalogue.refresh()
+                champion = catalogue.resolve(CHAMPION)
+                if champion.model_digest in catalogue.loaded_digests():
+                    state.update(ready=True, why=f"champion is version {champion.version}")
+                elif not preloading.is_set():
+                    preloading.set()
+                    threading.Thread(target=preload, args=(champion,), daemon=True).start()
+            except HokusaiError as error:
+                state.update(ready=False, why=error.message)
+            except Exception as error:  # noqa: BLE001 - a bad refresh must not stop the next one
+                log.warning("registry refresh failed: %s", type(error).__name__)
+            stop.wait(serving.alias_refresh_seconds)
+
+    preloading = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop = threading.Event()
+        refresher = threading.Thread(target=refresh_forever, args=(stop,), name="registry-refresh", daemon=True)
+        refresher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            refresher.join(5)
+
+    app = FastAPI(
+        title="hokusai serve",
+        description="Predictions of attested models of one task, by alias or version; the model registry.",
+        lifespan=lifespan,
+    )
+
+    def answer(error: HokusaiError, status: int) -> JSONResponse:
+        return JSONResponse(error.as_dict(), status_code=status)
+
+    @app.exception_handler(ServingError)
+    async def serving_error(request: Request, error: ServingError) -> JSONResponse:
+        return answer(error, error.status)
+
+    @app.exception_handler(HokusaiError)
+    async def domain_error(request: Request, error: HokusaiError) -> JSONResponse:
+        status = 404 if error.code.endswith(("NO_VERSION", "NO_MODEL")) else 409 if error.code.endswith("REFUSED") else 400
+        return answer(error, status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        where = "; ".join(".".join(str(p) for p in e.get("loc", ())) + f": {e.get('msg')}" for e in error.errors()[:3])
+        return answer(HokusaiError(f"the request does not fit this endpoint: {where}", code="E_SERVE_BAD_REQUEST"), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "E_SERVE_NOT_FOUND", 405: "E_SERVE_METHOD"}.get(error.status_code, "E_SERVE_HTTP")
+        return answer(HokusaiError(str(error.detail), code=code), error.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.error("internal error on %s: %s", request.url.path, type(error).__name__)
+        return answer(HokusaiError("the server failed on this request; see its log", code="E_INTERNAL"), 500)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = route.path if route is not None else "unmatched"
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        return response
+
+    def known_model(name: str) -> None:
+        if name != catalogue.name:
+            raise ServingError(
+                f"no model {name[:60]!r} here; this server serves {catalogue.name!r}", code="E_SERVE_UNKNOWN_MODEL", status=404
+            )
+
+    async def body_of(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > serving.max_body_bytes:
+            raise ServingError(
+                f"the body is {int(declared):,} bytes; at most {serving.max_body_bytes:,} (serving.max_body_bytes)",
+                code="E_SERVE_BODY_TOO_LARGE",
+                status=413,
+            )
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > serving.max_body_bytes:
+                raise ServingError(
+                    f"the body is over {serving.max_body_bytes:,} bytes (serving.max_body_bytes)",
+                    code="E_SERVE_BODY_TOO_LARGE",
+                    status=413,
+                )
+        return _json_body(raw)
+
+    @app.post("/v1/models/{name}/predict")
+    async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> dict:
+        """Predict for `records` (or `columns` and `rows`) with an alias (default champion) or a version."""
+        access.check(request, admin=False)
+        known_model(name)
+        rows = parse_rows(await body_of(request), settings.schema, serving.max_rows)
+        resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
+        if store.kind == "redis":  # a network round trip: off the event loop
+            keys, found = await asyncio.to_thread(cached_lookup, store, resolved, rows)
+        else:
+            keys, found = cached_lookup(store, resolved, rows)
+        misses = [row for row, hit in zip(rows, found, strict=True) if hit is None]
+        scored = await batcher.submit(resolved, misses) if misses else []
+        if store.kind == "redis":
+            answers = await asyncio.to_thread(fill_misses, store, keys, found, rows, scored)
+        else:
+            answers = fill_misses(store, keys, found, rows, scored)
+        metrics.cache_hits.inc(len(rows) - len(misses))
+        metrics.cache_misses.inc(len(misses))
+        metrics.predictions.labels(resolved.version).inc(len(rows))
+        return {
+            "model": catalogue.name,
+            "alias": None if resolved.via == "version" else resolved.via,
+            "version": resolved.version,
+            "model_digest": resolved.model_digest,
+            "predictions": [{**a, "version": resolved.version, "model_digest": resolved.model_digest} for a in answers],
+        }
+
+    @app.get("/v1/models/{name}")
+    async def describe(name: str) -> dict:
+        """The model's aliases and versions, with their digests and attestation figures."""
+        known_model(name)
+        versions, aliases = catalogue.snapshot()
+        keep = ("version", "aliases", "model_digest", "partition", "accepted", "delta_one_bps", "created")
+        return {
+            "model": catalogue.name,
+            "aliases": aliases,
+            "versions": [{k: row.get(k) for k in keep} for row in sorted(versions.values(), key=lambda r: -int(r["version"]))],
+        }
+
+    @app.post("/v1/models/{name}/aliases/{alias}")
+    async def set_alias(name: str, alias: str, request: Request) -> dict:
+        """Point `champion` or an environment alias at a version, through the promotion gates (admin)."""
+        from hokusai_assets.services.model_registry import promote_version
+
+        access.check(request, admin=True)
+        known_model(name)
+        body = await body_of(request)
+        if not isinstance(body, dict) or not isinstance(body.get("version"), str | int):
+            raise ServingError('send {"version": "N", "actor": "...", "reason": "..."}', code="E_SERVE_BODY_SHAPE", status=422)
+        audit = await asyncio.to_thread(
+            promote_version,
+            settings,
+            str(body["version"]),
+            actor=str(body.get("actor") or ""),
+            reason=str(body.get("reason") or ""),
+            approved=bool(body.get("approved", False)),
+            alias=alias,
+        )
+        await asyncio.to_thread(catalogue.refresh)
+        return audit
+
+    @app.post("/v1/models/{name}/rollback")
+    async def rollback(name: str, request: Request) -> dict:
+        """Move champion back to previous-champion (admin)."""
+        from hokusai_assets.services.model_registry import rollback_champion
+
+        access.check(request, admin=True)
+        known_model(name)
+        body = await body_of(request)
+        if not isinstance(body, dict):
+            raise ServingError('send {"actor": "...", "reason": "..."}', code="E_SERVE_BODY_SHAPE", status=422)
+        audit = await asyncio.to_thread(
+            rollback_champion, settings, actor=str(body.get("actor") or ""), reason=str(body.get("reason") or "")
+        )
+        await asyncio.to_thread(catalogue.refresh)
+        return audit
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        body = {"ready": state["ready"], "detail": state["why"], "cache": store.kind}
+        return JSONResponse(body, status_code=200 if state["ready"] else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.state.catalogue = catalogue
+    return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    app = create_app(settings)
+    # access_log off: uvicorn would log query strings; our middleware counts requests instead.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,108 @@
+"""A prediction request's body, checked against the task schema before any model sees it.
+
+Two shapes: ``{"records": [{feature: value, …}, …]}`` or ``{"columns": […], "rows": [[…], …]}``.
+Every row must carry exactly the task's features, each of its declared type: an ``int``
+feature takes JSON integers that fit int64, a ``float`` feature finite numbers, a ``bool``
+feature ``true``/``false``. Messages name the row and the feature, never a value: inputs can
+hold personal data, so a string where a number belongs is run through the intake's PII
+detector and the message says what it looks like instead of echoing it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from hokusai_assets.lib.serving.errors import ServingError
+from hokusai_assets.lib.task import TaskSchema
+
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _bad(message: str, code: str, status: int = 422) -> ServingError:
+    return ServingError(message, code=code, status=status)
+
+
+def _looks_like(value: str) -> str:
+    from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii
+
+    found = find_cleartext_pii(pd.DataFrame({"value": [value]}))
+    kinds = sorted(found.get("value", {}))
+    return f" (it looks like {', '.join(kinds)}; the value is not shown or logged)" if kinds else ""
+
+
+def _value(row: int, name: str, kind: str, value: Any) -> int | float | bool:
+    where = f"row {row}, feature {name!r}"
+    if isinstance(value, str):
+        raise _bad(f"{where}: expected {kind}, got a string{_looks_like(value)}", "E_SERVE_TYPE")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise _bad(f"{where}: expected true or false, got {type(value).__name__}", "E_SERVE_TYPE")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(f"{where}: expected {kind}, got {'a boolean' if isinstance(value, bool) else type(value).__name__}", "E_SERVE_TYPE")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _bad(f"{where}: NaN and infinity are not values; send a finite number", "E_SERVE_NOT_FINITE")
+    if kind == "int":
+        if isinstance(value, float):
+            raise _bad(f"{where}: expected an integer, got a number with a fraction or exponent", "E_SERVE_TYPE")
+        if not INT64[0] <= value <= INT64[1]:
+            raise _bad(f"{where}: the integer does not fit in 64 bits", "E_SERVE_TYPE")
+        return value
+    return float(value)
+
+
+def _records(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "records" in body:
+        records = body["records"]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise _bad('"records" must be a list of objects, one per row: [{"feature": value, …}, …]', "E_SERVE_BODY_SHAPE")
+        return records
+    columns, rows = body.get("columns"), body.get("rows")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or not isinstance(rows, list):
+        raise _bad('send {"records": [{…}, …]} or {"columns": [names…], "rows": [[values…], …]}', "E_SERVE_BODY_SHAPE")
+    if len(set(columns)) != len(columns):
+        raise _bad('"columns" names a feature twice', "E_SERVE_BODY_SHAPE")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != len(columns):
+            raise _bad(f"row {i} must be a list of {len(columns)} value(s), one per column", "E_SERVE_BODY_SHAPE")
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, int | float | bool]]:
+    """The request's rows, each a dict of the task's features in schema order, typed."""
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object", "E_SERVE_BODY_SHAPE")
+    stray = sorted(set(body) - {"records", "columns", "rows", "unit_id"})
+    if stray:
+        raise _bad(f"unknown field(s) in the body: {', '.join(stray)}", "E_SERVE_BODY_SHAPE")
+    records = _records(body)
+    if not records:
+        raise _bad("no rows to predict: send at least one", "E_SERVE_BODY_SHAPE")
+    if len(records) > max_rows:
+        raise _bad(f"{len(records)} rows in one request; at most {max_rows} (serving.max_rows)", "E_SERVE_TOO_MANY_ROWS", 413)
+    features = schema.features
+    names = {name for name, _ in features}
+    rows = []
+    for i, record in enumerate(records):
+        missing = [name for name, _ in features if name not in record]
+        if missing:
+            raise _bad(f"row {i}: missing feature(s) {', '.join(missing)}", "E_SERVE_MISSING_FEATURE")
+        extra = sorted(set(record) - names)
+        if extra:
+            # Extra names are echoed: they are keys the caller chose, not row values.
+            shown = ", ".join(repr(name[:64]) for name in extra[:5])
+            raise _bad(f"row {i}: unknown feature(s) {shown}; the model reads {', '.join(names_in(features))}", "E_SERVE_EXTRA_FEATURE")
+        rows.append({name: _value(i, name, kind, record[name]) for name, kind in features})
+    return rows
+
+
+def names_in(features: Sequence[tuple[str, str]]) -> list[str]:
+    return [name for name, _ in features]
+
+
+def frame_of(rows: Sequence[Mapping[str, Any]], schema: TaskSchema) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=schema.feature_names)
