@@ -140,8 +140,11 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     metrics = Metrics()
     state: dict[str, Any] = {"ready": False, "why": "starting: the registry has not been read yet"}
 
-    def score(resolved: Resolved, rows: list[dict]) -> list[dict]:
-        return score_rows(catalogue.model(resolved), rows)
+    async def score(resolved: Resolved, rows: list[dict]) -> list[dict]:
+        # Loading (verifying the attestation, reading the file) is I/O: in a thread, once per
+        # version. Scoring a loaded model is short CPU work: on the loop (lib/serving/batching.py).
+        model = catalogue.loaded_model(resolved) or await asyncio.to_thread(catalogue.model, resolved)
+        return score_rows(model, rows)
 
     batcher = MicroBatcher(
         score,
@@ -218,15 +221,14 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         code = {404: "E_SERVE_NOT_FOUND", 405: "E_SERVE_METHOD"}.get(error.status_code, "E_SERVE_HTTP")
         return answer(HokusaiError(str(error.detail), code=code), error.status_code)
 
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
-        log.error("internal error on %s: %s", request.url.path, type(error).__name__)
-        return answer(HokusaiError("the server failed on this request; see its log", code="E_INTERNAL"), 500)
-
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as error:  # noqa: BLE001 - one JSON line for the caller, the type (not the data) in the log
+            log.error("internal error on %s: %s", request.url.path, type(error).__name__)
+            response = answer(HokusaiError("the server failed on this request; see its log", code="E_INTERNAL"), 500)
         route = request.scope.get("route")
         endpoint = route.path if route is not None else "unmatched"
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
@@ -259,7 +261,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         return _json_body(raw)
 
     @app.post("/v1/models/{name}/predict")
-    async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> dict:
+    async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> Response:
         """Predict for `records` (or `columns` and `rows`) with an alias (default champion) or a version."""
         access.check(request, admin=False)
         known_model(name)
@@ -278,13 +280,16 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         metrics.cache_hits.inc(len(rows) - len(misses))
         metrics.cache_misses.inc(len(misses))
         metrics.predictions.labels(resolved.version).inc(len(rows))
-        return {
+        # One version answers a whole request, so it is named once, beside all its predictions.
+        # Serialised here: the answers are plain JSON values already, FastAPI's encoder would only walk them again.
+        body = {
             "model": catalogue.name,
             "alias": None if resolved.via == "version" else resolved.via,
             "version": resolved.version,
             "model_digest": resolved.model_digest,
-            "predictions": [{**a, "version": resolved.version, "model_digest": resolved.model_digest} for a in answers],
+            "predictions": answers,
         }
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     @app.get("/v1/models/{name}")
     async def describe(name: str) -> dict:

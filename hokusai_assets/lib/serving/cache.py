@@ -8,6 +8,7 @@ rollback the next request resolves to the new digest and cannot meet the old mod
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -20,17 +21,46 @@ from hokusai_assets.lib.commitments.canonical import canonical_json
 SAFE_INTEGER = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers are not exact
 
 
-def row_digest(row: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the row's canonical JSON: the same values give the same digest whatever the key order.
+@functools.lru_cache(maxsize=64)
+def _key_layout(names: tuple[str, ...]) -> tuple[tuple[str, bytes], ...]:
+    """The row's keys in RFC 8785 order (by UTF-16 code units), each as its canonical ``"key":``."""
+    ordered = sorted(names, key=lambda name: name.encode("utf-16be"))
+    return tuple((name, canonical_json(name) + b":") for name in ordered)
 
-    An integer beyond 2^53 is written as its decimal string; a feature value is never a string
-    (requests.py refuses them), so no other row can collide with it.
+
+def _canonical_value(value: Any) -> bytes:
+    if type(value) is float:
+        text = float.__repr__(value)
+        # Python's repr has the shortest round-trip digits, as ECMAScript does; they write them
+        # alike in decimal notation except a trailing ".0" and "-0". Exponents (and NaN, which
+        # RFC 8785 refuses) go to the library.
+        if "e" not in text and "n" not in text:
+            if text.endswith(".0"):
+                text = text[:-2]
+            return b"0" if text == "-0" else text.encode()
+        return canonical_json(value)
+    if value is True or value is False:
+        return b"true" if value else b"false"
+    if isinstance(value, int):
+        # Beyond 2^53 as its decimal string: a feature value is never a string, so no row collides.
+        return str(value).encode() if abs(value) <= SAFE_INTEGER else canonical_json(str(value))
+    return canonical_json(value)  # anything else: the library's rule, or its error
+
+
+def canonical_row(row: Mapping[str, Any]) -> bytes:
+    """RFC 8785 bytes of a flat row of numbers and booleans, the same as ``canonical_json(row)``.
+
+    rfc8785 is pure Python, about 26 µs for a 12-feature row: most of a 100-row request.
+    This writes the common values directly and leaves every other case to the library
+    (a property test holds the two equal).
     """
-    exact = {
-        name: str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) > SAFE_INTEGER else value
-        for name, value in row.items()
-    }
-    return hashlib.sha256(canonical_json(exact)).hexdigest()
+    layout = _key_layout(tuple(row))
+    return b"{" + b",".join(key + _canonical_value(row[name]) for name, key in layout) + b"}"
+
+
+def row_digest(row: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the row's canonical JSON: the same values give the same digest whatever the key order."""
+    return hashlib.sha256(canonical_row(row)).hexdigest()
 
 
 def prediction_key(model_digest: str, row: Mapping[str, Any]) -> str:

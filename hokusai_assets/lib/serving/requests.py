@@ -88,16 +88,31 @@ def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, i
     names = {name for name, _ in features}
     rows = []
     for i, record in enumerate(records):
-        missing = [name for name, _ in features if name not in record]
-        if missing:
-            raise _bad(f"row {i}: missing feature(s) {', '.join(missing)}", "E_SERVE_MISSING_FEATURE")
-        extra = sorted(set(record) - names)
-        if extra:
-            # Extra names are echoed: they are keys the caller chose, not row values.
-            shown = ", ".join(repr(name[:64]) for name in extra[:5])
-            raise _bad(f"row {i}: unknown feature(s) {shown}; the model reads {', '.join(names_in(features))}", "E_SERVE_EXTRA_FEATURE")
-        rows.append({name: _value(i, name, kind, record[name]) for name, kind in features})
+        if len(record) != len(names) or not names.issuperset(record):
+            _wrong_features(i, record, features, names)
+        row = {}
+        for name, kind in features:
+            value = record[name]
+            kind_of_value = type(value)
+            # The common cases first; everything else (and every error) through _value.
+            if kind == "float" and kind_of_value is float and value - value == 0.0:  # finite
+                row[name] = value
+            elif kind == "int" and kind_of_value is int and INT64[0] <= value <= INT64[1]:
+                row[name] = value
+            else:
+                row[name] = _value(i, name, kind, value)
+        rows.append(row)
     return rows
+
+
+def _wrong_features(i: int, record: Mapping[str, Any], features, names: set[str]) -> None:
+    missing = [name for name, _ in features if name not in record]
+    if missing:
+        raise _bad(f"row {i}: missing feature(s) {', '.join(missing)}", "E_SERVE_MISSING_FEATURE")
+    extra = sorted(set(record) - names)
+    # Extra names are echoed: they are keys the caller chose, not row values.
+    shown = ", ".join(repr(name[:64]) for name in extra[:5])
+    raise _bad(f"row {i}: unknown feature(s) {shown}; the model reads {', '.join(names_in(features))}", "E_SERVE_EXTRA_FEATURE")
 
 
 def names_in(features: Sequence[tuple[str, str]]) -> list[str]:

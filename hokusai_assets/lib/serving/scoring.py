@@ -16,15 +16,30 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _final_step(estimator: Any, X: pd.DataFrame) -> tuple[Any, Any]:
+    """A scikit-learn Pipeline's last step and its input, so that predict and predict_proba
+    share one pass through the transforms (Pipeline.predict does exactly this, once each)."""
+    steps = getattr(estimator, "steps", None)
+    if not steps:
+        return estimator, X
+    return estimator[-1], estimator[:-1].transform(X)
+
+
 def score_rows(model: TrainedModel, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    frame = pd.DataFrame(list(rows), columns=model.feature_names)
-    X = model.features(frame)
-    if model.task_type == "regression":
-        return [{"value": float(v)} for v in np.asarray(model.estimator.predict(X), dtype="float64")]
-    labels = np.asarray(model.estimator.predict(X))
+    import sklearn
+
+    names = model.feature_names
+    # Straight to float64 in feature order (what model.features gives), without a frame of dicts.
+    X = pd.DataFrame(np.array([[row[name] for name in names] for row in rows], dtype="float64"), columns=names)
+    # Rows are checked finite when the request is parsed; sklearn need not scan them again.
+    with sklearn.config_context(assume_finite=True):
+        if model.task_type == "regression":
+            return [{"value": float(v)} for v in np.asarray(model.estimator.predict(X), dtype="float64")]
+        final, Xt = _final_step(model.estimator, X)
+        labels = np.asarray(final.predict(Xt))
+        probabilities = np.asarray(final.predict_proba(Xt), dtype="float64")
     classes = [str(_plain(c)) for c in np.asarray(model.estimator.classes_)]
-    probabilities = np.asarray(model.estimator.predict_proba(X), dtype="float64")
     return [
-        {"label": _plain(label), "probabilities": dict(zip(classes, map(float, row), strict=True))}
-        for label, row in zip(labels, probabilities, strict=True)
+        {"label": _plain(label), "probabilities": dict(zip(classes, row, strict=True))}
+        for label, row in zip(labels, probabilities.tolist(), strict=True)
     ]

@@ -103,6 +103,14 @@ class ModelCatalogue:
                 self._loaded.popitem(last=False)
         return model
 
+    def loaded_model(self, resolved: Resolved) -> TrainedModel | None:
+        """The model if it is loaded already (no verification, no I/O), else None."""
+        with self._lock:
+            model = self._loaded.get(resolved.model_digest)
+            if model is not None:
+                self._loaded.move_to_end(resolved.model_digest)
+            return model
+
     def loaded_digests(self) -> list[str]:
         with self._lock:
             return list(self._loaded)

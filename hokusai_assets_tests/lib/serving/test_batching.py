@@ -7,10 +7,14 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
+async def echo(model, rows):
+    return rows
+
+
 def test_concurrent_requests_for_one_model_are_scored_in_one_call_and_each_gets_its_rows():
     calls = []
 
-    def score(model, rows):
+    async def score(model, rows):
         calls.append((model, list(rows)))
         return [f"{model}:{row}" for row in rows]
 
@@ -29,7 +33,7 @@ def test_a_full_batch_is_scored_without_waiting_and_the_next_opens_a_new_one():
     sizes = []
 
     async def main():
-        batcher = MicroBatcher(lambda m, rows: rows, max_batch_rows=3, max_wait_ms=10_000, on_batch=sizes.append)
+        batcher = MicroBatcher(echo, max_batch_rows=3, max_wait_ms=10_000, on_batch=sizes.append)
         return await asyncio.wait_for(
             asyncio.gather(batcher.submit("m", [1, 2]), batcher.submit("m", [3]), batcher.submit("m", [4, 5, 6])), 5
         )
@@ -42,7 +46,7 @@ def test_without_a_wait_every_request_is_its_own_call():
     sizes = []
 
     async def main():
-        batcher = MicroBatcher(lambda m, rows: rows, max_batch_rows=10, max_wait_ms=0, on_batch=sizes.append)
+        batcher = MicroBatcher(echo, max_batch_rows=10, max_wait_ms=0, on_batch=sizes.append)
         return await asyncio.gather(batcher.submit("m", [1]), batcher.submit("m", [2]))
 
     assert run(main()) == [[1], [2]]
@@ -50,7 +54,7 @@ def test_without_a_wait_every_request_is_its_own_call():
 
 
 def test_a_failing_batch_fails_each_of_its_callers():
-    def score(model, rows):
+    async def score(model, rows):
         raise RuntimeError("model broke")
 
     async def main():

@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hokusai_assets.lib.serving.cache import TTLCache, prediction_key, row_digest
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.serving.cache import TTLCache, canonical_row, prediction_key, row_digest
 
 
 class Clock:
@@ -60,3 +61,20 @@ def test_a_cache_needs_room_and_a_ttl():
         TTLCache(0, 1)
     with pytest.raises(ValueError):
         TTLCache(1, 0)
+
+
+FEATURE = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    st.booleans(),
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), FEATURE, max_size=8))
+def test_the_fast_canonical_row_is_rfc_8785(row):
+    assert canonical_row(row) == canonical_json(row)
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1.0, -1.0, 1e-7, 1e-6, 1e-5, 1e16, 1e21, 1e22, 5e-324, 1.7976931348623157e308, 0.1])
+def test_the_edges_of_ecmascript_number_formatting(value):
+    assert canonical_row({"x": value}) == canonical_json({"x": value})
