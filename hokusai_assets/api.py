@@ -17,7 +17,7 @@ verified loading and digest-keyed cache as ``hokusai serve``.
 
 from __future__ import annotations
 
-import json
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,15 +112,19 @@ class ModelRegistry:
         ``data`` is a DataFrame (its feature columns are read, others ignored) or a list of
         dicts holding exactly the features, as a request to ``hokusai serve`` would.
         """
-        if hasattr(data, "to_json"):
+        if hasattr(data, "to_dict"):
             # A frame may carry more than the features (a label, an id): the model reads its features.
-            # Its cells are numpy scalars; through JSON they become the plain values a request has.
+            # Its cells are numpy scalars: made the plain values a request has, exactly (no JSON round trip).
             present = [name for name in self.settings.schema.feature_names if name in data.columns]
-            records = json.loads(data[present].to_json(orient="records"))
+            records = [
+                {name: value.item() if hasattr(value, "item") else value for name, value in row.items()}
+                for row in data[present].to_dict(orient="records")
+            ]
         else:
             records = list(data)
         serving = self.settings.config.serving
         rows = parse_rows({"records": [dict(r) for r in records]}, self.settings.schema, max(serving.max_rows, len(records)))
         resolved = self.resolve(alias, None if version is None else str(version))
         answers = predict_now(self._cache, resolved, rows, lambda r, misses: score_rows(self._catalogue.model(r), misses))
-        return [{**a, "version": resolved.version, "model_digest": resolved.model_digest} for a in answers]
+        # Copies: the answers are the cache's own values.
+        return [{**copy.deepcopy(a), "version": resolved.version, "model_digest": resolved.model_digest} for a in answers]

@@ -13,6 +13,7 @@ logged (rows can hold personal data): the log has the path, status and timing on
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import logging
@@ -107,8 +108,14 @@ class Access:
     def check(self, request: Request, admin: bool) -> None:
         if not self.required and not admin:
             return
-        if admin and not self.required and not self.admin:
-            return  # an open server also takes registry changes, as `hokusai models` does locally
+        if admin and not self.admin:
+            # Registry changes over HTTP always need an admin token: `hokusai models` is the local way.
+            raise ServingError(
+                f"registry changes through the API need an admin token: set {ADMIN_TOKENS_ENV} or "
+                "serving.admin_token_file (or use hokusai models on this machine)",
+                code="E_SERVE_FORBIDDEN",
+                status=403,
+            )
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -159,6 +166,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             state.update(ready=True, why=f"champion is version {resolved.version}")
         except HokusaiError as error:
             state.update(ready=False, why=error.message)
+        except Exception as error:  # noqa: BLE001 - the type in the log, never a traceback
+            log.warning("loading version %s failed: %s", resolved.version, type(error).__name__)
+            state.update(ready=False, why=f"loading version {resolved.version} failed ({type(error).__name__})")
         finally:
             preloading.clear()
 
@@ -168,6 +178,11 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         while not stop.is_set():
             try:
                 catalogue.refresh()
+            except Exception as error:  # noqa: BLE001 - keep serving the last snapshot; try again next time
+                log.warning("registry refresh failed (%s); serving the last snapshot", type(error).__name__)
+                stop.wait(serving.alias_refresh_seconds)
+                continue
+            try:
                 champion = catalogue.resolve(CHAMPION)
                 if champion.model_digest in catalogue.loaded_digests():
                     state.update(ready=True, why=f"champion is version {champion.version}")
@@ -176,8 +191,6 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
                     threading.Thread(target=preload, args=(champion,), daemon=True).start()
             except HokusaiError as error:
                 state.update(ready=False, why=error.message)
-            except Exception as error:  # noqa: BLE001 - a bad refresh must not stop the next one
-                log.warning("registry refresh failed: %s", type(error).__name__)
             stop.wait(serving.alias_refresh_seconds)
 
     preloading = threading.Event()
@@ -208,7 +221,12 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 
     @app.exception_handler(HokusaiError)
     async def domain_error(request: Request, error: HokusaiError) -> JSONResponse:
-        status = 404 if error.code.endswith(("NO_VERSION", "NO_MODEL")) else 409 if error.code.endswith("REFUSED") else 400
+        status = (
+            404 if error.code.endswith(("NO_VERSION", "NO_MODEL"))
+            else 409 if error.code.endswith("REFUSED")
+            else 503 if error.code.endswith("FAILED")
+            else 400
+        )
         return answer(error, status)
 
     @app.exception_handler(RequestValidationError)
@@ -267,12 +285,16 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         known_model(name)
         rows = parse_rows(await body_of(request), settings.schema, serving.max_rows)
         resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
+        if catalogue.loaded_model(resolved) is None:
+            # Verified before anything is answered for it, cached answers included.
+            await asyncio.to_thread(catalogue.model, resolved)
         if store.kind == "redis":  # a network round trip: off the event loop
             keys, found = await asyncio.to_thread(cached_lookup, store, resolved, rows)
         else:
             keys, found = cached_lookup(store, resolved, rows)
         misses = [row for row, hit in zip(rows, found, strict=True) if hit is None]
-        scored = await batcher.submit(resolved, misses) if misses else []
+        # Batched by version, whichever alias named it.
+        scored = await batcher.submit(dataclasses.replace(resolved, via=""), misses) if misses else []
         if store.kind == "redis":
             answers = await asyncio.to_thread(fill_misses, store, keys, found, rows, scored)
         else:
@@ -292,8 +314,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     @app.get("/v1/models/{name}")
-    async def describe(name: str) -> dict:
+    async def describe(name: str, request: Request) -> dict:
         """The model's aliases and versions, with their digests and attestation figures."""
+        access.check(request, admin=False)
         known_model(name)
         versions, aliases = catalogue.snapshot()
         keep = ("version", "aliases", "model_digest", "partition", "accepted", "delta_one_bps", "created")

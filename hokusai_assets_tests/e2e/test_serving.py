@@ -73,10 +73,16 @@ def test_the_python_api_lists_versions_with_attestation_and_data_roots(registry)
         assert v.attestation_verified and v.accepted and v.model_digest.startswith("sha256:")
         assert set(v.data_roots) == {"contribution", "baseline_training", "improved_training", "benchmark"}
     assert registry["api"].resolve("champion").version == "1"
-    records, frame = benchmark_records(registry, 20)
+    _, frame = benchmark_records(registry, 20)
+    # Values with more digits than JSON's default rounding keeps: the model must see them exactly.
+    features = registry["settings"].schema.feature_names
+    frame = frame.assign(**{c: frame[c] + 1.234567890123e-9 for c in features})
     model, _ = stored_model(registry, "2")
     answers = registry["api"].predict(frame, version="2")
-    assert [a["label"] for a in answers] == list(model.estimator.predict(model.features(frame)))
+    X = model.features(frame)
+    assert [a["label"] for a in answers] == list(model.estimator.predict(X))
+    classes = [str(c) for c in model.estimator.classes_]
+    assert [[a["probabilities"][c] for c in classes] for a in answers] == model.estimator.predict_proba(X).tolist()
     assert {a["version"] for a in answers} == {"2"}
 
 
@@ -114,6 +120,9 @@ def test_predictions_are_the_models_own_and_name_version_digest_and_cache(regist
         described = httpx.get(f"{server.url}/v1/models/{name}").json()
         assert described["aliases"]["champion"] == "1" and {v["version"] for v in described["versions"]} == {"1", "2"}
         assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        # With no admin token configured, the registry cannot be changed over HTTP at all.
+        refused = httpx.post(f"{server.url}/v1/models/{name}/rollback", json={"actor": "x", "reason": "y"})
+        assert (refused.status_code, refused.json()["code"]) == (403, "E_SERVE_FORBIDDEN")
         assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
@@ -123,7 +132,13 @@ def test_a_promotion_and_a_rollback_are_served_within_a_second(registry):
     records, _ = benchmark_records(registry, 5)
     name = registry["settings"].config.registered_model_name
     digests = {v.version: v.model_digest for v in registry["api"].versions()}
+    _, frame = benchmark_records(registry, 5)
+    expected = {}
+    for version in ("1", "2"):
+        model, row = stored_model(registry, version)
+        expected[row.model_digest] = model.estimator.predict(model.features(frame)).tolist()
     seen: list[tuple[float, str, bool]] = []
+    wrong: list[str] = []
     stop = threading.Event()
 
     with Server(registry["home"], registry["task"].config_path) as server:
@@ -134,6 +149,8 @@ def test_a_promotion_and_a_rollback_are_served_within_a_second(registry):
                     started = time.monotonic()
                     answer = client.post(f"{server.url}/v1/models/{name}/predict", json={"records": records}).json()
                     seen.append((started, answer["model_digest"], any(p["from_cache"] for p in answer["predictions"])))
+                    if [p["label"] for p in answer["predictions"]] != expected[answer["model_digest"]]:
+                        wrong.append(answer["model_digest"])  # an answer of one model under the other's digest
 
         def hokusai(*args):
             done = subprocess.run(
@@ -157,7 +174,7 @@ def test_a_promotion_and_a_rollback_are_served_within_a_second(registry):
             stop.set()
             client.join(30)
 
-    assert len(seen) > 20
+    assert len(seen) > 20 and wrong == []
 
     def last_stale(switch: float, until: float, old: str) -> float:
         return max((t - switch for t, d, _ in seen if switch < t < until and d == old), default=0.0)
@@ -238,6 +255,9 @@ def test_a_token_is_required_when_configured(registry, tmp_path):
     with Server(registry["home"], locked, env=env) as server:
         url = f"{server.url}/v1/models/{name}/predict"
         assert httpx.post(url, json={"records": records}).json()["code"] == "E_SERVE_UNAUTHORIZED"
+        assert httpx.get(f"{server.url}/v1/models/{name}").json()["code"] == "E_SERVE_UNAUTHORIZED"
+        no_header = httpx.post(f"{server.url}/v1/models/{name}/rollback", json={"actor": "x", "reason": "y"})
+        assert (no_header.status_code, no_header.json()["code"]) == (401, "E_SERVE_UNAUTHORIZED")
         wrong = httpx.post(url, json={"records": records}, headers={"Authorization": "Bearer guess"})
         assert (wrong.status_code, wrong.json()["code"]) == (403, "E_SERVE_FORBIDDEN")
         right = httpx.post(url, json={"records": records}, headers={"Authorization": "Bearer reader-token"})
@@ -310,6 +330,19 @@ def test_a_model_file_that_is_not_the_attested_one_is_never_loaded(registry, tmp
     with pytest.raises(ServingError) as caught:
         catalogue.model(resolved)
     assert caught.value.code == "E_SERVE_MODEL_UNVERIFIED" and "not the attested model" in caught.value.message
+    # The registry's digest tag moved to match the swapped file: the attestation still binds the old one.
+    from mlflow.tracking import MlflowClient
+
+    from hokusai_assets.lib.commitments.digests import file_digest
+    from hokusai_assets.services.tracking.tags import TAG_MODEL_DIGEST
+
+    MlflowClient(settings.layout.tracking_uri({})).set_model_version_tag(
+        settings.config.registered_model_name, "2", TAG_MODEL_DIGEST, file_digest(model_file)
+    )
+    catalogue.refresh()
+    with pytest.raises(ServingError) as caught:
+        catalogue.model(catalogue.resolve(version="2"))
+    assert caught.value.code == "E_SERVE_MODEL_UNVERIFIED" and "attestation does not check out" in caught.value.message
     assert catalogue.loaded_digests() == []
 
 

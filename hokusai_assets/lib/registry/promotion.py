@@ -112,7 +112,7 @@ def check_environment_alias(alias: str) -> None:
             f"{alias!r} is set by promote and rollback; name an environment (staging, production, ...)",
             code="E_REGISTRY_ALIAS",
         )
-    if not ENVIRONMENT_ALIAS.match(alias):
+    if not ENVIRONMENT_ALIAS.fullmatch(alias):
         raise RegistryError(
             f"alias {alias[:40]!r} is not valid: lowercase letters, digits and '-', starting with a letter, at most 32",
             code="E_REGISTRY_ALIAS",

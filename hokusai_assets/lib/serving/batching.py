@@ -40,6 +40,7 @@ class MicroBatcher:
         self._max_wait = max_wait_ms / 1000
         self._on_batch = on_batch
         self._open: dict[Hashable, _Batch] = {}
+        self._closing: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     async def submit(self, model: Hashable, rows: list[Any]) -> list[Any]:
         if self._max_wait <= 0 or len(rows) >= self._max_rows:
@@ -48,7 +49,9 @@ class MicroBatcher:
         if batch is None or len(batch.rows) + len(rows) > self._max_rows:
             batch = _Batch()
             self._open[model] = batch
-            asyncio.get_running_loop().create_task(self._close_after_wait(model, batch))
+            task = asyncio.get_running_loop().create_task(self._close_after_wait(model, batch))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         future = asyncio.get_running_loop().create_future()
         batch.callers.append((len(batch.rows), len(rows), future))
         batch.rows.extend(rows)
@@ -70,6 +73,10 @@ class MicroBatcher:
                 if not future.done():
                     future.set_exception(error)
             return
+        except BaseException:  # cancelled (the server stopping): no caller may wait for ever
+            for _, _, future in batch.callers:
+                future.cancel()
+            raise
         for start, count, future in batch.callers:
             if not future.done():
                 future.set_result(list(results[start : start + count]))

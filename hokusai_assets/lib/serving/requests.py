@@ -29,7 +29,10 @@ def _bad(message: str, code: str, status: int = 422) -> ServingError:
 def _looks_like(value: str) -> str:
     from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii
 
-    found = find_cleartext_pii(pd.DataFrame({"value": [value]}))
+    try:
+        found = find_cleartext_pii(pd.DataFrame({"value": [value]}))
+    except Exception:  # noqa: BLE001 - e.g. a lone surrogate: the type error stands without the hint
+        return " (the value is not shown or logged)"
     kinds = sorted(found.get("value", {}))
     return f" (it looks like {', '.join(kinds)}; the value is not shown or logged)" if kinds else ""
 
@@ -52,7 +55,10 @@ def _value(row: int, name: str, kind: str, value: Any) -> int | float | bool:
         if not INT64[0] <= value <= INT64[1]:
             raise _bad(f"{where}: the integer does not fit in 64 bits", "E_SERVE_TYPE")
         return value
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise _bad(f"{where}: the integer is too large for a float", "E_SERVE_TYPE") from None
 
 
 def _records(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hokusai_assets.lib.serving.errors import ServingError
 from hokusai_assets.lib.training.model import TrainedModel
 
 
@@ -29,6 +30,13 @@ def score_rows(model: TrainedModel, rows: Sequence[Mapping[str, Any]]) -> list[d
     import sklearn
 
     names = model.feature_names
+    missing = [name for name in names if name not in rows[0]] if rows else []
+    if missing:  # a version trained on other features than the task's today
+        raise ServingError(
+            f"this version reads feature(s) the task no longer has: {', '.join(missing)}; serve a newer version",
+            code="E_SERVE_MODEL_FEATURES",
+            status=409,
+        )
     # Straight to float64 in feature order (what model.features gives), without a frame of dicts.
     X = pd.DataFrame(np.array([[row[name] for name in names] for row in rows], dtype="float64"), columns=names)
     # Rows are checked finite when the request is parsed; sklearn need not scan them again.

@@ -7,11 +7,14 @@ configured TTL (``SET … EX``), so Redis bounds and expires them itself.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from hokusai_assets.lib.serving.cache import TTLCache
 from hokusai_assets.lib.serving.errors import ServingError
+
+log = logging.getLogger("hokusai.serve")
 
 
 class PredictionStore(Protocol):
@@ -41,7 +44,9 @@ class RedisStore:
     def __init__(self, url: str, ttl_seconds: float) -> None:
         import redis
 
-        self._ttl = max(1, round(ttl_seconds))
+        self._ttl = max(1, round(ttl_seconds))  # SET ... EX takes whole seconds
+        self._errors = redis.RedisError
+        self.failures = 0
         try:
             self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             self._redis.ping()
@@ -54,13 +59,27 @@ class RedisStore:
             ) from error
 
     def get_many(self, keys: list[str]) -> list[Any | None]:
-        return [None if raw is None else json.loads(raw) for raw in self._redis.mget(keys)]
+        # A cache that is down is a cache that misses: the model still answers.
+        try:
+            found = self._redis.mget(keys)
+        except self._errors as error:
+            self._failed("read", error)
+            return [None] * len(keys)
+        return [None if raw is None else json.loads(raw) for raw in found]
 
     def put_many(self, items: Mapping[str, Any]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key, value in items.items():
-            pipe.set(key, json.dumps(value, separators=(",", ":")), ex=self._ttl)
-        pipe.execute()
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for key, value in items.items():
+                pipe.set(key, json.dumps(value, separators=(",", ":")), ex=self._ttl)
+            pipe.execute()
+        except self._errors as error:
+            self._failed("write", error)
+
+    def _failed(self, what: str, error: Exception) -> None:
+        self.failures += 1
+        if self.failures == 1 or self.failures % 1000 == 0:
+            log.warning("Redis cache %s failed (%s, %d so far): answering without the cache", what, type(error).__name__, self.failures)
 
 
 def open_store(url: str | None, max_entries: int, ttl_seconds: float) -> PredictionStore:

@@ -44,6 +44,8 @@ class ModelCatalogue:
         self._versions: dict[str, dict[str, Any]] = {}
         self._aliases: dict[str, str] = {}
         self._loaded: OrderedDict[str, TrainedModel] = OrderedDict()
+        self._refreshing = threading.Lock()  # one refresh at a time: a slower, older read never wins
+        self._loading: dict[str, threading.Lock] = {}  # one load per digest at a time
         self.refreshed = False
 
     # ---- the registry's snapshot
@@ -51,11 +53,12 @@ class ModelCatalogue:
     def refresh(self) -> None:
         from hokusai_assets.services.model_registry import list_models
 
-        rows = list_models(self.settings)
-        versions = {row["version"]: row for row in rows}
-        aliases = {alias: row["version"] for row in rows for alias in row["aliases"]}
-        with self._lock:
-            self._versions, self._aliases, self.refreshed = versions, aliases, True
+        with self._refreshing:
+            rows = list_models(self.settings)
+            versions = {row["version"]: row for row in rows}
+            aliases = {alias: row["version"] for row in rows for alias in row["aliases"]}
+            with self._lock:
+                self._versions, self._aliases, self.refreshed = versions, aliases, True
 
     def snapshot(self) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         with self._lock:
@@ -74,7 +77,7 @@ class ModelCatalogue:
             row, via = versions[version], "version"
         else:
             alias = alias or CHAMPION
-            if alias not in aliases:
+            if aliases.get(alias) not in versions:
                 known = ", ".join(sorted(aliases)) or "none yet: promote a version first (hokusai models promote)"
                 raise ServingError(
                     f"{self.name} has no alias {alias[:40]!r} (aliases: {known})", code="E_SERVE_UNKNOWN_ALIAS", status=404
@@ -92,16 +95,17 @@ class ModelCatalogue:
 
     def model(self, resolved: Resolved) -> TrainedModel:
         with self._lock:
-            model = self._loaded.get(resolved.model_digest)
+            loading = self._loading.setdefault(resolved.model_digest, threading.Lock())
+        with loading:  # a second caller waits for the first load instead of verifying again
+            model = self.loaded_model(resolved)
             if model is not None:
-                self._loaded.move_to_end(resolved.model_digest)
                 return model
-        model = self._load_verified(resolved)
-        with self._lock:
-            self._loaded[resolved.model_digest] = model
-            while len(self._loaded) > self.max_loaded:
-                self._loaded.popitem(last=False)
-        return model
+            model = self._load_verified(resolved)
+            with self._lock:
+                self._loaded[resolved.model_digest] = model
+                while len(self._loaded) > self.max_loaded:
+                    self._loaded.popitem(last=False)
+            return model
 
     def loaded_model(self, resolved: Resolved) -> TrainedModel | None:
         """The model if it is loaded already (no verification, no I/O), else None."""

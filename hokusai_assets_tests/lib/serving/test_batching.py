@@ -63,3 +63,21 @@ def test_a_failing_batch_fails_each_of_its_callers():
 
     results = run(main())
     assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+
+
+def test_a_cancelled_batch_leaves_no_caller_waiting():
+    async def main():
+        started = asyncio.Event()
+
+        async def slow(model, rows):
+            started.set()
+            await asyncio.sleep(60)
+
+        batcher = MicroBatcher(slow, max_batch_rows=10, max_wait_ms=1)
+        callers = [asyncio.create_task(batcher.submit("m", [i])) for i in range(2)]
+        await asyncio.wait_for(started.wait(), 5)
+        for task in list(batcher._closing):
+            task.cancel()  # as when the server stops mid-batch
+        return await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
+
+    assert [type(r) for r in run(main())] == [asyncio.CancelledError, asyncio.CancelledError]

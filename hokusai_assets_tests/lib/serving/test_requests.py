@@ -44,6 +44,8 @@ def test_records_and_columns_rows_give_the_same_rows():
         ({"records": [{**GOOD, "flag": 1}]}, "E_SERVE_TYPE"),
         ({"records": [{**GOOD, "x": math.inf}]}, "E_SERVE_NOT_FINITE"),
         ({"records": [GOOD] * 11}, "E_SERVE_TOO_MANY_ROWS"),
+        ({"records": [{**GOOD, "x": 10**400}]}, "E_SERVE_TYPE"),  # JSON allows it; no float holds it
+        ({"records": [{**GOOD, "x": "\ud800"}]}, "E_SERVE_TYPE"),  # a lone surrogate: valid JSON
     ],
 )
 def test_each_bad_body_has_its_code(body, code):
