@@ -48,6 +48,14 @@ def registry(tmp_path_factory):
     return {"task": task, "home": home, "settings": settings, "api": api, "root": root}
 
 
+@pytest.fixture(scope="module")
+def server(registry):
+    """One server on the task's own config for the tests that need nothing special (each
+    server process costs seconds of imports)."""
+    with Server(registry["home"], registry["task"].config_path) as running:
+        yield running
+
+
 def predict(url: str, name: str, body, **params) -> httpx.Response:
     return httpx.post(f"{url}/v1/models/{name}/predict", json=body, params=params, timeout=30)
 
@@ -94,39 +102,38 @@ def test_an_environment_alias_goes_through_the_gates(registry, tmp_path):
         api.promote("2", alias="previous-champion", actor="test", reason="no")
 
 
-def test_predictions_are_the_models_own_and_name_version_digest_and_cache(registry):
+def test_predictions_are_the_models_own_and_name_version_digest_and_cache(registry, server):
     records, frame = benchmark_records(registry)
     model, row = stored_model(registry, "1")
     name = registry["settings"].config.registered_model_name
-    with Server(registry["home"], registry["task"].config_path) as server:
-        first = predict(server.url, name, {"records": records})
-        assert first.status_code == 200, first.text
-        body = first.json()
-        assert (body["version"], body["model_digest"], body["alias"]) == ("1", row.model_digest, "champion")
-        X = model.features(frame)
-        assert [p["label"] for p in body["predictions"]] == model.estimator.predict(X).tolist()
-        proba = model.estimator.predict_proba(X)
-        classes = [str(c) for c in model.estimator.classes_]
-        assert [[p["probabilities"][c] for c in classes] for p in body["predictions"]] == proba.tolist()
-        assert not any(p["from_cache"] for p in body["predictions"])
-        # The columns/rows shape, the same rows: all from the cache now.
-        features = registry["settings"].schema.feature_names
-        again = predict(server.url, name, {"columns": features, "rows": [[r[f] for f in features] for r in records]}).json()
-        assert all(p["from_cache"] for p in again["predictions"])
-        assert [p["label"] for p in again["predictions"]] == [p["label"] for p in body["predictions"]]
-        # A version by number, and the registry as the server sees it.
-        by_version = predict(server.url, name, {"records": records[:3]}, version="2").json()
-        assert by_version["version"] == "2" and by_version["alias"] is None
-        described = httpx.get(f"{server.url}/v1/models/{name}").json()
-        assert described["aliases"]["champion"] == "1" and {v["version"] for v in described["versions"]} == {"1", "2"}
-        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
-        # With no admin token configured, the registry cannot be changed over HTTP at all.
-        refused = httpx.post(f"{server.url}/v1/models/{name}/rollback", json={"actor": "x", "reason": "y"})
-        assert (refused.status_code, refused.json()["code"]) == (403, "E_SERVE_FORBIDDEN")
-        assert httpx.get(f"{server.url}/docs").status_code == 200
+    first = predict(server.url, name, {"records": records})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["version"], body["model_digest"], body["alias"]) == ("1", row.model_digest, "champion")
+    X = model.features(frame)
+    assert [p["label"] for p in body["predictions"]] == model.estimator.predict(X).tolist()
+    proba = model.estimator.predict_proba(X)
+    classes = [str(c) for c in model.estimator.classes_]
+    assert [[p["probabilities"][c] for c in classes] for p in body["predictions"]] == proba.tolist()
+    assert not any(p["from_cache"] for p in body["predictions"])
+    # The columns/rows shape, the same rows: all from the cache now.
+    features = registry["settings"].schema.feature_names
+    again = predict(server.url, name, {"columns": features, "rows": [[r[f] for f in features] for r in records]}).json()
+    assert all(p["from_cache"] for p in again["predictions"])
+    assert [p["label"] for p in again["predictions"]] == [p["label"] for p in body["predictions"]]
+    # A version by number, and the registry as the server sees it.
+    by_version = predict(server.url, name, {"records": records[:3]}, version="2").json()
+    assert by_version["version"] == "2" and by_version["alias"] is None
+    described = httpx.get(f"{server.url}/v1/models/{name}").json()
+    assert described["aliases"]["champion"] == "1" and {v["version"] for v in described["versions"]} == {"1", "2"}
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    # With no admin token configured, the registry cannot be changed over HTTP at all.
+    refused = httpx.post(f"{server.url}/v1/models/{name}/rollback", json={"actor": "x", "reason": "y"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "E_SERVE_FORBIDDEN")
+    assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
-def test_a_promotion_and_a_rollback_are_served_within_a_second(registry):
+def test_a_promotion_and_a_rollback_are_served_within_a_second(registry, server):
     """A client loops while the champion changes from the CLI; no answer that started more than
     1 s after a switch carries the old model's digest."""
     records, _ = benchmark_records(registry, 5)
@@ -141,38 +148,37 @@ def test_a_promotion_and_a_rollback_are_served_within_a_second(registry):
     wrong: list[str] = []
     stop = threading.Event()
 
-    with Server(registry["home"], registry["task"].config_path) as server:
 
-        def loop():
-            with httpx.Client(timeout=30) as client:
-                while not stop.is_set():
-                    started = time.monotonic()
-                    answer = client.post(f"{server.url}/v1/models/{name}/predict", json={"records": records}).json()
-                    seen.append((started, answer["model_digest"], any(p["from_cache"] for p in answer["predictions"])))
-                    if [p["label"] for p in answer["predictions"]] != expected[answer["model_digest"]]:
-                        wrong.append(answer["model_digest"])  # an answer of one model under the other's digest
+    def loop():
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                answer = client.post(f"{server.url}/v1/models/{name}/predict", json={"records": records}).json()
+                seen.append((started, answer["model_digest"], any(p["from_cache"] for p in answer["predictions"])))
+                if [p["label"] for p in answer["predictions"]] != expected[answer["model_digest"]]:
+                    wrong.append(answer["model_digest"])  # an answer of one model under the other's digest
 
-        def hokusai(*args):
-            done = subprocess.run(
-                [sys.executable, "-m", "hokusai_assets.entry.cli", *args, "--config", str(registry["task"].config_path),
-                 "--home", str(registry["home"])],
-                capture_output=True, text=True, timeout=120,
-            )
-            assert done.returncode == 0, done.stderr
-            return time.monotonic()
+    def hokusai(*args):
+        done = subprocess.run(
+            [sys.executable, "-m", "hokusai_assets.entry.cli", *args, "--config", str(registry["task"].config_path),
+             "--home", str(registry["home"])],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return time.monotonic()
 
-        client = threading.Thread(target=loop)
-        client.start()
-        try:
-            time.sleep(1.0)
-            promoted = hokusai("models", "promote", "2", "--actor", "test", "--reason", "switch")
-            time.sleep(2.0)
-            rolling_back = time.monotonic()  # from here the old champion is right again
-            rolled_back = hokusai("models", "rollback", "--actor", "test", "--reason", "switch back")
-            time.sleep(2.0)
-        finally:
-            stop.set()
-            client.join(30)
+    client = threading.Thread(target=loop)
+    client.start()
+    try:
+        time.sleep(1.0)
+        promoted = hokusai("models", "promote", "2", "--actor", "test", "--reason", "switch")
+        time.sleep(2.0)
+        rolling_back = time.monotonic()  # from here the old champion is right again
+        rolled_back = hokusai("models", "rollback", "--actor", "test", "--reason", "switch back")
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        client.join(30)
 
     assert len(seen) > 20 and wrong == []
 
@@ -221,26 +227,25 @@ def bad_body(case: str, good: dict, features: list[str]) -> bytes:
     return json.dumps({"records": [row]}).encode()
 
 
-def test_every_bad_request_gets_its_code_and_the_server_keeps_serving(registry):
+def test_every_bad_request_gets_its_code_and_the_server_keeps_serving(registry, server):
     records, _ = benchmark_records(registry, 1)
     settings = registry["settings"]
     name, features = settings.config.registered_model_name, settings.schema.feature_names
-    with Server(registry["home"], registry["task"].config_path) as server:
-        with httpx.Client(timeout=30) as client:
-            for case, raw, where, status, code in BAD_REQUESTS:
-                body = raw if raw is not None else bad_body(case, records[0], features)
-                params = {k: v for k, v in where.items() if k != "name"}
-                answer = client.post(
-                    f"{server.url}/v1/models/{where.get('name', name)}/predict",
-                    content=body,
-                    params=params,
-                    headers={"content-type": "application/json"},
-                )
-                assert (answer.status_code, answer.json()["code"]) == (status, code), (case, answer.text)
-                assert "someone@example.com" not in answer.text
-                good = client.post(f"{server.url}/v1/models/{name}/predict", json={"records": records})
-                assert good.status_code == 200, (case, good.text)
-        log = server.log.read_text()
+    with httpx.Client(timeout=30) as client:
+        for case, raw, where, status, code in BAD_REQUESTS:
+            body = raw if raw is not None else bad_body(case, records[0], features)
+            params = {k: v for k, v in where.items() if k != "name"}
+            answer = client.post(
+                f"{server.url}/v1/models/{where.get('name', name)}/predict",
+                content=body,
+                params=params,
+                headers={"content-type": "application/json"},
+            )
+            assert (answer.status_code, answer.json()["code"]) == (status, code), (case, answer.text)
+            assert "someone@example.com" not in answer.text
+            good = client.post(f"{server.url}/v1/models/{name}/predict", json={"records": records})
+            assert good.status_code == 200, (case, good.text)
+    log = server.log.read_text()
     assert "someone@example.com" not in log and "Traceback" not in log
 
 
@@ -297,21 +302,32 @@ def metric(text: str, name: str, **labels) -> float:
     return 0.0
 
 
-def test_metrics_count_what_was_sent(registry):
+def test_metrics_count_what_was_sent(registry, server):
     records, _ = benchmark_records(registry, 3)
+    records = [{k: v + 0.001 for k, v in r.items()} for r in records]  # rows no earlier test sent
     name = registry["settings"].config.registered_model_name
-    with Server(registry["home"], registry["task"].config_path) as server:
-        for _ in range(4):
-            assert predict(server.url, name, {"records": records}).status_code == 200
-        assert predict(server.url, name, {"records": records}, alias="nope").status_code == 404
-        text = httpx.get(f"{server.url}/metrics").text
     route = "/v1/models/{name}/predict"
-    assert metric(text, "hokusai_requests_total", endpoint=route, status="200") == 4
-    assert metric(text, "hokusai_requests_total", endpoint=route, status="404") == 1
-    assert metric(text, "hokusai_cache_misses_total") == 3 and metric(text, "hokusai_cache_hits_total") == 9
-    assert metric(text, "hokusai_predictions_total", version="1") == 12
-    assert metric(text, "hokusai_request_latency_seconds_count", endpoint=route) == 5
-    assert metric(text, "hokusai_batch_rows_sum") == 3
+    series = [
+        ("hokusai_requests_total", {"endpoint": route, "status": "200"}),
+        ("hokusai_requests_total", {"endpoint": route, "status": "404"}),
+        ("hokusai_cache_misses_total", {}),
+        ("hokusai_cache_hits_total", {}),
+        ("hokusai_predictions_total", {"version": "1"}),
+        ("hokusai_request_latency_seconds_count", {"endpoint": route}),
+        ("hokusai_batch_rows_sum", {}),
+    ]
+
+    def read():
+        text = httpx.get(f"{server.url}/metrics").text
+        return [metric(text, name_, **labels) for name_, labels in series]
+
+    before = read()
+    for _ in range(4):
+        assert predict(server.url, name, {"records": records}).status_code == 200
+    assert predict(server.url, name, {"records": records}, alias="nope").status_code == 404
+    counted = [after - was for after, was in zip(read(), before, strict=True)]
+    # 4 answered and 1 refused; 3 rows scored once (one batch of 3), then 9 from the cache.
+    assert counted == [4, 1, 3, 9, 12, 5, 3]
 
 
 def test_a_model_file_that_is_not_the_attested_one_is_never_loaded(registry, tmp_path):
