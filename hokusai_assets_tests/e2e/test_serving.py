@@ -28,7 +28,9 @@ from hokusai_assets_tests.e2e.serving import RedisServer, Server
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 
 
-@pytest.fixture(scope="module")
+# Session-scoped, not module-scoped: under `--dist loadgroup` this module's tests share a
+# worker with others, and pytest tears a module fixture down whenever it switches modules.
+@pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """Two attested, accepted versions of the mock task's model; version 1 is champion."""
     root = tmp_path_factory.mktemp("serving")
@@ -48,7 +50,7 @@ def registry(tmp_path_factory):
     return {"task": task, "home": home, "settings": settings, "api": api, "root": root}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(registry):
     """One server on the task's own config for the tests that need nothing special (each
     server process costs seconds of imports)."""
