@@ -25,7 +25,7 @@ from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.run_plan import plan_contribution_runs
 from hokusai_assets.lib.intake.validate import SCHEMA_VALID
 from hokusai_assets.services.inbox import Arrival, scan_inbox
-from hokusai_assets.services.intake import screen_stored
+from hokusai_assets.services.intake import SchemaScreen, schema_screen
 from hokusai_assets.services.quarantine import quarantine_file
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.load import Settings
@@ -99,11 +99,12 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         current_fingerprint=settings.reference_fingerprint,
     )
     run_requests, misfits, unscreened = [], [], 0
+    screen = _TickScreen(context, settings, store)
     screening_since = time.monotonic()
     for key in plan.evaluate:
         misfit = None
         if time.monotonic() - screening_since < SCREEN_BUDGET_SECONDS:
-            misfit = _screen(context, settings, store, key)
+            misfit = screen.misfit(key)
         else:
             unscreened += 1
         run_requests.append(_evaluation_request(key, misfit))
@@ -129,12 +130,28 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
     )
 
 
-def _screen(context: dg.SensorEvaluationContext, settings: Settings, store: ContributionStore, key: str) -> CheckOutcome | None:
-    try:
-        return screen_stored(settings, store, key)
-    except Exception as error:  # noqa: BLE001 - a file the screen cannot read gets the full run, which says why
-        context.log.warning(f"{key}: could not screen against the task schema ({type(error).__name__}); full run")
-        return None
+class _TickScreen:
+    """One tick's schema screen: the reference is read once, at the first file screened."""
+
+    def __init__(self, context: dg.SensorEvaluationContext, settings: Settings, store: ContributionStore) -> None:
+        self.context, self.settings, self.store = context, settings, store
+        self._built: SchemaScreen | Exception | None = None
+        self._tried = False
+
+    def misfit(self, key: str) -> CheckOutcome | None:
+        try:
+            if not self._tried:
+                self._tried = True
+                try:
+                    self._built = schema_screen(self.settings)
+                except Exception as error:  # noqa: BLE001 - kept, so every file of the tick says so
+                    self._built = error
+            if isinstance(self._built, Exception):
+                raise self._built
+            return None if self._built is None else self._built.misfit(self.store, key)
+        except Exception as error:  # noqa: BLE001 - a file the screen cannot read gets the full run, which says why
+            self.context.log.warning(f"{key}: could not screen against the task schema ({type(error).__name__}); full run")
+            return None
 
 
 def _evaluation_request(key: str, misfit: CheckOutcome | None) -> dg.RunRequest:

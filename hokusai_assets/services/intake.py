@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,15 @@ from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.reading import load_reference
-from hokusai_assets.lib.intake.validate import IntakeReference, IntakeResult, known_classes, run_intake, schema_misfit
+from hokusai_assets.lib.intake.validate import (
+    IntakePolicy,
+    IntakeReference,
+    IntakeResult,
+    known_classes,
+    run_intake,
+    schema_misfit,
+)
+from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.services.inbox import sidecar_for
 from hokusai_assets.services.keys import existing_pii_key
 from hokusai_assets.services.leaf_index import LeafIndex
@@ -90,27 +99,37 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
 
 
-def screen_stored(settings: Settings, store: ContributionStore, key: str) -> CheckOutcome | None:
-    """Whether stored contribution ``key`` fits the task schema: the failed ``schema_valid`` its
-    intake will report, or None when it fits or this cannot tell yet.
+@dataclass(frozen=True)
+class SchemaScreen:
+    """The intake's schema steps (``schema_misfit``), with what they need read once: a sensor
+    tick screens every new file with one of these."""
 
-    Asked before its run is requested, so the run plans only the checks it will evaluate.
-    Cannot tell when the reference tables are not materialised (the run reports what is wrong).
-    """
+    schema: TaskSchema
+    policy: IntakePolicy
+    pii_key: PiiKey
+    classes: list
+
+    def misfit(self, store: ContributionStore, key: str) -> CheckOutcome | None:
+        """Whether stored contribution ``key`` fits the task schema: the failed ``schema_valid``
+        its intake will report, or None when it fits.
+
+        Asked before its run is requested, so the run plans only the checks it will evaluate.
+        """
+        stored = store.get(key)
+        data = store.read_bytes(key)
+        return schema_misfit(data, stored.format, f"{key}{stored.suffix}", self.schema, self.policy, self.pii_key, self.classes)
+
+
+def schema_screen(settings: Settings) -> SchemaScreen | None:
+    """The screen for this task, or None while the reference tables are not materialised
+    (then nothing can be told in advance, and each run reports what is wrong)."""
     schema = settings.schema
     tables = [settings.layout.table_file(name) for name in ("baseline_training_set", "benchmark_dataset")]
     if not all(path.is_file() for path in tables):
         return None
     baseline_labels, benchmark_labels = (pd.read_parquet(path, columns=[schema.label])[schema.label] for path in tables)
-    stored = store.get(key)
-    return schema_misfit(
-        store.read_bytes(key),
-        stored.format,
-        f"{key}{stored.suffix}",
-        schema,
-        settings.config.intake.policy(),
-        _existing_pii_key(settings),
-        known_classes(baseline_labels, benchmark_labels),
+    return SchemaScreen(
+        schema, settings.config.intake.policy(), _existing_pii_key(settings), known_classes(baseline_labels, benchmark_labels)
     )
 
 
