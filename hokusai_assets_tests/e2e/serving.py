@@ -47,7 +47,11 @@ class Server:
                 self.process.wait(10)
 
     def __enter__(self) -> Server:
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:  # __exit__ does not run when __enter__ fails: stop it here
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -74,10 +78,21 @@ class RedisServer:
             except redis.RedisError:
                 return False
 
-        wait_for(up, 30, "redis-server to answer")
+        try:
+            wait_for(up, 30, "redis-server to answer")
+        except BaseException:  # __exit__ does not run when __enter__ fails: stop it here
+            self.stop()
+            raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
