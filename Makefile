@@ -58,8 +58,15 @@ system-deps:
 	echo "installing $(APT_PACKAGES) with apt-get"; \
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null
 
+# The payout tree is cross-checked against OpenZeppelin's own npm package, installed from the
+# lockfile (node and npm come with the machine; Debian's nodejs and npm otherwise).
+JS_TESTS := hokusai_assets_tests/js
+$(JS_TESTS)/node_modules/.package-lock.json: $(JS_TESTS)/package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs Node.js 20+ and npm (Debian: nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(JS_TESTS) --no-audit --no-fund
+
 # The layers are import-linter contracts in pyproject.toml; a broken one fails before any test runs.
-test: venv system-deps
+test: venv system-deps $(JS_TESTS)/node_modules/.package-lock.json
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -95,4 +102,4 @@ mlflow-ui: venv
 		--default-artifact-root $(HOKUSAI_HOME)/mlflow/artifacts
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info $(JS_TESTS)/node_modules

@@ -1,0 +1,111 @@
+"""The utility of a coalition of players: train on the baseline plus their rows, score on the benchmark.
+
+U(S) is the primary metric's direction-aware value (higher is better: an error metric is
+negated) on the benchmark, of a model fitted by the task's trainer, hyperparameters and
+seed on the baseline training set integrated (append, deduplicated, canonical order) with
+the rows of the players in S. U(empty) is the baseline's own score; U(all players) is the
+epoch model's. Each coalition is identified by the data root of its rows, which is what a
+cache of fits is keyed by and what the epoch's statement commits to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from hokusai_assets.lib.commitments.digests import SHA256_PREFIX, bytes_digest
+from hokusai_assets.lib.commitments.merkle import merkle_root
+from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER, compute_metrics
+from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, task_rows
+from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.training.integrate import integrate
+from hokusai_assets.lib.training.model import TrainedModel
+
+
+@dataclass(frozen=True)
+class CoalitionFit:
+    """One fitted coalition: what was trained on, the model it gave, and its utility."""
+
+    players: tuple[int, ...]
+    data_root: str  # of the coalition's epoch rows (not of the baseline)
+    model_digest: str
+    training_rows: int
+    utility: float
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "players": list(self.players)}
+
+
+def direction_aware(metric: str, value: float) -> float:
+    """A metric value as a score where higher is always better."""
+    return value if HIGHER_IS_BETTER[metric] else -value
+
+
+def coalition_root(row_keys: Sequence[str]) -> str:
+    """The name of a set of epoch rows: the RFC 6962 root over their content keys, sorted."""
+    return SHA256_PREFIX + merkle_root(sorted(bytes.fromhex(k) for k in row_keys)).hex()
+
+
+def training_set(
+    baseline: pd.DataFrame, rows: pd.DataFrame, schema: TaskSchema, max_samples: int | None, seed: int
+) -> pd.DataFrame:
+    """The baseline with ``rows`` of the epoch appended (deduplicated, capped, canonical order):
+    what every coalition's model, and the epoch model, is trained on."""
+    frame, _ = integrate(
+        baseline,
+        task_rows(rows, schema).reset_index(drop=True),
+        schema,
+        strategy="append",
+        deduplicate=True,
+        max_samples=max_samples,
+        seed=seed,
+    )
+    return frame
+
+
+@dataclass
+class CoalitionScorer:
+    """Fits and scores coalitions of one epoch; ``fit`` is the trainer's fit function."""
+
+    schema: TaskSchema
+    baseline: pd.DataFrame
+    benchmark: pd.DataFrame
+    table: pd.DataFrame  # the epoch's new rows (epoch_rows), in content order
+    players: np.ndarray  # the player of each row of ``table``
+    fit: Callable[[pd.DataFrame], TrainedModel]
+    metric: str
+    average: str = "macro"
+    max_samples: int | None = None
+    seed: int = 0
+
+    def mask_of(self, coalition: frozenset[int]) -> np.ndarray:
+        """Which epoch rows the players of ``coalition`` hold."""
+        return np.isin(self.players, sorted(coalition))
+
+    def key(self, mask: np.ndarray) -> str:
+        """The data root naming a set of epoch rows: what caches and the statement call it."""
+        return coalition_root(self.table.loc[mask, ROW_KEY].tolist())
+
+    def training_set(self, mask: np.ndarray) -> pd.DataFrame:
+        return training_set(self.baseline, self.table.loc[mask], self.schema, self.max_samples, self.seed)
+
+    def score(self, model: TrainedModel) -> float:
+        preds = model.predict(self.benchmark)
+        value = compute_metrics(self.schema.task_type, [self.metric], preds, self.average)[self.metric]
+        return direction_aware(self.metric, value)
+
+    def evaluate(self, mask: np.ndarray, players: tuple[int, ...] = ()) -> tuple[CoalitionFit, TrainedModel]:
+        """Train on the baseline plus the rows in ``mask`` and score the model on the benchmark."""
+        frame = self.training_set(mask)
+        model = self.fit(frame)
+        fit = CoalitionFit(
+            players=players,
+            data_root=self.key(mask),
+            model_digest=bytes_digest(model.to_bytes()),
+            training_rows=len(frame),
+            utility=self.score(model),
+        )
+        return fit, model

@@ -1,0 +1,103 @@
+"""What people read of an epoch: a markdown table per wallet and a bar chart of values and amounts.
+
+Both are built from the epoch's predicate (``statement.py``), so the UI, MLflow and the
+report file beside the statement show exactly the numbers that were signed.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from hokusai_assets.lib.rewards.players import wallet_values
+
+
+def wallet_rows(predicate: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per wallet: rows kept, value (exact share of the players'), standard error, amount."""
+    players = predicate["players"]
+    values = wallet_values([p["value"] for p in players], {p["player"]: p["holders"] for p in players})
+    variance: dict[str, Fraction] = {}
+    for p in players:  # a wallet's share of a player's value carries that share of its error
+        total = sum(p["holders"].values())
+        for wallet, rows in p["holders"].items():
+            share = Fraction(rows, total)
+            variance[wallet] = variance.get(wallet, Fraction(0)) + (share * Fraction(p["standard_error"])) ** 2
+    kept: dict[str, int] = {}
+    for member in predicate["contributions"]:
+        kept[member["wallet"]] = kept.get(member["wallet"], 0) + member["rows_kept"]
+    amounts = predicate["payouts"]["amounts"]
+    return [
+        {
+            "wallet": wallet,
+            "rows_kept": kept[wallet],
+            "value": float(values.get(wallet, 0)),
+            "standard_error": float(variance.get(wallet, 0)) ** 0.5,
+            "amount": int(amounts.get(wallet, "0")),
+        }
+        for wallet in sorted(kept)
+    ]
+
+
+def epoch_markdown(predicate: Mapping[str, Any]) -> str:
+    valuation, payouts = predicate["valuation"], predicate["payouts"]
+    lines = [
+        f"### Reward epoch {predicate['epoch']}",
+        "",
+        f"{predicate['rows']['count']} new row(s) from {len(predicate['contributions'])} contribution(s), "
+        f"{len(predicate['players'])} player(s), {valuation['method']} Shapley over {valuation['fits']} fit(s); "
+        f"U(all) - U(none) = {valuation['u_all'] - valuation['u_empty']:.6f}, sum of values "
+        f"{valuation['sum_values']:.6f} (efficiency gap {valuation['efficiency_gap']:.2e}).",
+        f"Paid {payouts['total']} of a pool of {payouts['pool']}; payout root `{payouts['root']}`.",
+        "",
+        "| wallet | rows kept | value | standard error | amount |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in wallet_rows(predicate):
+        lines.append(
+            f"| `{row['wallet']}` | {row['rows_kept']} | {row['value']:.6f} | {row['standard_error']:.6f} | {row['amount']} |"
+        )
+    lines += ["", "| contribution | wallet | received | kept | known | held earlier | repeated | leave-one-out |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    loo = predicate["leave_one_out"]
+    for m in predicate["contributions"]:
+        drop = f"{loo[m['partition']]:.6f}" if m["partition"] in loo else "-"
+        lines.append(
+            f"| {m['partition']} | `{m['wallet']}` | {m['rows_received']} | {m['rows_kept']} | {m['rows_known']} | "
+            f"{m['rows_held_earlier']} | {m['rows_repeated']} | {drop} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def harmful_markdown(harmful: Mapping[str, list[Mapping[str, Any]]]) -> str:
+    if not harmful:
+        return "No harmful rows flagged (KNN-Shapley found no row of negative value, or the task is a regression).\n"
+    lines = ["| contribution | row (content key) | KNN-Shapley |", "|---|---|---:|"]
+    for owner, rows in harmful.items():
+        lines += [f"| {owner} | `{r['row_key'][:16]}…` | {r['knn_shapley']:.6f} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def values_plot_png(predicate: Mapping[str, Any]) -> bytes:
+    """Bar chart: each wallet's value (with its standard error) and its share of the amount paid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = wallet_rows(predicate)
+    labels = [f"{r['wallet'][:6]}…{r['wallet'][-4:]}" for r in rows]
+    total = max(int(predicate["payouts"]["total"]), 1)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 2), sharey=True)
+    left.barh(labels, [r["value"] for r in rows], xerr=[r["standard_error"] for r in rows], color="#4c72b0")
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_xlabel(f"Shapley value ({predicate['valuation']['metric']}, direction-aware)")
+    right.barh(labels, [r["amount"] / total for r in rows], color="#55a868")
+    right.set_xlabel("share of the amount paid")
+    figure.suptitle(f"Reward epoch {predicate['epoch']}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,188 @@
+"""Verify a reward epoch from its files alone: signatures, then every number re-derived.
+
+Given the envelope, the EIP-712 JSON, the attester's public keys and (optionally) the
+payout tree dump, :func:`verify_epoch` checks, in order: the envelope and its Ed25519
+signature; the statement's form; the EIP-712 signer and that it signed this statement's
+epoch, root and total; the players' values recomputed from the recorded coalition
+utilities (exact Shapley, or the seeded Monte Carlo replayed); the row accounts; the
+amounts recomputed from the values by largest remainder; and the payout root rebuilt from
+the amounts, with every wallet's proof checked against it. ``--rerun`` (services) goes
+further and retrains every coalition.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hokusai_assets.lib.attestation.verify.base import Check, Context, Failed, VerificationReport, require
+from hokusai_assets.lib.attestation.verify.signed_checks import check_envelope_format, check_envelope_signature
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.rewards.payout_tree import PayoutTree, verify_payout_proof
+from hokusai_assets.lib.rewards.payouts import allocate
+from hokusai_assets.lib.rewards.players import wallet_values
+from hokusai_assets.lib.rewards.shapley import shapley_from_utilities, values_from_permutations
+from hokusai_assets.lib.rewards.signing import epoch_typed_data, recover_epoch_signer
+from hokusai_assets.lib.rewards.statement import read_epoch_statement
+
+
+class _EpochContext(Context):
+    predicate: dict | None = None
+    tree_dump: Any = None
+
+
+def _envelope_signature(ctx: _EpochContext) -> str:
+    # An epoch is signed once, by the attester: an extra signature, even a copy of the good
+    # one, is something nobody should have added, so it is refused rather than ignored.
+    count = len(ctx.envelope["signatures"])
+    require(count == 1, f"the envelope carries {count} signatures; an epoch has exactly one, the attester's")
+    return check_envelope_signature(ctx)
+
+
+def _statement(ctx: _EpochContext) -> str:
+    try:
+        statement = json.loads(ctx.payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Failed(f"the payload is not UTF-8 JSON ({exc})") from None
+    try:
+        require(canonical_json(statement) == ctx.payload, "the payload is not the RFC 8785 bytes of the statement")
+        ctx.predicate = read_epoch_statement(statement)
+    except HokusaiError as exc:
+        raise Failed(exc.message) from None
+    ctx.statement = statement
+    return f"reward-epoch statement of {ctx.predicate['epoch']}"
+
+
+def _eip712(ctx: _EpochContext) -> str:
+    from hokusai_assets.lib.attestation.eip712 import Eip712Domain
+
+    eip712 = ctx.eip712
+    require(isinstance(eip712, Mapping) and {"signature", "signer", "domain", "message"} <= set(eip712),
+            "the EIP-712 JSON needs types, primaryType, domain, message, signature and signer")
+    try:
+        signer = recover_epoch_signer(eip712)
+        domain = Eip712Domain.from_typed_data(eip712["domain"])
+    except HokusaiError as exc:
+        raise Failed(exc.message) from None
+    expected = ctx.trusted.get("attester_address") if ctx.trusted else None
+    require(signer == expected, f"the EIP-712 signer is {signer}, not the trusted attester {expected!r}")
+    require(eip712["signer"] == signer, f"the signature recovers to {signer}, not to the named signer")
+    published = ctx.trusted.get("eip712_domain")
+    require(published is None or eip712["domain"] == published, "the signed domain is not the attester's published one")
+    typed = epoch_typed_data(ctx.predicate, bytes_digest(ctx.payload), domain)
+    require(eip712["message"] == typed["message"], "the signed epoch, root, total or statement digest is not this statement's")
+    return f"signed by the attester {signer}: epoch, payout root, total and statement digest"
+
+
+def _utility_table(coalitions: list) -> dict[frozenset[int], float]:
+    return {frozenset(c["players"]): c["utility"] for c in coalitions}
+
+
+def _values(ctx: _EpochContext) -> str:
+    predicate = ctx.predicate
+    valuation, players = predicate["valuation"], predicate["players"]
+    n = len(players)
+    utilities = _utility_table(predicate["coalitions"])
+    if valuation["method"] == "exact":
+        require(len(utilities) == 2**n, f"exact Shapley needs all {2**n} coalitions, the statement has {len(utilities)}")
+        values = shapley_from_utilities(n, utilities)
+        errors = (0.0,) * n
+    else:
+        try:
+            values, errors = values_from_permutations(
+                n, valuation["orders"], utilities, truncation=valuation["truncation"]
+            )
+        except HokusaiError as exc:
+            raise Failed(exc.message) from None
+        require(len(valuation["orders"]) == valuation["permutations"], "the recorded orders are not the stated permutations")
+        errors = tuple(None if math.isinf(e) else e for e in errors)
+    stated = tuple(p["value"] for p in players)
+    require(values == stated, f"recomputed values {list(values)} differ from the stated {list(stated)}")
+    require(errors == tuple(p["standard_error"] for p in players), "recomputed standard errors differ from the stated")
+    return f"{n} player value(s) recomputed bit for bit from {len(utilities)} recorded coalition utilities ({valuation['method']})"
+
+
+def _accounts(ctx: _EpochContext) -> str:
+    predicate = ctx.predicate
+    kept_by_wallet: dict[str, int] = {}
+    for member in predicate["contributions"]:
+        kept_by_wallet[member["wallet"]] = kept_by_wallet.get(member["wallet"], 0) + member["rows_kept"]
+    held_by_wallet: dict[str, int] = {}
+    for player in predicate["players"]:
+        require(sum(player["holders"].values()) == player["rows"], f"player {player['player']}'s holders do not add up to its rows")
+        for wallet, rows in player["holders"].items():
+            held_by_wallet[wallet] = held_by_wallet.get(wallet, 0) + rows
+    require(sum(kept_by_wallet.values()) == predicate["rows"]["count"], "the contributions' kept rows do not add up to the epoch's rows")
+    require({w: r for w, r in kept_by_wallet.items() if r} == held_by_wallet, "the players' holders do not match the wallets' kept rows")
+    return f"{predicate['rows']['count']} new row(s) across {len(predicate['contributions'])} contribution(s) and {len(predicate['players'])} player(s)"
+
+
+def _amounts(ctx: _EpochContext) -> str:
+    predicate = ctx.predicate
+    payouts, rewards = predicate["payouts"], predicate["rewards"]
+    values = [p["value"] for p in predicate["players"]]
+    held = {p["player"]: p["holders"] for p in predicate["players"]}
+    allocation = allocate(
+        wallet_values(values, held, [c["wallet"] for c in predicate["contributions"]]),
+        int(rewards["pool"]),
+        wallet_cap=None if rewards["wallet_cap"] is None else int(rewards["wallet_cap"]),
+        epoch_cap=None if rewards["epoch_cap"] is None else int(rewards["epoch_cap"]),
+    )
+    recomputed = allocation.as_dict()
+    for key in ("pool", "distributable", "total", "unallocated", "amounts"):
+        require(recomputed[key] == payouts[key], f"payouts.{key}: stated {payouts[key]!r}, recomputed {recomputed[key]!r}")
+    return f"{len(recomputed['amounts'])} amount(s) recomputed by largest remainder, total {payouts['total']} of {payouts['pool']}"
+
+
+def paid(payouts: Mapping) -> list[tuple[str, int]]:
+    """The (wallet, amount) leaves of the payout tree: every wallet paid more than 0."""
+    return [(wallet, int(amount)) for wallet, amount in payouts["amounts"].items() if int(amount) > 0]
+
+
+def _root(ctx: _EpochContext) -> str:
+    payouts = ctx.predicate["payouts"]
+    leaves = paid(payouts)
+    if not leaves:
+        require(payouts["root"] is None, "nobody is paid, yet a payout root is stated")
+        return "nobody is paid: no payout tree"
+    tree = PayoutTree.build(leaves)
+    require(tree.root == payouts["root"], f"the payout root rebuilt from the amounts is {tree.root}, not {payouts['root']}")
+    if ctx.tree_dump is not None:
+        require(ctx.tree_dump == tree.dump(), "payout-tree.json is not the tree of the stated amounts")
+    bad = [w for w, amount in leaves if not verify_payout_proof(tree.root, w, amount, tree.proof(w))]
+    require(not bad, f"proofs fail for {', '.join(bad)}")
+    return f"payout root {tree.root} rebuilt; {len(leaves)} proof(s) verify"
+
+
+CHECKS: tuple[tuple[str, Callable[[_EpochContext], str]], ...] = (
+    ("envelope_format", check_envelope_format),
+    ("envelope_signature", _envelope_signature),
+    ("statement_format", _statement),
+    ("eip712_signature", _eip712),
+    ("values", _values),
+    ("row_accounts", _accounts),
+    ("amounts", _amounts),
+    ("payout_root", _root),
+)
+
+
+def verify_epoch(envelope_bytes: bytes, eip712: Any, *, trusted: Mapping[str, Any], tree_dump: Any = None) -> VerificationReport:
+    """Every check, in order; the first that fails stops the rest (they would build on it)."""
+    ctx = _EpochContext(envelope_bytes=envelope_bytes, eip712=eip712, trusted=trusted, data_file=None, model_file=None)
+    ctx.tree_dump = tree_dump
+    report = VerificationReport()
+    for name, check in CHECKS:
+        try:
+            report.checks.append(Check(name, True, check(ctx)))
+        except Failed as failure:
+            report.checks.append(Check(name, False, str(failure)))
+            break
+        except (KeyError, TypeError, ValueError) as exc:
+            report.checks.append(Check(name, False, f"malformed statement ({type(exc).__name__}: {exc})"))
+            break
+    report.statement = ctx.statement
+    return report
