@@ -14,10 +14,12 @@ from hokusai_assets.defs.assets import (
     models,
     monitoring,
     overview,
+    rewards,
     training,
 )
 from hokusai_assets.defs.jobs import (
     REFERENCE_ASSETS,
+    close_reward_epoch,
     evaluate_contribution,
     prepare_baseline,
     refresh_contributions_overview,
@@ -41,11 +43,12 @@ def build_definitions(
     """``tracking`` overrides where MLflow runs go (the dry run's own store, a warm worker);
     ``executor`` runs the steps of launched runs (defs/executors.py)."""
     assets = dg.load_assets_from_modules(
-        [contributions, training, models, evaluation, monitoring, attestation, experiment, overview]
+        [contributions, training, models, evaluation, monitoring, attestation, experiment, overview, rewards]
     )
     return dg.Definitions(
         assets=dg.map_asset_specs(_reference_expectations(settings), assets),
-        jobs=[prepare_baseline, evaluate_contribution, refresh_contributions_overview],
+        jobs=[prepare_baseline, evaluate_contribution, refresh_contributions_overview, close_reward_epoch],
+        schedules=_reward_schedules(settings),
         sensors=[
             build_contribution_sensor(settings),
             contributions_overview_sensor,
@@ -55,6 +58,14 @@ def build_definitions(
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home), tracking=tracking),
         executor=executor,
     )
+
+
+def _reward_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
+    """The daily epoch's schedule, when hokusai.yaml asks for daily epochs."""
+    from hokusai_assets.defs.schedules import daily_reward_epoch
+
+    rewards = settings.config.rewards
+    return [daily_reward_epoch] if rewards is not None and rewards.epoch == "daily" else []
 
 
 def _reference_expectations(settings: Settings) -> Callable[[dg.AssetSpec], dg.AssetSpec]:

@@ -40,3 +40,20 @@ refresh_contributions_overview = dg.define_asset_job(
     selection=dg.AssetSelection.assets("contributions_overview"),
     description="Rebuild the table of every contribution from what the store, intake and attestations recorded.",
 )
+
+REWARD_ASSETS = (
+    "reward_epoch",
+    "epoch_rows",
+    "epoch_model",
+    "contribution_values",
+    "payouts",
+    "epoch_attestation",
+    "epoch_mlflow_run",
+)
+
+# One reward epoch, from its window to the signed payout root; partitioned by `reward_epochs`.
+close_reward_epoch = dg.define_asset_job(
+    "close_reward_epoch",
+    selection=dg.AssetSelection.assets(*REWARD_ASSETS),
+    description="Value the epoch's new rows (Shapley over content clusters), pay the pool, sign the payout root.",
+)

@@ -10,3 +10,6 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 # One partition per contribution, keyed by content: c-<first 16 hex of the file's SHA-256>.
 contributions = dg.DynamicPartitionsDefinition(name="contributions")
+
+# One partition per reward epoch: e-0001, e-0002, ... (manual) or d-YYYY-MM-DD (daily).
+reward_epochs = dg.DynamicPartitionsDefinition(name="reward_epochs")

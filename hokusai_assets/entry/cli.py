@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from hokusai_assets.entry.epoch_commands import epoch, prove_payout, verify_epoch
+from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE
 from hokusai_assets.lib.errors import HokusaiError
 
 EXIT_ERROR = 2
@@ -34,14 +36,9 @@ def main() -> None:
     """Measure how much a contributed dataset improves a model, and attest it."""
 
 
-VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Stream Dagster's run log to stderr.")
-CONFIG = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
-)
-HOME = click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+# Reward epochs (entry/epoch_commands.py): close, verify, prove.
+for _command in (epoch, verify_epoch, prove_payout):
+    main.add_command(_command)
 
 
 def CONTRIBUTOR(command):  # noqa: N802 - used as a decorator beside the option constants

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -220,3 +221,45 @@ def dry_run(
                 tracking=tracking,
                 refresh_overview=False,
             )
+
+
+@dataclass(frozen=True)
+class EpochOutcome:
+    epoch: str
+    payout_root: str | None  # None when nobody is paid
+    attestation: str  # the epoch's signed DSSE envelope; the payout tree and report sit beside it
+    pool: str
+    total: str
+    amounts: dict[str, str]  # wallet -> amount in the token's smallest unit (decimal strings)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def close_epoch(
+    settings: Settings, day: date | None = None, instance: dg.DagsterInstance | None = None, verbose: bool = False
+) -> EpochOutcome:
+    """Close the next reward epoch (or ``day``'s, for daily epochs) and materialise its chain."""
+    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets.defs.partitions import reward_epochs
+    from hokusai_assets.lib.rewards.statement import read_epoch_statement
+    from hokusai_assets.services.epochs import close_window, rewards_config
+
+    rewards_config(settings)  # fails closed before anything is written
+    settings.home.mkdir(parents=True, exist_ok=True)
+    window = close_window(settings, day=day)
+    instance = instance or open_instance(settings.layout)
+    defs = build_definitions(settings)
+    instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
+    ensure_reference(settings, defs, instance, verbose=verbose)
+    _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
+    files = settings.layout.epoch_attestation(window.epoch)
+    payouts = read_epoch_statement(json.loads(files.statement.read_bytes()))["payouts"]
+    return EpochOutcome(
+        epoch=window.epoch,
+        payout_root=payouts["root"],
+        attestation=str(files.envelope),
+        pool=payouts["pool"],
+        total=payouts["total"],
+        amounts=payouts["amounts"],
+    )

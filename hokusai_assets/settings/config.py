@@ -172,6 +172,42 @@ class ServingConfig(_Strict):
     admin_token_file: str | None = None
 
 
+class RewardsConfig(_Strict):
+    """Reward epochs: a pool shared among the contributions accepted in a window (README, "Rewards").
+
+    Absent from hokusai.yaml means no epoch can close: rewards fail closed, never pay by default.
+    """
+
+    # daily: a schedule closes yesterday's epoch (UTC) after midnight; manual: `hokusai epoch close`.
+    epoch: Literal["daily", "manual"] = "manual"
+    # The amount shared per epoch, in the token's smallest unit (an integer: no float rounding).
+    pool: int = Field(ge=0)
+    wallet_cap: int | None = Field(default=None, ge=0)
+    epoch_cap: int | None = Field(default=None, ge=0)
+    # Players are content clusters of the epoch's new rows, never wallets (splitting cannot pay).
+    players: int = Field(default=8, ge=1, le=64)
+    # Exact Shapley (2**players fits) up to this many players; beyond, truncated Monte Carlo.
+    exact_max: int = Field(default=10, ge=1, le=16)
+    max_fits: int = Field(default=1024, ge=2)
+    truncation: float = Field(default=0.0, ge=0.0, lt=1.0)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    # Rows equal after rounding float features to this many decimals are one row (near-duplicates).
+    float_decimals: int = Field(default=6, ge=0, le=15)
+    # Per-row KNN-Shapley flags each contribution's most harmful rows in the epoch report.
+    knn_neighbours: int = Field(default=5, ge=1)
+    harmful_rows: int = Field(default=5, ge=0)
+
+    @model_validator(mode="after")
+    def _budget_holds_exact(self) -> RewardsConfig:
+        if self.players <= self.exact_max and 2**self.players > self.max_fits:
+            raise ValueError(
+                f"rewards.players {self.players} is valued exactly (<= exact_max {self.exact_max}), which takes "
+                f"2**{self.players} = {2**self.players} fits, over rewards.max_fits {self.max_fits}; raise "
+                "max_fits or lower players"
+            )
+        return self
+
+
 class PathsConfig(_Strict):
     home: str | None = None
     inbox: str = DEFAULT_INBOX
@@ -188,6 +224,7 @@ class HokusaiConfig(_Strict):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    rewards: RewardsConfig | None = None
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")
@@ -248,9 +285,12 @@ class HokusaiConfig(_Strict):
 
         Paths differ between machines and homes but change no number; the data they point
         at is committed separately (data roots), so the config digest stays portable.
-        Where MLflow records a run, or how a model is served, changes no number either.
+        Where MLflow records a run, or how a model is served, changes no number either; the
+        rewards section changes no contribution's numbers (an epoch's statement records it whole).
         """
-        view = self.model_dump(mode="json", exclude={"paths": True, "tracking": True, "serving": True})
+        view = self.model_dump(
+            mode="json", exclude={"paths": True, "tracking": True, "serving": True, "rewards": True}
+        )
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

@@ -21,6 +21,7 @@ HOKUSAI_HOME/
   reports/drift/<key>.html         Evidently drift reports
   reports/comparison/<key>/        baseline-beside-improved plots and the metric table
   registry/audit.jsonl             every promote and rollback, refusals included
+  epochs/<epoch>/                  a reward epoch: its window, signed statement, payout tree and report
   mlflow/                          mlflow.db, and artifacts/ beside it as for any local SQLite store
                                    (services/tracking/store.py), unless MLFLOW_TRACKING_URI says otherwise
   dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
@@ -157,6 +158,36 @@ class HomeLayout:
     def comparison_dir(self, partition: str) -> Path:
         """The baseline-beside-improved plots and metric table of one contribution."""
         return self.reports_dir / "comparison" / partition
+
+    # ---- reward epochs
+
+    @property
+    def epochs_dir(self) -> Path:
+        return self.home / "epochs"
+
+    def epoch_dir(self, epoch: str) -> Path:
+        return self.epochs_dir / epoch
+
+    def epoch_window_file(self, epoch: str) -> Path:
+        """Which contributions an epoch may hold: written when the epoch is closed."""
+        return self.epoch_dir(epoch) / "window.json"
+
+    def epoch_attestation(self, epoch: str) -> AttestationFiles:
+        """The epoch's signed statement, EIP-712 payout signature, attester keys and receipt."""
+        return AttestationFiles(self.epoch_dir(epoch))
+
+    def epoch_payout_tree_file(self, epoch: str) -> Path:
+        """The payout Merkle tree in OpenZeppelin's StandardMerkleTree dump format."""
+        return self.epoch_dir(epoch) / "payout-tree.json"
+
+    def epoch_report_file(self, epoch: str) -> Path:
+        """What people read: values, amounts, efficiency, leave-one-out, harmful rows (markdown)."""
+        return self.epoch_dir(epoch) / "report.md"
+
+    @property
+    def reward_subset_cache_dir(self) -> Path:
+        """Utilities of epoch coalitions, keyed by what was trained: each subset is fitted once."""
+        return self.storage_dir / "reward_subsets"
 
     @property
     def registry_audit_log(self) -> Path:

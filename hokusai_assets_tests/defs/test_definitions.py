@@ -27,8 +27,10 @@ DESIGN_ASSETS = {
 TRACKING_ASSETS = {"mlflow_run"}
 # Issue 17 adds the table of every contribution.
 OVERVIEW_ASSETS = {"contributions_overview"}
-ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS
-ALL_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview"}
+# Issue 13 adds one chain per reward epoch.
+REWARD_ASSETS = {"reward_epoch", "epoch_rows", "epoch_model", "contribution_values", "payouts", "epoch_attestation", "epoch_mlflow_run"}
+ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS
+ALL_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview", "close_reward_epoch"}
 ALL_SENSORS = {
     "contribution_sensor",
     "contributions_overview_sensor",
@@ -76,6 +78,21 @@ def test_lineage_follows_the_design(mock_settings):
     assert {"improved_model", "benchmark_dataset"} <= parents("improved_metrics")
     assert {"baseline_metrics", "improved_metrics"} <= parents("delta_result")
     assert "delta_result" in parents("attestation")
+    assert {"baseline_training_set", "epoch_rows"} <= parents("epoch_model")
+    assert {"reward_epoch", "epoch_rows", "benchmark_dataset"} <= parents("contribution_values")
+    assert "contribution_values" in parents("payouts")
+    assert {"payouts", "epoch_model", "contribution_values"} <= parents("epoch_attestation")
+    assert "epoch_attestation" in parents("epoch_mlflow_run")
+
+
+def test_the_reward_chain_is_partitioned_by_epoch(mock_settings):
+    from hokusai_assets.defs.jobs import REWARD_ASSETS as CHAIN
+
+    built = build_definitions(mock_settings)
+    graph = built.resolve_asset_graph()
+    assert built.resolve_job_def("close_reward_epoch").partitions_def == dg.DynamicPartitionsDefinition(name="reward_epochs")
+    for name in CHAIN:
+        assert graph.get(dg.AssetKey(name)).partitions_def == dg.DynamicPartitionsDefinition(name="reward_epochs"), name
 
 
 def _executor_of(monkeypatch, tmp_path, **environ) -> tuple[dg.JobDefinition, dict]:

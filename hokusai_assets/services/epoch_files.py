@@ -1,0 +1,104 @@
+"""An epoch's files: writing its statement, signatures, payout tree and report; verifying and proving from them.
+
+``HOKUSAI_HOME/epochs/<epoch>/`` holds ``window.json`` (when it closed), ``statement.json``,
+``statement.dsse.json`` (Ed25519), ``statement.eip712.json`` (the attester's signature over
+the epoch, root, total and statement digest), ``attester.json``, ``payout-tree.json``
+(OpenZeppelin's StandardMerkleTree dump: load it with ``StandardMerkleTree.load``),
+``report.md`` and ``values.png``, and an unsigned ``receipt.json``. Everything but the
+window and the receipt is the same bytes for the same epoch inputs and keys.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hokusai_assets.lib.attestation.bundle import AttestationFiles
+from hokusai_assets.lib.attestation.eip712 import Eip712Domain
+from hokusai_assets.lib.attestation.signing import AttesterKeys
+from hokusai_assets.lib.attestation.verify.base import VerificationReport
+from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.rewards.errors import RewardsError
+from hokusai_assets.lib.rewards.payout_tree import PayoutTree
+from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, values_plot_png
+from hokusai_assets.lib.rewards.signing import sign_epoch
+from hokusai_assets.lib.rewards.statement import read_epoch_statement
+from hokusai_assets.lib.rewards.verify import paid, verify_epoch
+from hokusai_assets.lib.rewards.window import check_epoch_id
+from hokusai_assets.settings.load import Settings
+
+TREE_FILE = "payout-tree.json"
+PLOT_FILE = "values.png"
+
+
+def write_epoch_files(
+    directory: Path, statement: dict, harmful: dict, keys: AttesterKeys, domain: Eip712Domain, receipt: dict
+) -> str:
+    """Sign and write everything an epoch publishes; returns the statement's digest."""
+    files = AttestationFiles(directory)
+    signed = sign_epoch(statement, keys, domain)
+    predicate = statement["predicate"]
+    atomic_write_bytes(files.statement, canonical_json(statement))
+    atomic_write_bytes(files.envelope, signed.envelope_bytes)
+    atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
+    atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
+    leaves = paid(predicate["payouts"])
+    tree_file = directory / TREE_FILE
+    if leaves:
+        atomic_write_bytes(tree_file, (json.dumps(PayoutTree.build(leaves).dump(), indent=2) + "\n").encode())
+    elif tree_file.exists():
+        tree_file.unlink()  # nobody is paid now: a tree from an earlier materialisation would mislead
+    report = epoch_markdown(predicate) + "\n#### Most harmful rows (KNN-Shapley)\n\n" + harmful_markdown(harmful)
+    atomic_write_bytes(directory / "report.md", report.encode("utf-8"))
+    atomic_write_bytes(directory / PLOT_FILE, values_plot_png(predicate))
+    stamped = {"statement_digest": signed.statement_digest, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **receipt}
+    atomic_write_bytes(files.receipt, (json.dumps(stamped, indent=2, sort_keys=True) + "\n").encode())
+    return signed.statement_digest
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RewardsError(f"{path}: {what} not found", code="E_EPOCH_FILES") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RewardsError(f"{path}: {what} is not readable JSON ({type(exc).__name__}); restore it from the epoch's publisher", code="E_EPOCH_FILES") from None
+
+
+def epoch_files(path: Path) -> AttestationFiles:
+    """The epoch at ``path``: its directory, or any file in it."""
+    files = AttestationFiles(path if path.is_dir() else path.parent)
+    if not files.envelope.is_file():
+        raise RewardsError(
+            f"{path}: no statement.dsse.json there; give an epoch directory ($HOKUSAI_HOME/epochs/<epoch>)",
+            code="E_EPOCH_NOT_FOUND",
+        )
+    return files
+
+
+def verify_epoch_files(files: AttestationFiles, attester: Path | None = None) -> VerificationReport:
+    trusted = _read_json(attester or files.attester, "the attester's public keys (attester.json)")
+    if not isinstance(trusted, dict):
+        raise RewardsError(f"{attester or files.attester}: not the attester's public keys", code="E_EPOCH_FILES")
+    eip712 = _read_json(files.eip712, "the EIP-712 signature") if files.eip712.is_file() else None
+    tree_path = files.directory / TREE_FILE
+    tree = _read_json(tree_path, "the payout tree") if tree_path.is_file() else None
+    return verify_epoch(files.envelope.read_bytes(), eip712, trusted=trusted, tree_dump=tree)
+
+
+def prove_payout(settings: Settings, epoch: str, wallet: str) -> dict:
+    """A wallet's amount in an epoch and its proof against the payout root."""
+    from hokusai_assets.lib.wallet import normalise_wallet
+
+    files = AttestationFiles(settings.layout.epoch_dir(check_epoch_id(epoch)))
+    predicate = read_epoch_statement(_read_json(files.statement, f"epoch {epoch}'s statement"))
+    wallet = normalise_wallet(wallet, allow_lowercase=True)
+    leaves = paid(predicate["payouts"])
+    amounts = dict(leaves)
+    if wallet not in amounts:
+        raise RewardsError(f"{wallet} is paid nothing in epoch {epoch}; there is no proof to give", code="E_PAYOUT_NOT_PAID")
+    tree = PayoutTree.build(leaves)
+    return {"epoch": epoch, "wallet": wallet, "amount": str(amounts[wallet]), "root": tree.root, "proof": tree.proof(wallet)}

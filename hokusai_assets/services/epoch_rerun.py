@@ -1,0 +1,60 @@
+"""``hokusai verify-epoch --rerun``: retrain every coalition from the stored inputs and compare.
+
+The epoch's rows, the baseline and the benchmark are read from HOKUSAI_HOME's storage and
+checked against the data roots the statement commits to; then every coalition is trained
+again (no cache), and the values and amounts must come out bit for bit as signed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from hokusai_assets.lib.attestation.verify.base import Check
+from hokusai_assets.lib.commitments.merkle import data_root
+from hokusai_assets.lib.rewards.epoch_rows import MemberAccount, task_rows
+from hokusai_assets.lib.rewards.payouts import allocate
+from hokusai_assets.lib.rewards.players import wallet_values
+from hokusai_assets.services.epoch_valuation import value_epoch
+from hokusai_assets.services.epochs import EPOCH_ROWS
+from hokusai_assets.settings.load import Settings
+
+
+def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
+    predicate = statement["predicate"]
+    epoch = predicate["epoch"]
+    layout, schema = settings.layout, settings.schema
+    paths = {
+        "epoch rows": layout.table_file(EPOCH_ROWS, epoch),
+        "baseline": layout.table_file("baseline_training_set"),
+        "benchmark": layout.table_file("benchmark_dataset"),
+    }
+    missing = [f"{name} ({path})" for name, path in paths.items() if not path.is_file()]
+    if missing:
+        return [Check("rerun_inputs", False, f"not stored under {settings.home}: {', '.join(missing)}")]
+    table, baseline, benchmark = (pd.read_parquet(p) for p in paths.values())
+    roots = {
+        "rows": (data_root(task_rows(table, schema), schema.columns), predicate["rows"]["data_root"]),
+        "baseline": (data_root(baseline, schema.columns), predicate["baseline"]["data_root"]),
+        "benchmark": (data_root(benchmark, schema.columns), predicate["benchmark"]["data_root"]),
+    }
+    wrong = [f"{name}: stored {got}, signed {want}" for name, (got, want) in roots.items() if got != want]
+    if wrong:
+        return [Check("rerun_inputs", False, "; ".join(wrong))]
+    checks = [Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots")]
+    accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in predicate["contributions"]]
+    values = value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
+    same = [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]
+    same_fits = values["coalitions"] == predicate["coalitions"]
+    detail = f"{values['valuation']['trained_now']} coalition(s) retrained"
+    checks.append(Check("rerun_values", same and same_fits, detail + ("; values, model digests and utilities match" if same and same_fits else "; they differ from the signed ones")))
+    rewards = settings.config.rewards
+    held = {p["player"]: p["holders"] for p in values["players"]}
+    allocation = allocate(
+        wallet_values([p["value"] for p in values["players"]], held, [c["wallet"] for c in predicate["contributions"]]),
+        rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap,
+    )  # fmt: skip
+    matches = allocation.as_dict()["amounts"] == predicate["payouts"]["amounts"]
+    checks.append(Check("rerun_payouts", matches, "amounts reproduced" if matches else "the amounts differ from the signed ones"))
+    return checks
