@@ -22,7 +22,7 @@ help:
 	@echo "make test    the import contracts, then the whole test suite"
 	@echo "make test-fast  the unit tests only (no CLI subprocesses, webserver, browser or PostgreSQL)"
 	@echo "make lint    ruff and the import contracts (lint-imports)"
-	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation, serving)"
+	@echo "make bench   print the benchmark figures (dry run, intake, PII scan, commitments, submit-to-attestation, serving, reward epochs)"
 	@echo "make dev     start the Dagster UI and daemon on http://127.0.0.1:3000 (contribution_sensor on)"
 	@echo "make serve   serve the champion model over HTTP on http://127.0.0.1:8080 (docs at /docs)"
 	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
@@ -79,7 +79,16 @@ lint: venv
 	$(BIN)/ruff check hokusai_assets hokusai_assets_tests benchmarks
 	$(BIN)/lint-imports
 
-bench: venv
+# pyDVL 0.10.0 caps numpy below 2 but runs on it: installed apart, without its dependencies'
+# resolver, only for bench_rewards.py's cross-check (benchmarks/pydvl_reference.py).
+PYDVL := $(VENV)/pydvl
+PYDVL_PACKAGES := pydvl==0.10.0 pyDeprecate==0.14.0 more-itertools==11.2.1 psutil==7.2.2 cvxpy==1.9.3 \
+	osqp==1.1.3 clarabel==0.11.1 scs==3.3.1 highspy==1.16.0 qdldl==0.1.9.post1 sparsediffpy==0.6.1
+$(PYDVL)/.installed: | venv
+	$(BIN)/python -m pip install --quiet --target $(PYDVL) --no-deps $(PYDVL_PACKAGES) 2>&1 | $(PIP_NOISE)
+	touch $@
+
+bench: venv $(PYDVL)/.installed
 	$(BIN)/python benchmarks/bench_dry_run.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/bench_intake.py
@@ -87,6 +96,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_commit.py
 	$(BIN)/python benchmarks/bench_latency.py
 	$(BIN)/python benchmarks/bench_serving.py
+	PYTHONPATH=$(PYDVL) $(BIN)/python benchmarks/bench_rewards.py
 
 dev: venv
 	$(BIN)/hokusai dev --host 127.0.0.1 --port 3000

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 FeatureType = Literal["int", "float", "bool"]
@@ -43,5 +44,11 @@ def canonical_order(frame: pd.DataFrame, schema: TaskSchema) -> pd.DataFrame:
     Tables are kept in this order wherever a model is trained on them, so what is trained
     (and so every bit of the model) does not depend on the order in which rows arrived.
     """
+    return frame.iloc[canonical_permutation(frame, schema)].reset_index(drop=True)
+
+
+def canonical_permutation(frame: pd.DataFrame, schema: TaskSchema) -> np.ndarray:
+    """The positions of ``frame``'s rows in canonical order (a stable sort, so equal rows keep
+    their order): a subset of rows taken in this order is that subset's canonical order."""
     keys = [schema.label, *schema.feature_names] + ([schema.id_column] if schema.id_column else [])
-    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    return frame.reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()

@@ -24,7 +24,7 @@ from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.coalitions import CoalitionFit, CoalitionScorer
 from hokusai_assets.lib.rewards.epoch_rows import OWNER, ROW_KEY, MemberAccount
-from hokusai_assets.lib.rewards.players import assign_players, holdings, standardised_features
+from hokusai_assets.lib.rewards.players import KMEANS_RESTARTS, assign_players, holdings, standardised_features
 from hokusai_assets.lib.rewards.shapley import shapley_values
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.services.epochs import rewards_config
@@ -125,7 +125,7 @@ def value_epoch(
     )  # fmt: skip
     wallet_of = {a.partition: a.wallet for a in accounts}
     held = holdings(table[OWNER].tolist(), players, wallet_of)
-    u_all = fit_mask(np.ones(len(table), dtype=bool), tuple(range(n))).utility
+    u_all = valued.u_all  # the grand coalition was fitted for the values already
     loo = {
         a.partition: u_all - fit_mask((table[OWNER] != a.partition).to_numpy(), ()).utility
         for a in accounts
@@ -148,7 +148,7 @@ def value_epoch(
             "method": valued.method,
             "metric": settings.config.primary_metric,
             "utility": "direction-aware primary metric on the benchmark, baseline plus the coalition's rows",
-            "clustering": {"algorithm": "kmeans++/lloyd", "standardised": True, "max_players": rewards.players, "restarts": 10},
+            "clustering": {"algorithm": "kmeans++/lloyd", "standardised": True, "max_players": rewards.players, "restarts": KMEANS_RESTARTS},
             "fits": valued.fits,
             "permutations": valued.permutations,
             # The sampled orders themselves: a verifier replays them, whatever numpy's streams do.
@@ -159,7 +159,7 @@ def value_epoch(
             "truncation": rewards.truncation,
             "u_empty": valued.u_empty,
             "u_all": valued.u_all,
-            "sum_values": float(sum(valued.values)),
+            "sum_values": math.fsum(valued.values),
             "efficiency_gap": valued.efficiency_gap,
             "trained_now": trained[0],
         },

@@ -18,9 +18,9 @@ import pandas as pd
 
 from hokusai_assets.lib.commitments.digests import SHA256_PREFIX, bytes_digest
 from hokusai_assets.lib.commitments.merkle import merkle_root
-from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER, compute_metrics
+from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER, Predictions, compute_metrics
 from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, task_rows
-from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.task import TaskSchema, canonical_permutation
 from hokusai_assets.lib.training.integrate import integrate
 from hokusai_assets.lib.training.model import TrainedModel
 
@@ -81,6 +81,25 @@ class CoalitionScorer:
     max_samples: int | None = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self._ordered = self._presorted() if self.max_samples is None and self.schema.id_column is None else None
+
+    def _presorted(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The baseline and every epoch row, deduplicated and in canonical order, once.
+
+        Epoch rows are distinct from each other and from the baseline's (content keys), so
+        baseline plus a coalition's rows, integrated, is exactly the rows of this frame that
+        are the baseline's or the coalition's, in this frame's order (the sort is stable).
+        Sorting once instead of per coalition halves the cost of a valuation.
+        """
+        rows = task_rows(self.table, self.schema).reset_index(drop=True)
+        combined = pd.concat([self.baseline[self.schema.columns], rows], ignore_index=True)
+        origin = np.concatenate([np.full(len(self.baseline), -1), np.arange(len(rows))])
+        kept = ~combined.duplicated(subset=[*self.schema.feature_names, self.schema.label], keep="first").to_numpy()
+        combined, origin = combined.loc[kept].reset_index(drop=True), origin[kept]
+        order = canonical_permutation(combined, self.schema)
+        return combined.iloc[order].reset_index(drop=True), origin[order]
+
     def mask_of(self, coalition: frozenset[int]) -> np.ndarray:
         """Which epoch rows the players of ``coalition`` hold."""
         return np.isin(self.players, sorted(coalition))
@@ -90,10 +109,19 @@ class CoalitionScorer:
         return coalition_root(self.table.loc[mask, ROW_KEY].tolist())
 
     def training_set(self, mask: np.ndarray) -> pd.DataFrame:
-        return training_set(self.baseline, self.table.loc[mask], self.schema, self.max_samples, self.seed)
+        if self._ordered is None:  # a stratified cap or an id column: integrate as the epoch model does
+            return training_set(self.baseline, self.table.loc[mask], self.schema, self.max_samples, self.seed)
+        ordered, origin = self._ordered
+        keep = (origin < 0) | np.concatenate([mask, [False]])[origin]  # origin -1 is the baseline
+        return ordered.loc[keep].reset_index(drop=True)
 
     def score(self, model: TrainedModel) -> float:
-        preds = model.predict(self.benchmark)
+        if self.metric == "auroc":  # the only metric that needs probabilities
+            preds = model.predict(self.benchmark)
+        else:  # one pass through the model instead of two: a third of a small model's cost
+            y_true = self.benchmark[self.schema.label].to_numpy()
+            y_pred = model.predict_features(self.benchmark)
+            preds = Predictions(y_true=y_true if self.schema.task_type == "classification" else y_true.astype("float64"), y_pred=y_pred)
         value = compute_metrics(self.schema.task_type, [self.metric], preds, self.average)[self.metric]
         return direction_aware(self.metric, value)
 
