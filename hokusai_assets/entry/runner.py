@@ -231,35 +231,48 @@ class EpochOutcome:
     pool: str
     total: str
     amounts: dict[str, str]  # wallet -> amount in the token's smallest unit (decimal strings)
+    reused: bool  # the epoch was attested already: its signed result, not a new run
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def close_epoch(
-    settings: Settings, day: date | None = None, instance: dg.DagsterInstance | None = None, verbose: bool = False
-) -> EpochOutcome:
-    """Close the next reward epoch (or ``day``'s, for daily epochs) and materialise its chain."""
-    from hokusai_assets.defs.definitions import build_definitions
-    from hokusai_assets.defs.partitions import reward_epochs
+def _epoch_outcome(settings: Settings, epoch: str, reused: bool) -> EpochOutcome:
     from hokusai_assets.lib.rewards.statement import read_epoch_statement
-    from hokusai_assets.services.epochs import close_window, rewards_config
 
-    rewards_config(settings)  # fails closed before anything is written
-    settings.home.mkdir(parents=True, exist_ok=True)
-    window = close_window(settings, day=day)
-    instance = instance or open_instance(settings.layout)
-    defs = build_definitions(settings)
-    instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
-    ensure_reference(settings, defs, instance, verbose=verbose)
-    _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
-    files = settings.layout.epoch_attestation(window.epoch)
+    files = settings.layout.epoch_attestation(epoch)
     payouts = read_epoch_statement(json.loads(files.statement.read_bytes()))["payouts"]
     return EpochOutcome(
-        epoch=window.epoch,
+        epoch=epoch,
         payout_root=payouts["root"],
         attestation=str(files.envelope),
         pool=payouts["pool"],
         total=payouts["total"],
         amounts=payouts["amounts"],
+        reused=reused,
     )
+
+
+def close_epoch(
+    settings: Settings, day: date | None = None, instance: dg.DagsterInstance | None = None, verbose: bool = False
+) -> EpochOutcome:
+    """Close the next reward epoch (or ``day``'s, for daily epochs) and materialise its chain.
+
+    A day that was attested already gives its signed result again (``reused``): a published
+    payout root is never recomputed behind its claimants' backs.
+    """
+    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets.defs.partitions import reward_epochs
+    from hokusai_assets.services.epochs import close_window, rewards_config
+
+    rewards_config(settings)  # fails closed before anything is written
+    settings.home.mkdir(parents=True, exist_ok=True)
+    window = close_window(settings, day=day)
+    if settings.layout.epoch_attestation(window.epoch).exists():
+        return _epoch_outcome(settings, window.epoch, reused=True)
+    instance = instance or open_instance(settings.layout)
+    defs = build_definitions(settings)
+    instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
+    ensure_reference(settings, defs, instance, verbose=verbose)
+    _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
+    return _epoch_outcome(settings, window.epoch, reused=False)

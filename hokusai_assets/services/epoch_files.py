@@ -25,7 +25,6 @@ from hokusai_assets.lib.rewards.errors import RewardsError
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree
 from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, values_plot_png
 from hokusai_assets.lib.rewards.signing import sign_epoch
-from hokusai_assets.lib.rewards.statement import read_epoch_statement
 from hokusai_assets.lib.rewards.verify import paid, verify_epoch
 from hokusai_assets.lib.rewards.window import check_epoch_id
 from hokusai_assets.settings.load import Settings
@@ -41,19 +40,21 @@ def write_epoch_files(
     files = AttestationFiles(directory)
     signed = sign_epoch(statement, keys, domain)
     predicate = statement["predicate"]
-    atomic_write_bytes(files.statement, canonical_json(statement))
-    atomic_write_bytes(files.envelope, signed.envelope_bytes)
-    atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
-    atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
+    # The envelope is written last but for the receipt: an epoch counts as attested once it
+    # exists, so everything it vouches for must be on disk before it.
+    report = epoch_markdown(predicate) + "\n#### Most harmful rows (KNN-Shapley)\n\n" + harmful_markdown(harmful)
+    atomic_write_bytes(directory / "report.md", report.encode("utf-8"))
+    atomic_write_bytes(directory / PLOT_FILE, values_plot_png(predicate))
     leaves = paid(predicate["payouts"])
     tree_file = directory / TREE_FILE
     if leaves:
         atomic_write_bytes(tree_file, (json.dumps(PayoutTree.build(leaves).dump(), indent=2) + "\n").encode())
     elif tree_file.exists():
         tree_file.unlink()  # nobody is paid now: a tree from an earlier materialisation would mislead
-    report = epoch_markdown(predicate) + "\n#### Most harmful rows (KNN-Shapley)\n\n" + harmful_markdown(harmful)
-    atomic_write_bytes(directory / "report.md", report.encode("utf-8"))
-    atomic_write_bytes(directory / PLOT_FILE, values_plot_png(predicate))
+    atomic_write_bytes(files.statement, canonical_json(statement))
+    atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
+    atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
+    atomic_write_bytes(files.envelope, signed.envelope_bytes)
     stamped = {"statement_digest": signed.statement_digest, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **receipt}
     atomic_write_bytes(files.receipt, (json.dumps(stamped, indent=2, sort_keys=True) + "\n").encode())
     return signed.statement_digest
@@ -90,11 +91,22 @@ def verify_epoch_files(files: AttestationFiles, attester: Path | None = None) ->
 
 
 def prove_payout(settings: Settings, epoch: str, wallet: str) -> dict:
-    """A wallet's amount in an epoch and its proof against the payout root."""
+    """A wallet's amount in an epoch and its proof against the payout root, from the signed
+    envelope (checked first), never from an unsigned copy."""
     from hokusai_assets.lib.wallet import normalise_wallet
 
-    files = AttestationFiles(settings.layout.epoch_dir(check_epoch_id(epoch)))
-    predicate = read_epoch_statement(_read_json(files.statement, f"epoch {epoch}'s statement"))
+    directory = settings.layout.epoch_dir(check_epoch_id(epoch))
+    files = AttestationFiles(directory)
+    if not files.envelope.is_file():
+        raise RewardsError(
+            f"epoch {epoch} has no signed statement under {directory}; close it with `hokusai epoch close`",
+            code="E_EPOCH_NOT_FOUND",
+        )
+    report = verify_epoch_files(files)
+    if not report.ok:
+        failure = report.first_failure
+        raise RewardsError(f"epoch {epoch} does not verify ({failure.name}: {failure.detail}); no proof is given", code="E_EPOCH_INVALID")
+    predicate = report.statement["predicate"]
     wallet = normalise_wallet(wallet, allow_lowercase=True)
     leaves = paid(predicate["payouts"])
     amounts = dict(leaves)

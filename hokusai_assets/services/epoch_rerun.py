@@ -14,8 +14,8 @@ import pandas as pd
 from hokusai_assets.lib.attestation.verify.base import Check
 from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.rewards.epoch_rows import MemberAccount, task_rows
-from hokusai_assets.lib.rewards.payouts import allocate
-from hokusai_assets.lib.rewards.players import wallet_values
+from hokusai_assets.lib.rewards.payouts import allocate_players
+from hokusai_assets.lib.rewards.statement import epoch_predicate_rewards
 from hokusai_assets.services.epoch_valuation import value_epoch
 from hokusai_assets.services.epochs import EPOCH_ROWS
 from hokusai_assets.settings.load import Settings
@@ -25,6 +25,18 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     predicate = statement["predicate"]
     epoch = predicate["epoch"]
     layout, schema = settings.layout, settings.schema
+    rewards = settings.config.rewards
+    signed_rewards = predicate["rewards"]
+    ours = None if rewards is None else epoch_predicate_rewards(rewards.model_dump(mode="json"))
+    if settings.config_digest != predicate["config_digest"] or ours != signed_rewards:
+        return [
+            Check(
+                "rerun_config",
+                False,
+                f"{settings.config_path} is not the config the epoch was valued with (its digest or rewards section "
+                "differ); rerun with the producing --config",
+            )
+        ]
     paths = {
         "epoch rows": layout.table_file(EPOCH_ROWS, epoch),
         "baseline": layout.table_file("baseline_training_set"),
@@ -42,17 +54,18 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     wrong = [f"{name}: stored {got}, signed {want}" for name, (got, want) in roots.items() if got != want]
     if wrong:
         return [Check("rerun_inputs", False, "; ".join(wrong))]
-    checks = [Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots")]
+    checks = [
+        Check("rerun_config", True, "the config is the one the epoch was valued with"),
+        Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots"),
+    ]
     accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in predicate["contributions"]]
     values = value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
     same = [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]
-    same_fits = values["coalitions"] == predicate["coalitions"]
+    same_fits = values["coalitions"] == predicate["coalitions"] and values["leave_one_out"] == predicate["leave_one_out"]
     detail = f"{values['valuation']['trained_now']} coalition(s) retrained"
     checks.append(Check("rerun_values", same and same_fits, detail + ("; values, model digests and utilities match" if same and same_fits else "; they differ from the signed ones")))
-    rewards = settings.config.rewards
-    held = {p["player"]: p["holders"] for p in values["players"]}
-    allocation = allocate(
-        wallet_values([p["value"] for p in values["players"]], held, [c["wallet"] for c in predicate["contributions"]]),
+    allocation = allocate_players(
+        values["players"], [c["wallet"] for c in predicate["contributions"]],
         rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap,
     )  # fmt: skip
     matches = allocation.as_dict()["amounts"] == predicate["payouts"]["amounts"]

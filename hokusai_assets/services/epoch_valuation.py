@@ -25,7 +25,7 @@ from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.coalitions import CoalitionFit, CoalitionScorer
 from hokusai_assets.lib.rewards.epoch_rows import OWNER, ROW_KEY, MemberAccount
 from hokusai_assets.lib.rewards.players import KMEANS_RESTARTS, assign_players, holdings, standardised_features
-from hokusai_assets.lib.rewards.shapley import shapley_values
+from hokusai_assets.lib.rewards.shapley import shapley_budget, shapley_values
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.services.epochs import rewards_config
 from hokusai_assets.settings.load import Settings
@@ -119,18 +119,19 @@ def value_epoch(
         if done == total or done % max(1, total // 10) == 0:
             progress(f"valued {done}/{total} coalitions ({trained[0]} trained, the rest from the cache)")
 
+    # Leave-one-out takes one fit per contribution holding new rows, inside the same budget.
+    holders = [a.partition for a in accounts if a.rows_kept]
     valued = shapley_values(
-        n, utility, exact_max=rewards.exact_max, max_fits=rewards.max_fits, seed=rewards.seed,
+        n, utility, exact_max=rewards.exact_max, max_fits=shapley_budget(rewards.max_fits, len(holders)), seed=rewards.seed,
         truncation=rewards.truncation, progress=report,
     )  # fmt: skip
     wallet_of = {a.partition: a.wallet for a in accounts}
     held = holdings(table[OWNER].tolist(), players, wallet_of)
-    u_all = valued.u_all  # the grand coalition was fitted for the values already
-    loo = {
-        a.partition: u_all - fit_mask((table[OWNER] != a.partition).to_numpy(), ()).utility
-        for a in accounts
-        if a.rows_kept
-    }
+    loo = {}
+    for partition in holders:
+        without = fit_mask((table[OWNER] != partition).to_numpy(), ()).as_dict()
+        del without["players"]
+        loo[partition] = {"value": valued.u_all - without["utility"], "without": without}
     return {
         "players": [
             {

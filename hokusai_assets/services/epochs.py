@@ -1,10 +1,12 @@
 """Reward epochs on disk: closing one (its window), and gathering what it holds.
 
 An epoch is closed by writing its window (``HOKUSAI_HOME/epochs/<epoch>/window.json``)
-before its assets are materialised; the window then fixes its membership however often it
-is materialised again. Its members are the attested contributions (a statement under
-``attestations/``) received before the cutoff that no other epoch holds; their rows are
-the validated tables the contribution chain stored. Rows of the baseline, the benchmark
+before its assets are materialised. Its members are the attested contributions (a
+statement under ``attestations/``) received before the cutoff that no other epoch holds,
+decided on its first run and kept in ``members.json``, so materialising it again values
+the same contributions; their rows are the validated tables the contribution chain stored.
+A manual epoch closed but never attested (its run failed) is closed again, at the new
+moment, before another is opened: nothing was paid for it. Rows of the baseline, the benchmark
 and of epochs closed before it earn nothing (their content keys are "known").
 """
 
@@ -24,7 +26,6 @@ from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.config import RewardsConfig
 from hokusai_assets.settings.load import Settings
 
-EPOCH_DOCUMENT = "reward_epoch"  # the asset whose document lists an epoch's members
 EPOCH_ROWS = "epoch_rows"  # the asset whose table holds an epoch's new rows
 
 
@@ -39,6 +40,21 @@ def rewards_config(settings: Settings) -> RewardsConfig:
     return settings.config.rewards
 
 
+def _window_at(path: Path) -> EpochWindow:
+    try:
+        window = EpochWindow.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if window.epoch != path.parent.name or isinstance(window.received_before, bool) or not isinstance(window.received_before, int):
+            raise ValueError("it names another epoch or has no integer cutoff")
+    except (OSError, UnicodeDecodeError, ValueError, RewardsError) as exc:
+        detail = exc.message if isinstance(exc, RewardsError) else f"{type(exc).__name__}: {exc}"
+        raise RewardsError(
+            f"{path} is not a readable epoch window ({detail}); restore it, or delete the epoch's folder "
+            "if it was never attested, then close the epoch again",
+            code="E_EPOCH_WINDOW",
+        ) from None
+    return window
+
+
 def read_window(settings: Settings, epoch: str) -> EpochWindow:
     path = settings.layout.epoch_window_file(check_epoch_id(epoch))
     if not path.is_file():
@@ -46,15 +62,20 @@ def read_window(settings: Settings, epoch: str) -> EpochWindow:
             f"epoch {epoch} has not been closed ({path} is missing); close it with `hokusai epoch close`",
             code="E_EPOCH_NOT_CLOSED",
         )
-    return EpochWindow.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return _window_at(path)
 
 
 def closed_windows(settings: Settings) -> list[EpochWindow]:
     """Every closed epoch, in cutoff order."""
     directory = settings.layout.epochs_dir
     paths = sorted(directory.glob("*/window.json")) if directory.is_dir() else []
-    windows = [EpochWindow.from_dict(json.loads(p.read_text(encoding="utf-8"))) for p in paths]
-    return sorted(windows, key=lambda w: (w.received_before, w.epoch))
+    return sorted((_window_at(p) for p in paths), key=lambda w: (w.received_before, w.epoch))
+
+
+def _write_window(settings: Settings, window: EpochWindow) -> EpochWindow:
+    path = settings.layout.epoch_window_file(window.epoch)
+    atomic_write_bytes(path, (json.dumps(window.as_dict(), indent=2, sort_keys=True) + "\n").encode())
+    return window
 
 
 def close_window(settings: Settings, *, day: date | None = None, now: datetime | None = None) -> EpochWindow:
@@ -69,12 +90,18 @@ def close_window(settings: Settings, *, day: date | None = None, now: datetime |
     else:
         if day is not None:
             raise RewardsError("--day is for daily epochs; this task has rewards.epoch: manual", code="E_EPOCH_MODE")
-        window = manual_window([w.epoch for w in closed_windows(settings)], now)
-    path = settings.layout.epoch_window_file(window.epoch)
-    if path.is_file():
+        closed = closed_windows(settings)
+        manual = [w for w in closed if w.mode == "manual"]
+        if manual and not settings.layout.epoch_attestation(manual[-1].epoch).exists():
+            # The last epoch was closed but never attested (its run failed): close it again, now,
+            # rather than open another beside it; nothing was paid, so its window may move.
+            settings.layout.epoch_members_file(manual[-1].epoch).unlink(missing_ok=True)
+            reopened = manual_window([], now)  # the cutoff of a manual epoch closed now ...
+            return _write_window(settings, EpochWindow(manual[-1].epoch, "manual", reopened.received_before))
+        window = manual_window([w.epoch for w in closed], now)
+    if settings.layout.epoch_window_file(window.epoch).is_file():
         return read_window(settings, window.epoch)
-    atomic_write_bytes(path, (json.dumps(window.as_dict(), indent=2, sort_keys=True) + "\n").encode())
-    return window
+    return _write_window(settings, window)
 
 
 def _micros_now(now: datetime) -> int:
@@ -84,23 +111,37 @@ def _micros_now(now: datetime) -> int:
 def _members_elsewhere(settings: Settings, epoch: str) -> set[str]:
     held: set[str] = set()
     for window in closed_windows(settings):
-        document = settings.layout.document_file(EPOCH_DOCUMENT, window.epoch)
-        if window.epoch != epoch and document.is_file():
-            held |= {m["partition"] for m in json.loads(document.read_text(encoding="utf-8"))["contributions"]}
+        frozen = settings.layout.epoch_members_file(window.epoch)
+        if window.epoch != epoch and frozen.is_file():
+            held |= set(json.loads(frozen.read_text(encoding="utf-8"))["contributions"])
     return held
 
 
 def epoch_members(settings: Settings, store: ContributionStore, window: EpochWindow) -> list[EpochMember]:
-    """The attested contributions received before the window's cutoff that no other epoch holds."""
+    """The attested contributions received before the window's cutoff that no other epoch holds.
+
+    Decided on the epoch's first run and kept in ``members.json``: materialising the epoch
+    again (a retry, the UI) values the same contributions, whatever was attested since.
+    """
     layout = settings.layout
-    elsewhere = _members_elsewhere(settings, window.epoch)
+    frozen = layout.epoch_members_file(window.epoch)
+    if frozen.is_file():
+        keys = json.loads(frozen.read_text(encoding="utf-8"))["contributions"]
+    else:
+        elsewhere = _members_elsewhere(settings, window.epoch)
+        keys = [
+            entry.key
+            for entry in store.entries()
+            if entry.sequence < window.received_before
+            and entry.key not in elsewhere
+            # rejected, or still being evaluated: not (yet) an accepted contribution
+            and layout.attestation(entry.key).statement.is_file()
+        ]
+        atomic_write_bytes(frozen, (json.dumps({"epoch": window.epoch, "contributions": keys}, indent=2) + "\n").encode())
     members = []
-    for entry in store.entries():
-        if entry.sequence >= window.received_before or entry.key in elsewhere:
-            continue
-        if not layout.attestation(entry.key).statement.is_file():
-            continue  # rejected, or still being evaluated: not (yet) an accepted contribution
-        rows = pd.read_parquet(layout.table_file("validated_contribution", entry.key))
+    for key in keys:
+        entry = store.get(key)
+        rows = pd.read_parquet(layout.table_file("validated_contribution", key))
         members.append(EpochMember(entry.key, entry.sequence, entry.contributor.wallet, rows))
     return members
 

@@ -188,6 +188,7 @@ class RewardsConfig(_Strict):
     players: int = Field(default=8, ge=1, le=64)
     # Exact Shapley (2**players fits) up to this many players; beyond, truncated Monte Carlo.
     exact_max: int = Field(default=10, ge=1, le=16)
+    # Every fit of an epoch, leave-one-out included; exact Shapley needs 2**players of them.
     max_fits: int = Field(default=1024, ge=2)
     truncation: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
@@ -204,6 +205,11 @@ class RewardsConfig(_Strict):
                 f"rewards.players {self.players} is valued exactly (<= exact_max {self.exact_max}), which takes "
                 f"2**{self.players} = {2**self.players} fits, over rewards.max_fits {self.max_fits}; raise "
                 "max_fits or lower players"
+            )
+        if self.players > self.exact_max and self.max_fits < 2 * self.players + 2:
+            raise ValueError(
+                f"rewards.max_fits {self.max_fits} samples fewer than two permutations of {self.players} players, "
+                f"so no value would have a standard error; raise it to at least {2 * self.players + 2}"
             )
         return self
 

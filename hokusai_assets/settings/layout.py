@@ -172,6 +172,10 @@ class HomeLayout:
         """Which contributions an epoch may hold: written when the epoch is closed."""
         return self.epoch_dir(epoch) / "window.json"
 
+    def epoch_members_file(self, epoch: str) -> Path:
+        """Which contributions an epoch holds: decided on its first run, then fixed."""
+        return self.epoch_dir(epoch) / "members.json"
+
     def epoch_attestation(self, epoch: str) -> AttestationFiles:
         """The epoch's signed statement, EIP-712 payout signature, attester keys and receipt."""
         return AttestationFiles(self.epoch_dir(epoch))

@@ -30,7 +30,9 @@ OVERVIEW_ASSETS = {"contributions_overview"}
 # Issue 13 adds one chain per reward epoch.
 REWARD_ASSETS = {"reward_epoch", "epoch_rows", "epoch_model", "contribution_values", "payouts", "epoch_attestation", "epoch_mlflow_run"}
 ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS
-ALL_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview", "close_reward_epoch"}
+# What evaluating a contribution runs; closing a reward epoch is a job of its own.
+CONTRIBUTION_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview"}
+ALL_JOBS = CONTRIBUTION_JOBS | {"close_reward_epoch"}
 ALL_SENSORS = {
     "contribution_sensor",
     "contributions_overview_sensor",

@@ -32,6 +32,8 @@ KEYS = {  # one deployment's keys, so two homes sign alike
     "HOKUSAI_ED25519_KEY": "33" * 32,
     "HOKUSAI_ATTESTER_KEY": "44" * 32,
 }
+# One worker builds the module's epoch once; its tests read it (and one adds a second epoch).
+pytestmark = pytest.mark.xdist_group("reward_epochs")
 EPOCH_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json", "payout-tree.json", "report.md", "values.png")
 
 
@@ -164,7 +166,7 @@ def test_rerun_retrains_every_coalition_and_reproduces_values_and_amounts(closed
     settings, _, outcome = closed
     statement = json.loads(settings.layout.epoch_attestation(outcome.epoch).statement.read_bytes())
     checks = rerun_epoch_checks(statement, settings)
-    assert [c.name for c in checks] == ["rerun_inputs", "rerun_values", "rerun_payouts"]
+    assert [c.name for c in checks] == ["rerun_config", "rerun_inputs", "rerun_values", "rerun_payouts"]
     assert all(c.ok for c in checks), checks
 
 
@@ -240,3 +242,90 @@ def test_invalid_rewards_config_is_refused_naming_the_key(tmp_path):
 
 def test_environment_keys_are_restored(keys_in_environment):
     assert os.environ["HOKUSAI_ATTESTER_KEY"] == KEYS["HOKUSAI_ATTESTER_KEY"]
+
+
+def test_an_epoch_closed_but_never_attested_is_finished_before_another_opens(tmp_path, keys_in_environment):
+    from hokusai_assets.services.epochs import close_window
+
+    task, _ = rewards_task(tmp_path / "task", rewards={"pool": 100})
+    settings = load_settings(config_path=task.config_path, home=tmp_path / "home", environ={})
+    first = close_window(settings)  # written, then (say) the run failed: no attestation
+    again = close_window(settings, now=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    assert again.epoch == first.epoch == "e-0001"  # not e-0002 beside it ...
+    assert again.received_before > first.received_before  # ... and what arrived since may join
+
+
+def test_an_epoch_with_no_contributions_closes_pays_nothing_and_verifies(tmp_path, keys_in_environment):
+    task, _ = rewards_task(tmp_path / "task", rewards={"pool": 100, "players": 2})
+    settings = load_settings(config_path=task.config_path, home=tmp_path / "home", environ={})
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = close_epoch(settings, instance=instance)
+    assert (outcome.epoch, outcome.payout_root, outcome.total, outcome.amounts) == ("e-0001", None, "0", {})
+    assert verify_epoch_files(epoch_files(Path(outcome.attestation))).ok
+    assert not (settings.layout.epoch_dir("e-0001") / "payout-tree.json").exists()
+
+
+def test_membership_is_fixed_on_the_first_run(closed):
+    settings, _, outcome = closed
+    members = json.loads(settings.layout.epoch_members_file("e-0001").read_text())["contributions"]
+    predicate = json.loads(settings.layout.epoch_attestation("e-0001").statement.read_bytes())["predicate"]
+    assert members == [c["partition"] for c in predicate["contributions"]] and len(members) == 3
+
+
+def test_the_ui_shows_the_values_table_and_chart_and_a_passed_check(closed):
+    _, instance, outcome = closed
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("epoch_attestation"), asset_partitions=[outcome.epoch]), limit=1
+    ).records
+    metadata = records[0].asset_materialization.metadata
+    markdown = metadata["values"].value
+    assert "| wallet | rows kept | value | standard error | amount |" in markdown
+    assert all(f"`{wallet}`" in markdown for wallet in outcome.amounts)
+    assert "![values](data:image/png;base64,iVBORw0KGgo" in markdown  # a PNG, inline
+    assert metadata["payout_root"].value == outcome.payout_root
+    key = dg.AssetCheckKey(dg.AssetKey("epoch_attestation"), "epoch_attestation_verified")
+    history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+    [record] = [r for r in history if r.partition == outcome.epoch]
+    assert record.status.value == "SUCCEEDED"
+
+
+def test_rerun_under_another_config_says_so_instead_of_differing(closed):
+    from hokusai_assets.services.epoch_rerun import rerun_epoch_checks
+
+    settings, _, outcome = closed
+    config = yaml.safe_load(settings.config_path.read_text())
+    config["rewards"]["pool"] += 1
+    other = settings.config_path.with_name("other-pool.yaml")
+    other.write_text(yaml.safe_dump(config))
+    statement = json.loads(settings.layout.epoch_attestation(outcome.epoch).statement.read_bytes())
+    [check] = rerun_epoch_checks(statement, load_settings(config_path=other, home=settings.home, environ={}))
+    assert check.name == "rerun_config" and not check.ok and "producing --config" in check.detail
+
+
+def test_a_sampled_epoch_verifies_and_its_orders_must_be_the_seeds(tmp_path, keys_in_environment):
+    import base64
+
+    from hokusai_assets.lib.attestation.signing import AttesterKeys
+    from hokusai_assets.lib.commitments.canonical import canonical_json
+    from hokusai_assets.lib.rewards.signing import sign_epoch
+
+    rewards = {"pool": POOL, "players": 4, "exact_max": 2, "max_fits": 14, "seed": 3}
+    settings, instance = evaluated_home(tmp_path, rewards=rewards)
+    with instance:
+        outcome = close_epoch(settings, instance=instance)
+    files = settings.layout.epoch_attestation(outcome.epoch)
+    report = verify_epoch_files(files)
+    statement = report.statement
+    valuation = statement["predicate"]["valuation"]
+    assert report.ok, report.as_dict()
+    assert valuation["method"] == "truncated_monte_carlo" and valuation["fits"] <= 14 - 3  # three leave-one-out fits
+    assert valuation["permutations"] >= 2 and all(p["standard_error"] is not None for p in statement["predicate"]["players"])
+    # Re-signed by the attester itself, but with cherry-picked orders: still refused.
+    valuation["orders"] = [list(reversed(o)) for o in valuation["orders"]]
+    keys = AttesterKeys(bytes.fromhex(KEYS["HOKUSAI_ED25519_KEY"]), bytes.fromhex(KEYS["HOKUSAI_ATTESTER_KEY"]))
+    signed = sign_epoch(statement, keys, settings.config.attestation.eip712.domain())
+    files.envelope.write_bytes(signed.envelope_bytes)
+    files.eip712.write_bytes(canonical_json(signed.eip712))
+    tampered = verify_epoch_files(files)
+    assert tampered.first_failure.name == "values" and "permutations of seed 3" in tampered.first_failure.detail
+    assert json.loads(base64.b64decode(json.loads(files.envelope.read_bytes())["payload"]))["predicate"]["valuation"]["orders"]

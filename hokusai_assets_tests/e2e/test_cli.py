@@ -7,7 +7,7 @@ import pytest
 
 from hokusai_assets.lib.samples.mock_task import mock_wallet
 from hokusai_assets.settings.load import BUNDLED_CONFIG
-from hokusai_assets_tests.defs.test_definitions import ALL_JOBS
+from hokusai_assets_tests.defs.test_definitions import CONTRIBUTION_JOBS
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def test_evaluate_the_bundled_example_on_the_persistent_instance(cli, tmp_path):
         assert result["partition"] in instance.get_dynamic_partitions("contributions")
         runs = instance.get_runs()
         # The contributions table is refreshed after the evaluation, as the sensors do under the daemon.
-        assert {run.job_name for run in runs} == ALL_JOBS
+        assert {run.job_name for run in runs} == CONTRIBUTION_JOBS
 
 
 def assert_clean_failure(done, home: Path, code: str, *fragments: str):

@@ -45,7 +45,7 @@ def test_verify_epoch_and_its_rerun_pass(cli, closed):
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     names = [check["name"] for check in report["checks"]]
-    assert report["ok"] and names[-3:] == ["rerun_inputs", "rerun_values", "rerun_payouts"]
+    assert report["ok"] and names[-4:] == ["rerun_config", "rerun_inputs", "rerun_values", "rerun_payouts"]
 
 
 def test_prove_payout_gives_a_proof_the_root_accepts(cli, closed):
@@ -62,7 +62,7 @@ def test_prove_payout_gives_a_proof_the_root_accepts(cli, closed):
     ("args", "code"),
     [
         (("prove-payout", "e-0001", WALLETS[2]), "E_PAYOUT_NOT_PAID"),
-        (("prove-payout", "e-0009", WALLETS[0]), "E_EPOCH_FILES"),
+        (("prove-payout", "e-0009", WALLETS[0]), "E_EPOCH_NOT_FOUND"),
         (("prove-payout", "../e-0001", WALLETS[0]), "E_EPOCH_ID"),
         (("verify-epoch", "/nonexistent"), "E_EPOCH_NOT_FOUND"),
     ],

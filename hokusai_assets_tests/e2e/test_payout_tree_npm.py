@@ -32,7 +32,15 @@ def oz():
     if node is None:
         pytest.fail("node is not on PATH: install Node.js 20 or later, then run make test")
     if not (JS / "node_modules" / "@openzeppelin" / "merkle-tree").is_dir():
-        pytest.fail(f"{JS / 'node_modules'} is missing: run make test (it runs npm ci in hokusai_assets_tests/js)")
+        # make test installs it first; a lone pytest run installs it here, from the lockfile.
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is not on PATH: install Node.js 20 or later with npm, then run make test")
+        done = subprocess.run(
+            [npm, "ci", "--prefix", str(JS), "--no-audit", "--no-fund"], capture_output=True, text=True, timeout=300
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci in {JS} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
 
     def run(mode: str, payload) -> dict:
         done = subprocess.run(

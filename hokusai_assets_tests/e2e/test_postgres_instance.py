@@ -20,7 +20,7 @@ from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.validate import CHECKS
 from hokusai_assets.lib.samples.mock_task import MockTask
 from hokusai_assets.settings.load import Settings, load_settings
-from hokusai_assets_tests.defs.test_definitions import ALL_JOBS
+from hokusai_assets_tests.defs.test_definitions import CONTRIBUTION_JOBS
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS
 from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e]
 
 POSTGRES_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.postgres.yaml"
 ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
-JOBS = ALL_JOBS
+JOBS = CONTRIBUTION_JOBS
 
 
 @pytest.fixture

@@ -101,7 +101,9 @@ def jump_to(page, asset: str) -> None:
     node = page.locator("foreignObject").get_by_text(asset, exact=True).first
     for attempt in (1, 2):
         page.get_by_placeholder("Jump to…").fill(asset)
-        page.keyboard.press("Enter")
+        # The suggestion of exactly this name: Enter takes the first in alphabetical order, and
+        # "mlflow_run" also suggests epoch_mlflow_run.
+        page.locator("[role=dialog]").get_by_text(asset, exact=True).click()
         page.wait_for_url(f"**/asset-groups/{asset}?**")
         try:
             node.wait_for(state="visible", timeout=10_000 if attempt == 1 else 30_000)

@@ -23,9 +23,8 @@ from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.rewards.coalitions import training_set
 from hokusai_assets.lib.rewards.epoch_rows import MemberAccount, epoch_rows, task_rows
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree
-from hokusai_assets.lib.rewards.payouts import allocate
-from hokusai_assets.lib.rewards.players import wallet_values
-from hokusai_assets.lib.rewards.report import epoch_markdown, values_plot_png
+from hokusai_assets.lib.rewards.payouts import allocate_players
+from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, values_plot_png
 from hokusai_assets.lib.rewards.statement import epoch_predicate, epoch_statement
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.trainers import get_trainer
@@ -139,10 +138,10 @@ def contribution_values(
 )
 def payouts(hokusai: HokusaiResource, reward_epoch: dict, contribution_values: dict) -> dg.MaterializeResult:
     rewards = rewards_config(hokusai.load())
-    players = contribution_values["players"]
     members = [c["wallet"] for c in reward_epoch["contributions"]]
-    shares = wallet_values([p["value"] for p in players], {p["player"]: p["holders"] for p in players}, members)
-    allocation = allocate(shares, rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap)
+    allocation = allocate_players(
+        contribution_values["players"], members, rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap
+    )
     claims = allocation.claims()
     tree = PayoutTree.build(claims) if claims else None
     document = {**allocation.as_dict(), "root": tree.root if tree else None}
@@ -212,7 +211,12 @@ def epoch_attestation(
             "statement_digest": digest,
             "payout_root": payouts["root"] or "none",
             "total": payouts["total"],
-            "values": dg.MetadataValue.md(epoch_markdown(predicate) + f"\n![values](data:image/png;base64,{plot})\n"),
+            # Dagster's markdown allows data: images, so the chart shows beside the table.
+            "values": dg.MetadataValue.md(
+                epoch_markdown(predicate)
+                + f"\n![values](data:image/png;base64,{plot})\n\n#### Most harmful rows (KNN-Shapley)\n\n"
+                + harmful_markdown(contribution_values["harmful_rows"])
+            ),
             "plot": dg.MetadataValue.path(str(directory / PLOT_FILE)),
         },
         check_results=[

@@ -10,16 +10,16 @@ cache of fits is keyed by and what the epoch's statement commits to.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.commitments.digests import SHA256_PREFIX, bytes_digest
-from hokusai_assets.lib.commitments.merkle import merkle_root
+from hokusai_assets.lib.commitments.merkle import merkle_root, row_leaves
 from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER, Predictions, compute_metrics
-from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, task_rows
+from hokusai_assets.lib.rewards.epoch_rows import task_rows
 from hokusai_assets.lib.task import TaskSchema, canonical_permutation
 from hokusai_assets.lib.training.integrate import integrate
 from hokusai_assets.lib.training.model import TrainedModel
@@ -42,11 +42,6 @@ class CoalitionFit:
 def direction_aware(metric: str, value: float) -> float:
     """A metric value as a score where higher is always better."""
     return value if HIGHER_IS_BETTER[metric] else -value
-
-
-def coalition_root(row_keys: Sequence[str]) -> str:
-    """The name of a set of epoch rows: the RFC 6962 root over their content keys, sorted."""
-    return SHA256_PREFIX + merkle_root(sorted(bytes.fromhex(k) for k in row_keys)).hex()
 
 
 def training_set(
@@ -83,6 +78,8 @@ class CoalitionScorer:
 
     def __post_init__(self) -> None:
         self._ordered = self._presorted() if self.max_samples is None and self.schema.id_column is None else None
+        # Each epoch row's leaf, once: a coalition's data root is then a sort and a tree.
+        self._leaves = row_leaves(task_rows(self.table, self.schema), self.schema.columns)
 
     def _presorted(self) -> tuple[pd.DataFrame, np.ndarray]:
         """The baseline and every epoch row, deduplicated and in canonical order, once.
@@ -105,8 +102,9 @@ class CoalitionScorer:
         return np.isin(self.players, sorted(coalition))
 
     def key(self, mask: np.ndarray) -> str:
-        """The data root naming a set of epoch rows: what caches and the statement call it."""
-        return coalition_root(self.table.loc[mask, ROW_KEY].tolist())
+        """The data root of a set of epoch rows (``data_root`` of those rows): what names a
+        coalition in the fit cache and in the statement."""
+        return SHA256_PREFIX + merkle_root(sorted(self._leaves[i] for i in np.flatnonzero(mask))).hex()
 
     def training_set(self, mask: np.ndarray) -> pd.DataFrame:
         if self._ordered is None:  # a stratified cap or an id column: integrate as the epoch model does

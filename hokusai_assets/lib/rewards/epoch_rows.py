@@ -54,12 +54,26 @@ class MemberAccount:
 
 
 def content_keys(frame: pd.DataFrame, schema: TaskSchema, float_decimals: int) -> list[str]:
-    """The content key (hex) of every row of ``frame``, in row order."""
-    rounded = frame[schema.columns].copy()
+    """The content key (hex) of every row of ``frame``, in row order: what the model sees
+    (features and label, never an id column: a copy with new ids is still a copy)."""
+    columns = [*schema.feature_names, schema.label]
+    rounded = frame[columns].copy()
     for name, kind in schema.features:
         if kind == "float":
             rounded[name] = rounded[name].astype("float64").round(float_decimals)
-    return [leaf.hex() for leaf in row_leaves(rounded, schema.columns)]
+    return [leaf.hex() for leaf in row_leaves(rounded, columns)]
+
+
+_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": "object"}
+
+
+def _empty_table(schema: TaskSchema) -> pd.DataFrame:
+    """No rows, but the task's column types: an empty epoch still trains on the baseline's."""
+    types = {name: _DTYPES[kind] for name, kind in schema.features} | {schema.label: _DTYPES[schema.label_type]}
+    if schema.id_column:
+        types[schema.id_column] = "object"
+    types |= {OWNER: "object", ROW_KEY: "object"}
+    return pd.DataFrame({name: pd.Series(dtype=types[name]) for name in [*schema.columns, OWNER, ROW_KEY]})
 
 
 def epoch_rows(
@@ -107,7 +121,7 @@ def epoch_rows(
             )
         )
     columns = [*schema.columns, OWNER, ROW_KEY]
-    table = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
+    table = pd.concat(kept, ignore_index=True) if kept else _empty_table(schema)
     table = table[columns].sort_values(ROW_KEY, kind="mergesort").reset_index(drop=True)
     return table, accounts
 

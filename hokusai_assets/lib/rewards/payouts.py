@@ -23,13 +23,14 @@ Contract
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Rational
 
 from hokusai_assets.lib.rewards.errors import RewardsError
+from hokusai_assets.lib.rewards.players import wallet_values
 
 METHOD = "largest_remainder"
 
@@ -182,3 +183,19 @@ def allocate(
         total=total,
         unallocated=pool - total,
     )
+
+
+def allocate_players(
+    players: Sequence[Mapping],
+    wallets: Iterable[str],
+    pool: int,
+    *,
+    wallet_cap: int | None = None,
+    epoch_cap: int | None = None,
+) -> PayoutAllocation:
+    """The epoch's amounts from its players (``value`` and ``holders`` each, as the statement
+    records them): each wallet's exact share of the players' values, then :func:`allocate`.
+    The one path from values to amounts: the payouts asset, the verifier and the re-run."""
+    held = {p["player"]: p["holders"] for p in players}
+    shares = wallet_values([p["value"] for p in players], held, wallets)
+    return allocate(shares, pool, wallet_cap=wallet_cap, epoch_cap=epoch_cap)

@@ -18,10 +18,13 @@ def wallet_rows(predicate: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per wallet: rows kept, value (exact share of the players'), standard error, amount."""
     players = predicate["players"]
     values = wallet_values([p["value"] for p in players], {p["player"]: p["holders"] for p in players})
-    variance: dict[str, Fraction] = {}
+    variance: dict[str, Fraction | None] = {}
     for p in players:  # a wallet's share of a player's value carries that share of its error
         total = sum(p["holders"].values())
         for wallet, rows in p["holders"].items():
+            if p["standard_error"] is None or variance.get(wallet, 0) is None:
+                variance[wallet] = None  # one sampled permutation: no spread to estimate
+                continue
             share = Fraction(rows, total)
             variance[wallet] = variance.get(wallet, Fraction(0)) + (share * Fraction(p["standard_error"])) ** 2
     kept: dict[str, int] = {}
@@ -33,7 +36,7 @@ def wallet_rows(predicate: Mapping[str, Any]) -> list[dict[str, Any]]:
             "wallet": wallet,
             "rows_kept": kept[wallet],
             "value": float(values.get(wallet, 0)),
-            "standard_error": float(variance.get(wallet, 0)) ** 0.5,
+            "standard_error": None if variance.get(wallet, 0) is None else float(variance.get(wallet, 0)) ** 0.5,
             "amount": int(amounts.get(wallet, "0")),
         }
         for wallet in sorted(kept)
@@ -55,14 +58,13 @@ def epoch_markdown(predicate: Mapping[str, Any]) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for row in wallet_rows(predicate):
-        lines.append(
-            f"| `{row['wallet']}` | {row['rows_kept']} | {row['value']:.6f} | {row['standard_error']:.6f} | {row['amount']} |"
-        )
+        error = "n/a" if row["standard_error"] is None else f"{row['standard_error']:.6f}"
+        lines.append(f"| `{row['wallet']}` | {row['rows_kept']} | {row['value']:.6f} | {error} | {row['amount']} |")
     lines += ["", "| contribution | wallet | received | kept | known | held earlier | repeated | leave-one-out |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     loo = predicate["leave_one_out"]
     for m in predicate["contributions"]:
-        drop = f"{loo[m['partition']]:.6f}" if m["partition"] in loo else "-"
+        drop = f"{loo[m['partition']]['value']:.6f}" if m["partition"] in loo else "-"
         lines.append(
             f"| {m['partition']} | `{m['wallet']}` | {m['rows_received']} | {m['rows_kept']} | {m['rows_known']} | "
             f"{m['rows_held_earlier']} | {m['rows_repeated']} | {drop} |"
@@ -90,7 +92,8 @@ def values_plot_png(predicate: Mapping[str, Any]) -> bytes:
     labels = [f"{r['wallet'][:6]}…{r['wallet'][-4:]}" for r in rows]
     total = max(int(predicate["payouts"]["total"]), 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 0.5 * len(rows) + 2), sharey=True)
-    left.barh(labels, [r["value"] for r in rows], xerr=[r["standard_error"] for r in rows], color="#4c72b0")
+    errors = [r["standard_error"] or 0.0 for r in rows]  # n/a (one permutation) draws no bar
+    left.barh(labels, [r["value"] for r in rows], xerr=errors, color="#4c72b0")
     left.axvline(0, color="black", linewidth=0.8)
     left.set_xlabel(f"Shapley value ({predicate['valuation']['metric']}, direction-aware)")
     right.barh(labels, [r["amount"] / total for r in rows], color="#55a868")

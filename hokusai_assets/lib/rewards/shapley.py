@@ -13,8 +13,9 @@ can recompute the values from the record without fitting anything
   is done exactly in integers and rationals and rounded once: the result is the correctly
   rounded Shapley value of the recorded utilities, whatever the machine or summation order.
 - Truncated Monte Carlo (Ghorbani & Zou 2019, "Data Shapley: Equitable Valuation of Data
-  for Machine Learning", ICML; permutation sampling after Castro et al. 2009): permutations
-  from ``numpy.random.Generator(PCG64(seed))``; a player's value is its mean marginal
+  for Machine Learning", ICML; permutation sampling after Castro et al. 2009): the m-th
+  permutation is :func:`seeded_permutation` (Fisher-Yates driven by SHA-256 of the seed and
+  m), so a verifier regenerates the orders from the seed alone; a player's value is its mean marginal
   contribution U(prefix ∪ {i}) − U(prefix) over the permutations. Plain independent
   permutations, no antithetic pairs, so the standard error is the textbook one.
   *Truncation*: walking a permutation, once |U(N) − U(prefix)| < truncation · |U(N) − U(∅)|
@@ -33,6 +34,7 @@ can recompute the values from the record without fitting anything
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,6 +235,21 @@ def _check_sampling(n: int, max_fits: int, truncation: float, max_permutations: 
             "or use fewer players.", code="E_REWARDS_BUDGET")
 
 
+def seeded_permutation(n: int, seed: int, index: int) -> tuple[int, ...]:
+    """The ``index``-th sampled permutation of players 0..n-1 for ``seed``.
+
+    Fisher-Yates, each swap position drawn as SHA-256("hokusai-permutation:<seed>:<index>:<i>")
+    read as a 256-bit integer mod i + 1 (the modulo bias is below 2**-250): defined by this
+    text alone, unlike a library generator's stream, so any verifier regenerates it.
+    """
+    order = list(range(n))
+    for i in range(n - 1, 0, -1):
+        digest = hashlib.sha256(f"hokusai-permutation:{seed}:{index}:{i}".encode()).digest()
+        j = int.from_bytes(digest, "big") % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return tuple(order)
+
+
 def permutation_shapley(
     n: int, utility: Utility, *, max_fits: int, seed: int, truncation: float = 0.0,
     progress: Progress | None = None, max_permutations: int = DEFAULT_MAX_PERMUTATIONS,
@@ -242,11 +259,10 @@ def permutation_shapley(
     memo = _Memo(utility, progress, max_fits)
     u_empty, u_all = memo(frozenset()), memo(frozenset(range(n)))
     tolerance = truncation * abs(u_all - u_empty)
-    rng = np.random.Generator(np.random.PCG64(seed))
     orders: list[tuple[int, ...]] = []
     rows: list[list[float]] = []
     while n and len(orders) < max_permutations:
-        order = tuple(int(p) for p in rng.permutation(n))
+        order = seeded_permutation(n, seed, len(orders))
         prefixes = (frozenset(order[:size]) for size in range(1, n))
         if len(memo.utilities) + sum(p not in memo.utilities for p in prefixes) > max_fits:
             break  # this permutation might not finish within the budget
@@ -288,6 +304,12 @@ def leave_one_out(n: int, utility: Utility) -> tuple[float, ...]:
     everyone = frozenset(range(n))
     u_all = _finite(utility(everyone), everyone)
     return tuple(u_all - _finite(utility(everyone - {p}), everyone - {p}) for p in range(n))
+
+
+def shapley_budget(max_fits: int, leave_one_out_fits: int) -> int:
+    """The fits left for the Shapley values of ``rewards.max_fits`` (which bounds every fit of
+    an epoch) once each contribution's leave-one-out fit is set aside."""
+    return max_fits - leave_one_out_fits
 
 
 def shapley_values(

@@ -69,6 +69,12 @@ def read_epoch_statement(statement: Any) -> dict[str, Any]:
     return dict(predicate)
 
 
+def epoch_predicate_rewards(rewards: Mapping[str, Any]) -> dict[str, Any]:
+    """The rewards section as the statement records it: amounts (which may pass 2**53) as
+    decimal strings, like the payouts."""
+    return {k: (str(v) if k in ("pool", "wallet_cap", "epoch_cap") and v is not None else v) for k, v in rewards.items()}
+
+
 def epoch_predicate(
     *,
     epoch_document: Mapping[str, Any],
@@ -89,8 +95,7 @@ def epoch_predicate(
         "window": dict(epoch_document["window"]),
         "task": dict(task),
         "config_digest": config_digest,
-        # Integers that may pass 2**53 as decimal strings, like the amounts.
-        "rewards": {k: (str(v) if k in ("pool", "wallet_cap", "epoch_cap") and v is not None else v) for k, v in rewards.items()},
+        "rewards": epoch_predicate_rewards(rewards),
         "baseline": dict(baseline),
         "benchmark": dict(benchmark),
         "epoch_model": dict(epoch_model),

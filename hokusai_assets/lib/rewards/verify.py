@@ -23,9 +23,15 @@ from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree, verify_payout_proof
-from hokusai_assets.lib.rewards.payouts import allocate
-from hokusai_assets.lib.rewards.players import wallet_values
-from hokusai_assets.lib.rewards.shapley import shapley_from_utilities, values_from_permutations
+from hokusai_assets.lib.rewards.payouts import allocate_players
+from hokusai_assets.lib.rewards.shapley import (
+    EXACT,
+    TRUNCATED_MONTE_CARLO,
+    seeded_permutation,
+    shapley_budget,
+    shapley_from_utilities,
+    values_from_permutations,
+)
 from hokusai_assets.lib.rewards.signing import epoch_typed_data, recover_epoch_signer
 from hokusai_assets.lib.rewards.statement import read_epoch_statement
 
@@ -87,22 +93,36 @@ def _values(ctx: _EpochContext) -> str:
     valuation, players = predicate["valuation"], predicate["players"]
     n = len(players)
     utilities = _utility_table(predicate["coalitions"])
-    if valuation["method"] == "exact":
-        require(len(utilities) == 2**n, f"exact Shapley needs all {2**n} coalitions, the statement has {len(utilities)}")
-        values = shapley_from_utilities(n, utilities)
-        errors = (0.0,) * n
-    else:
-        try:
-            values, errors = values_from_permutations(
-                n, valuation["orders"], utilities, truncation=valuation["truncation"]
-            )
-        except HokusaiError as exc:
-            raise Failed(exc.message) from None
-        require(len(valuation["orders"]) == valuation["permutations"], "the recorded orders are not the stated permutations")
-        errors = tuple(None if math.isinf(e) else e for e in errors)
+    grand = next((c for c in predicate["coalitions"] if len(c["players"]) == n), None)
+    require(grand is not None and grand["model_digest"] == predicate["epoch_model"]["model_digest"],
+            "the epoch model is not the model of the coalition of every player")
+    budget = shapley_budget(valuation["max_fits"], len(predicate["leave_one_out"]))
+    exact = n <= valuation["exact_max"] and 2**n <= budget
+    require(valuation["method"] == (EXACT if exact else TRUNCATED_MONTE_CARLO),
+            f"{n} players within {budget} fits are valued {'exactly' if exact else 'by sampling'}, not {valuation['method']}")
+    require(valuation["fits"] == len(utilities) <= budget, f"{len(utilities)} coalitions recorded, {valuation['fits']} stated, {budget} allowed")
+    require(utilities.get(frozenset()) == valuation["u_empty"] and utilities.get(frozenset(range(n))) == valuation["u_all"],
+            "u_empty or u_all is not the recorded utility of the empty or the full coalition")
+    try:
+        if exact:
+            require(len(utilities) == 2**n, f"exact Shapley needs all {2**n} coalitions, the statement has {len(utilities)}")
+            values, errors = shapley_from_utilities(n, utilities), (0.0,) * n
+        else:
+            orders = [tuple(o) for o in valuation["orders"]]
+            expected = [seeded_permutation(n, valuation["seed"], m) for m in range(len(orders))]
+            require(orders == expected and len(orders) == valuation["permutations"],
+                    f"the sampled orders are not the first {valuation['permutations']} permutations of seed {valuation['seed']}")
+            values, errors = values_from_permutations(n, orders, utilities, truncation=valuation["truncation"])
+            errors = tuple(None if math.isinf(e) else e for e in errors)
+    except HokusaiError as exc:
+        raise Failed(exc.message) from None
     stated = tuple(p["value"] for p in players)
     require(values == stated, f"recomputed values {list(values)} differ from the stated {list(stated)}")
     require(errors == tuple(p["standard_error"] for p in players), "recomputed standard errors differ from the stated")
+    require(valuation["sum_values"] == math.fsum(values) and valuation["efficiency_gap"] == math.fsum(values) - (valuation["u_all"] - valuation["u_empty"]),
+            "the stated sum of values or efficiency gap is not that of the values")
+    for partition, loo in predicate["leave_one_out"].items():
+        require(loo["value"] == valuation["u_all"] - loo["without"]["utility"], f"{partition}'s leave-one-out value is not U(all) minus its fit's utility")
     return f"{n} player value(s) recomputed bit for bit from {len(utilities)} recorded coalition utilities ({valuation['method']})"
 
 
@@ -124,10 +144,9 @@ def _accounts(ctx: _EpochContext) -> str:
 def _amounts(ctx: _EpochContext) -> str:
     predicate = ctx.predicate
     payouts, rewards = predicate["payouts"], predicate["rewards"]
-    values = [p["value"] for p in predicate["players"]]
-    held = {p["player"]: p["holders"] for p in predicate["players"]}
-    allocation = allocate(
-        wallet_values(values, held, [c["wallet"] for c in predicate["contributions"]]),
+    allocation = allocate_players(
+        predicate["players"],
+        [c["wallet"] for c in predicate["contributions"]],
         int(rewards["pool"]),
         wallet_cap=None if rewards["wallet_cap"] is None else int(rewards["wallet_cap"]),
         epoch_cap=None if rewards["epoch_cap"] is None else int(rewards["epoch_cap"]),
@@ -181,7 +200,10 @@ def verify_epoch(envelope_bytes: bytes, eip712: Any, *, trusted: Mapping[str, An
         except Failed as failure:
             report.checks.append(Check(name, False, str(failure)))
             break
-        except (KeyError, TypeError, ValueError) as exc:
+        except HokusaiError as exc:  # a recorded value our own rules refuse (a wallet, an amount...)
+            report.checks.append(Check(name, False, exc.message))
+            break
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             report.checks.append(Check(name, False, f"malformed statement ({type(exc).__name__}: {exc})"))
             break
     report.statement = ctx.statement

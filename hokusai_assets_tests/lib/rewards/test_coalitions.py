@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hokusai_assets.lib.rewards.coalitions import CoalitionScorer, coalition_root, direction_aware, training_set
-from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, EpochMember, content_keys, epoch_rows
+from hokusai_assets.lib.commitments.merkle import data_root
+from hokusai_assets.lib.rewards.coalitions import CoalitionScorer, direction_aware, training_set
+from hokusai_assets.lib.rewards.epoch_rows import EpochMember, content_keys, epoch_rows
 from hokusai_assets.lib.samples.mock_task import feature_names, generate_rows
 from hokusai_assets.lib.task import TaskSchema
 
@@ -32,11 +33,12 @@ def test_every_coalition_trains_on_exactly_the_integrated_rows(max_samples):
         pd.testing.assert_frame_equal(fast.training_set(mask), expected)
 
 
-def test_a_coalition_is_named_by_its_rows_not_their_order():
+def test_a_coalition_is_named_by_the_data_root_of_its_rows():
     fast, table = scorer()
     mask = fast.mask_of(frozenset({1, 3}))
-    keys = table.loc[mask, ROW_KEY].tolist()
-    assert fast.key(mask) == coalition_root(list(reversed(keys))) != fast.key(fast.mask_of(frozenset({1})))
+    shuffled = table.loc[mask].sample(frac=1.0, random_state=0)
+    assert fast.key(mask) == data_root(shuffled, SCHEMA.columns) != fast.key(fast.mask_of(frozenset({1})))
+    assert fast.key(fast.mask_of(frozenset())) == data_root(table.iloc[:0], SCHEMA.columns)
 
 
 def test_error_metrics_are_negated_so_higher_is_always_better():

@@ -64,10 +64,24 @@ def test_table_is_in_content_order_whatever_the_arrival_order():
     pd.testing.assert_frame_equal(one.drop(columns=OWNER), four.drop(columns=OWNER))
 
 
-def test_an_empty_epoch_is_an_empty_table():
+def test_an_empty_epoch_is_an_empty_table_with_the_tasks_types():
     table, accounts = epoch_rows([], SCHEMA, set(), 6)
     assert len(table) == 0 and accounts == []
     assert list(table.columns) == ["x", "n", "label", OWNER, ROW_KEY]
+    assert [str(t) for t in table.dtypes[:3]] == ["float64", "int64", "int64"]  # trains beside the baseline as is
+
+
+def test_an_id_column_does_not_make_a_copy_new():
+    schema = TaskSchema("classification", "label", "int", (("x", "float"), ("n", "int")), id_column="row_id")
+    original = frame([(1.0, 1, 0), (2.0, 2, 1)]).assign(row_id=["a", "b"])
+    copy = original.assign(row_id=["z", "y"])
+    table, accounts = epoch_rows(
+        [EpochMember("c-a", 1, WALLETS[0], original), EpochMember("c-b", 2, WALLETS[1], copy)], schema, set(), 6
+    )
+    assert table[OWNER].tolist() == ["c-a", "c-a"] and accounts[1].rows_held_earlier == 2
+    known = set(content_keys(original, schema, 6))
+    _, [account] = epoch_rows([EpochMember("c-c", 3, WALLETS[2], copy)], schema, known, 6)
+    assert account.rows_known == 2 and account.rows_kept == 0
 
 
 def test_epoch_windows_and_ids():
