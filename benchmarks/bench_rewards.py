@@ -134,7 +134,11 @@ def sampled_epoch(directory: Path) -> None:
     total = time.perf_counter() - started
     valuation = values["valuation"]
     print(f"epoch of 30 contributions, {len(table)} new rows, {len(values['players'])} players ({valuation['method']})")
-    print(f"  {valuation['fits']} fits within rewards.max_fits {valuation['max_fits']}, {valuation['permutations']} permutations, {total:.1f} s")
+    loo = len(values["leave_one_out"])
+    print(
+        f"  {valuation['fits']} coalition fits + {loo} leave-one-out = {valuation['fits'] + loo} within rewards.max_fits "
+        f"{valuation['max_fits']}; {valuation['permutations']} permutations; {total:.1f} s"
+    )
     print("  player  rows     value   std. error")
     for p in values["players"]:
         error = "n/a" if p["standard_error"] is None else f"{p['standard_error']:.5f}"

@@ -56,4 +56,6 @@ close_reward_epoch = dg.define_asset_job(
     "close_reward_epoch",
     selection=dg.AssetSelection.assets(*REWARD_ASSETS),
     description="Value the epoch's new rows (Shapley over content clusters), pay the pool, sign the payout root.",
+    # The run queue lets one run with this tag through at a time (dagster.yaml).
+    tags={"hokusai/reward_epoch": "close"},
 )

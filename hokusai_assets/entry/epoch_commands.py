@@ -37,6 +37,8 @@ def epoch_close(day, as_json: bool, config_path: Path | None, home: Path | None,
     if as_json:
         click.echo(json.dumps(outcome.as_dict()))
         return
+    if outcome.reused:
+        click.echo(f"{outcome.epoch} was attested already: its signed result, nothing recomputed", err=True)
     click.echo(f"epoch        {outcome.epoch}")
     click.echo(f"payout root  {outcome.payout_root or 'none (nobody is paid)'}")
     click.echo(f"attestation  {outcome.attestation}")

@@ -149,3 +149,17 @@ def test_importing_the_definitions_module_reads_no_config(tmp_path):
     env = {"HOKUSAI_CONFIG_PATH": str(tmp_path / "missing.yaml"), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr
+
+
+def test_reward_epochs_are_valued_one_at_a_time_by_the_run_queue(mock_settings, tmp_path, monkeypatch):
+    import shutil
+
+    from hokusai_assets.entry.instance import REPO_DAGSTER_YAML
+
+    job = build_definitions(mock_settings).resolve_job_def("close_reward_epoch")
+    shutil.copy(REPO_DAGSTER_YAML, tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    [limit] = [entry for entry in limits if entry["key"] in job.tags]
+    assert limit["limit"] == 1
