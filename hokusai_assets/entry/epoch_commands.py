@@ -83,15 +83,18 @@ def verify_epoch(epoch_path: Path, attester: Path | None, rerun: bool, as_json: 
 @click.command("prove-payout")
 @click.argument("epoch_id")
 @click.argument("wallet")
+@click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json in the epoch).")
 @click.option("--json", "as_json", is_flag=True, help="Print the proof as JSON.")
 @CONFIG
 @HOME
-def prove_payout(epoch_id: str, wallet: str, as_json: bool, config_path: Path | None, home: Path | None) -> None:
-    """Print WALLET's amount in EPOCH_ID and its Merkle proof (for MerkleProof.verify)."""
+def prove_payout(
+    epoch_id: str, wallet: str, attester: Path | None, as_json: bool, config_path: Path | None, home: Path | None
+) -> None:
+    """Print WALLET's amount in EPOCH_ID and its Merkle proof (for MerkleProof.verify), once the epoch verifies."""
     from hokusai_assets.services.epoch_files import prove_payout as prove
     from hokusai_assets.settings.load import load_settings
 
-    proof = prove(load_settings(config_path=config_path, home=home), epoch_id, wallet)
+    proof = prove(load_settings(config_path=config_path, home=home), epoch_id, wallet, attester)
     if as_json:
         click.echo(json.dumps(proof))
         return

@@ -239,9 +239,10 @@ class EpochOutcome:
 
 def _epoch_outcome(settings: Settings, epoch: str, reused: bool) -> EpochOutcome:
     from hokusai_assets.lib.rewards.statement import read_epoch_statement
+    from hokusai_assets.services.epoch_files import published_statement
 
     files = settings.layout.epoch_attestation(epoch)
-    payouts = read_epoch_statement(json.loads(files.statement.read_bytes()))["payouts"]
+    payouts = read_epoch_statement(published_statement(files))["payouts"]
     return EpochOutcome(
         epoch=epoch,
         payout_root=payouts["root"],
@@ -263,16 +264,17 @@ def close_epoch(
     """
     from hokusai_assets.defs.definitions import build_definitions
     from hokusai_assets.defs.partitions import reward_epochs
-    from hokusai_assets.services.epochs import close_window, rewards_config
+    from hokusai_assets.services.epochs import close_window, closing, rewards_config
 
     rewards_config(settings)  # fails closed before anything is written
     settings.home.mkdir(parents=True, exist_ok=True)
-    window = close_window(settings, day=day)
-    if settings.layout.epoch_attestation(window.epoch).exists():
-        return _epoch_outcome(settings, window.epoch, reused=True)
-    instance = instance or open_instance(settings.layout)
-    defs = build_definitions(settings)
-    instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
-    ensure_reference(settings, defs, instance, verbose=verbose)
-    _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
+    with closing(settings):
+        window = close_window(settings, day=day)
+        if settings.layout.epoch_attestation(window.epoch).exists():
+            return _epoch_outcome(settings, window.epoch, reused=True)
+        instance = instance or open_instance(settings.layout)
+        defs = build_definitions(settings)
+        instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
+        ensure_reference(settings, defs, instance, verbose=verbose)
+        _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
     return _epoch_outcome(settings, window.epoch, reused=False)

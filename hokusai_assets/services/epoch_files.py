@@ -10,6 +10,7 @@ window and the receipt is the same bytes for the same epoch inputs and keys.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,31 +34,61 @@ TREE_FILE = "payout-tree.json"
 PLOT_FILE = "values.png"
 
 
-def write_epoch_files(
+def published_statement(files: AttestationFiles) -> dict | None:
+    """The statement inside an epoch's signed envelope (None when there is none): what was
+    published, as opposed to the unsigned copy beside it."""
+    if not files.envelope.is_file():
+        return None
+    envelope = _read_json(files.envelope, "the signed envelope (statement.dsse.json)")
+    try:
+        return json.loads(base64.b64decode(envelope["payload"], validate=True))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RewardsError(f"{files.envelope}: not a DSSE envelope ({type(exc).__name__})", code="E_EPOCH_FILES") from None
+
+
+def attest_epoch(
     directory: Path, statement: dict, harmful: dict, keys: AttesterKeys, domain: Eip712Domain, receipt: dict
-) -> str:
-    """Sign and write everything an epoch publishes; returns the statement's digest."""
+) -> tuple[str, VerificationReport]:
+    """Sign the epoch, verify the signed bytes as a third party would, and only then publish them.
+
+    Returns the statement's digest and the verification report; when the report fails,
+    nothing is written, so a failed epoch never looks attested. An epoch published before is
+    never re-signed with other numbers (claims may already rest on its root): the same
+    statement again is written again, a different one is refused.
+    """
     files = AttestationFiles(directory)
     signed = sign_epoch(statement, keys, domain)
+    published = published_statement(files)
+    if published is not None and canonical_json(published) != canonical_json(statement):
+        raise RewardsError(
+            f"epoch {statement['predicate']['epoch']} was published with other numbers (root "
+            f"{published['predicate']['payouts']['root']}); a published epoch is never re-signed: the config, the "
+            "code or the stored inputs changed since. Restore them, or close a new epoch",
+            code="E_EPOCH_PUBLISHED",
+        )
     predicate = statement["predicate"]
-    # The envelope is written last but for the receipt: an epoch counts as attested once it
-    # exists, so everything it vouches for must be on disk before it.
-    report = epoch_markdown(predicate) + "\n#### Most harmful rows (KNN-Shapley)\n\n" + harmful_markdown(harmful)
-    atomic_write_bytes(directory / "report.md", report.encode("utf-8"))
-    atomic_write_bytes(directory / PLOT_FILE, values_plot_png(predicate))
     leaves = paid(predicate["payouts"])
+    tree = PayoutTree.build(leaves).dump() if leaves else None
+    report = verify_epoch(signed.envelope_bytes, signed.eip712, trusted=keys.public_info(domain), tree_dump=tree)
+    if not report.ok:
+        return signed.statement_digest, report
+    # The envelope is written last but for the receipt: an epoch counts as attested once it
+    # exists, so everything it vouches for is on disk before it.
+    text = epoch_markdown(predicate) + "\n#### Most harmful rows (KNN-Shapley)\n\n" + harmful_markdown(harmful)
+    atomic_write_bytes(directory / "report.md", text.encode("utf-8"))
+    atomic_write_bytes(directory / PLOT_FILE, values_plot_png(predicate))
     tree_file = directory / TREE_FILE
-    if leaves:
-        atomic_write_bytes(tree_file, (json.dumps(PayoutTree.build(leaves).dump(), indent=2) + "\n").encode())
+    if tree is not None:
+        atomic_write_bytes(tree_file, (json.dumps(tree, indent=2) + "\n").encode())
     elif tree_file.exists():
-        tree_file.unlink()  # nobody is paid now: a tree from an earlier materialisation would mislead
+        tree_file.unlink()  # nobody is paid: a tree left from an unpublished earlier run would mislead
     atomic_write_bytes(files.statement, canonical_json(statement))
     atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
     atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
     atomic_write_bytes(files.envelope, signed.envelope_bytes)
     stamped = {"statement_digest": signed.statement_digest, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **receipt}
     atomic_write_bytes(files.receipt, (json.dumps(stamped, indent=2, sort_keys=True) + "\n").encode())
-    return signed.statement_digest
+    return signed.statement_digest, report
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -80,8 +111,13 @@ def epoch_files(path: Path) -> AttestationFiles:
     return files
 
 
-def verify_epoch_files(files: AttestationFiles, attester: Path | None = None) -> VerificationReport:
-    trusted = _read_json(attester or files.attester, "the attester's public keys (attester.json)")
+def verify_epoch_files(
+    files: AttestationFiles, attester: Path | None = None, trusted: dict | None = None
+) -> VerificationReport:
+    """Verify the epoch's files against ``trusted`` keys, or those in ``attester`` (a copy you
+    trust), or by default the attester.json published beside them."""
+    if trusted is None:
+        trusted = _read_json(attester or files.attester, "the attester's public keys (attester.json)")
     if not isinstance(trusted, dict):
         raise RewardsError(f"{attester or files.attester}: not the attester's public keys", code="E_EPOCH_FILES")
     eip712 = _read_json(files.eip712, "the EIP-712 signature") if files.eip712.is_file() else None
@@ -90,9 +126,10 @@ def verify_epoch_files(files: AttestationFiles, attester: Path | None = None) ->
     return verify_epoch(files.envelope.read_bytes(), eip712, trusted=trusted, tree_dump=tree)
 
 
-def prove_payout(settings: Settings, epoch: str, wallet: str) -> dict:
+def prove_payout(settings: Settings, epoch: str, wallet: str, attester: Path | None = None) -> dict:
     """A wallet's amount in an epoch and its proof against the payout root, from the signed
-    envelope (checked first), never from an unsigned copy."""
+    envelope, verified first (against ``attester``, a copy of the keys you trust, or the
+    attester.json published with the epoch), never from an unsigned copy."""
     from hokusai_assets.lib.wallet import normalise_wallet
 
     directory = settings.layout.epoch_dir(check_epoch_id(epoch))
@@ -102,7 +139,7 @@ def prove_payout(settings: Settings, epoch: str, wallet: str) -> dict:
             f"epoch {epoch} has no signed statement under {directory}; close it with `hokusai epoch close`",
             code="E_EPOCH_NOT_FOUND",
         )
-    report = verify_epoch_files(files)
+    report = verify_epoch_files(files, attester)
     if not report.ok:
         failure = report.first_failure
         raise RewardsError(f"epoch {epoch} does not verify ({failure.name}: {failure.detail}); no proof is given", code="E_EPOCH_INVALID")

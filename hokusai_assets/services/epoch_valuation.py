@@ -25,7 +25,7 @@ from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.coalitions import CoalitionFit, CoalitionScorer
 from hokusai_assets.lib.rewards.epoch_rows import OWNER, ROW_KEY, MemberAccount
 from hokusai_assets.lib.rewards.players import KMEANS_RESTARTS, assign_players, holdings, standardised_features
-from hokusai_assets.lib.rewards.shapley import shapley_budget, shapley_values
+from hokusai_assets.lib.rewards.shapley import leave_one_out_budget, shapley_values
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.services.epochs import rewards_config
 from hokusai_assets.settings.load import Settings
@@ -102,7 +102,9 @@ def value_epoch(
 
     def fit_mask(mask: np.ndarray, members: tuple[int, ...]) -> CoalitionFit:
         root = scorer.key(mask)
-        cached = cache.get(root)
+        # The grand coalition is always fitted here: its model must be the epoch model, byte
+        # for byte, and a cache shared across machines may hold another CPU's (torch) digest.
+        cached = cache.get(root) if not mask.all() else None
         if cached is not None:
             return CoalitionFit(players=members, **cached)
         fit, _ = scorer.evaluate(mask, members)
@@ -119,16 +121,21 @@ def value_epoch(
         if done == total or done % max(1, total // 10) == 0:
             progress(f"valued {done}/{total} coalitions ({trained[0]} trained, the rest from the cache)")
 
-    # Leave-one-out takes one fit per contribution holding new rows, inside the same budget.
-    holders = [a.partition for a in accounts if a.rows_kept]
     valued = shapley_values(
-        n, utility, exact_max=rewards.exact_max, max_fits=shapley_budget(rewards.max_fits, len(holders)), seed=rewards.seed,
+        n, utility, exact_max=rewards.exact_max, max_fits=rewards.max_fits, seed=rewards.seed,
         truncation=rewards.truncation, progress=report,
     )  # fmt: skip
     wallet_of = {a.partition: a.wallet for a in accounts}
     held = holdings(table[OWNER].tolist(), players, wallet_of)
-    loo = {}
+    # Leave-one-out is a diagnostic: it gets the fits the values leave of rewards.max_fits
+    # (plenty after exact Shapley, few after sampling), in arrival order; the rest are skipped.
+    holders = [a.partition for a in accounts if a.rows_kept]
+    spare = leave_one_out_budget(rewards.max_fits, valued.fits)
+    loo: dict[str, dict | None] = {}
     for partition in holders:
+        if len(loo) >= spare:
+            loo[partition] = None
+            continue
         without = fit_mask((table[OWNER] != partition).to_numpy(), ()).as_dict()
         del without["players"]
         loo[partition] = {"value": valued.u_all - without["utility"], "without": without}

@@ -13,6 +13,8 @@ and of epochs closed before it earn nothing (their content keys are "known").
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -108,27 +110,41 @@ def _micros_now(now: datetime) -> int:
     return (now - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
-def _members_elsewhere(settings: Settings, epoch: str) -> set[str]:
-    held: set[str] = set()
+def _frozen_members(settings: Settings) -> dict[str, tuple[int, list[str]]]:
+    """Every epoch whose members are decided: ``{epoch: (order decided in, partitions)}``."""
+    frozen = {}
     for window in closed_windows(settings):
-        frozen = settings.layout.epoch_members_file(window.epoch)
-        if window.epoch != epoch and frozen.is_file():
-            held |= set(json.loads(frozen.read_text(encoding="utf-8"))["contributions"])
-    return held
+        path = settings.layout.epoch_members_file(window.epoch)
+        if not path.is_file():
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            order, keys = document["order"], document["contributions"]
+            if not isinstance(order, int) or not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise ValueError("order or contributions of the wrong type")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise RewardsError(
+                f"{path} is not a readable list of an epoch's members ({type(exc).__name__}: {exc}); restore it "
+                "(it decides who the epoch pays), or delete it if the epoch was never attested",
+                code="E_EPOCH_MEMBERS",
+            ) from None
+        frozen[window.epoch] = (order, keys)
+    return frozen
 
 
 def epoch_members(settings: Settings, store: ContributionStore, window: EpochWindow) -> list[EpochMember]:
     """The attested contributions received before the window's cutoff that no other epoch holds.
 
-    Decided on the epoch's first run and kept in ``members.json``: materialising the epoch
-    again (a retry, the UI) values the same contributions, whatever was attested since.
+    Decided on the epoch's first run and kept in ``members.json`` with the order in which
+    epochs were decided: materialising the epoch again (a retry, the UI) values the same
+    contributions, whatever was attested since.
     """
     layout = settings.layout
-    frozen = layout.epoch_members_file(window.epoch)
-    if frozen.is_file():
-        keys = json.loads(frozen.read_text(encoding="utf-8"))["contributions"]
+    frozen = _frozen_members(settings)
+    if window.epoch in frozen:
+        keys = frozen[window.epoch][1]
     else:
-        elsewhere = _members_elsewhere(settings, window.epoch)
+        elsewhere = {key for _, members in frozen.values() for key in members}
         keys = [
             entry.key
             for entry in store.entries()
@@ -137,7 +153,9 @@ def epoch_members(settings: Settings, store: ContributionStore, window: EpochWin
             # rejected, or still being evaluated: not (yet) an accepted contribution
             and layout.attestation(entry.key).statement.is_file()
         ]
-        atomic_write_bytes(frozen, (json.dumps({"epoch": window.epoch, "contributions": keys}, indent=2) + "\n").encode())
+        order = 1 + max((o for o, _ in frozen.values()), default=0)
+        document = {"epoch": window.epoch, "order": order, "contributions": keys}
+        atomic_write_bytes(layout.epoch_members_file(window.epoch), (json.dumps(document, indent=2) + "\n").encode())
     members = []
     for key in keys:
         entry = store.get(key)
@@ -147,22 +165,38 @@ def epoch_members(settings: Settings, store: ContributionStore, window: EpochWin
 
 
 def known_keys(settings: Settings, baseline: pd.DataFrame, benchmark: pd.DataFrame, window: EpochWindow) -> set[str]:
-    """Content keys of rows that earn nothing in ``window``: the baseline's, the benchmark's, earlier epochs'."""
+    """Content keys of rows that earn nothing in ``window``: the baseline's, the benchmark's and
+    those of every epoch decided before it (in the order epochs were decided, not their cutoffs:
+    a day valued late must not pay again for rows a later day already paid for)."""
     decimals = rewards_config(settings).float_decimals
     schema = settings.schema
     known = set(content_keys(baseline, schema, decimals)) | set(content_keys(benchmark, schema, decimals))
-    for earlier in closed_windows(settings):
-        if (earlier.received_before, earlier.epoch) >= (window.received_before, window.epoch):
-            break
-        table = settings.layout.table_file(EPOCH_ROWS, earlier.epoch)
-        if table.is_file():
+    frozen = _frozen_members(settings)
+    mine = frozen.get(window.epoch, (float("inf"), []))[0]
+    for epoch, (order, _) in frozen.items():
+        table = settings.layout.table_file(EPOCH_ROWS, epoch)
+        if order < mine and table.is_file():
             known |= set(pd.read_parquet(table, columns=[ROW_KEY])[ROW_KEY])
     return known
 
 
-def epoch_ids(settings: Settings) -> list[str]:
-    return [w.epoch for w in closed_windows(settings)]
+@contextmanager
+def closing(settings: Settings) -> Iterator[None]:
+    """One `hokusai epoch close` at a time per home: a second one, started while the first
+    still runs, would take its unfinished epoch for a failed one and close it again."""
+    import fcntl
 
-
-def epoch_directory(settings: Settings, epoch: str) -> Path:
-    return settings.layout.epoch_dir(check_epoch_id(epoch))
+    path = settings.layout.epochs_dir / ".closing.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RewardsError(
+                f"another `hokusai epoch close` is running under {settings.home}; wait for it to finish",
+                code="E_EPOCH_BUSY",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

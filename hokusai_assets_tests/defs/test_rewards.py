@@ -318,7 +318,10 @@ def test_a_sampled_epoch_verifies_and_its_orders_must_be_the_seeds(tmp_path, key
     statement = report.statement
     valuation = statement["predicate"]["valuation"]
     assert report.ok, report.as_dict()
-    assert valuation["method"] == "truncated_monte_carlo" and valuation["fits"] <= 14 - 3  # three leave-one-out fits
+    loo = statement["predicate"]["leave_one_out"]
+    assert valuation["method"] == "truncated_monte_carlo"
+    assert valuation["fits"] + sum(entry is not None for entry in loo.values()) <= 14  # leave-one-out gets what is left
+    assert len(loo) == 3
     assert valuation["permutations"] >= 2 and all(p["standard_error"] is not None for p in statement["predicate"]["players"])
     # Re-signed by the attester itself, but with cherry-picked orders: still refused.
     valuation["orders"] = [list(reversed(o)) for o in valuation["orders"]]
@@ -327,5 +330,35 @@ def test_a_sampled_epoch_verifies_and_its_orders_must_be_the_seeds(tmp_path, key
     files.envelope.write_bytes(signed.envelope_bytes)
     files.eip712.write_bytes(canonical_json(signed.eip712))
     tampered = verify_epoch_files(files)
-    assert tampered.first_failure.name == "values" and "permutations of seed 3" in tampered.first_failure.detail
+    assert tampered.first_failure.name == "values" and "seed 3 gives" in tampered.first_failure.detail
     assert json.loads(base64.b64decode(json.loads(files.envelope.read_bytes())["payload"]))["predicate"]["valuation"]["orders"]
+
+
+def test_a_published_epoch_is_never_re_signed_with_other_numbers(closed, tmp_path):
+    import shutil
+
+    from hokusai_assets.lib.attestation.signing import AttesterKeys
+    from hokusai_assets.services.epoch_files import attest_epoch
+
+    settings, _, outcome = closed
+    copy = tmp_path / "e-0001"
+    shutil.copytree(settings.layout.epoch_dir(outcome.epoch), copy)
+    statement = json.loads((copy / "statement.json").read_bytes())
+    keys = AttesterKeys(bytes.fromhex(KEYS["HOKUSAI_ED25519_KEY"]), bytes.fromhex(KEYS["HOKUSAI_ATTESTER_KEY"]))
+    domain = settings.config.attestation.eip712.domain()
+    _, report = attest_epoch(copy, statement, {}, keys, domain, receipt={})  # the same numbers: fine
+    assert report.ok
+    statement["predicate"]["rewards"]["pool"] = str(POOL + 1)
+    with pytest.raises(RewardsError) as error:
+        attest_epoch(copy, statement, {}, keys, domain, receipt={})
+    assert error.value.code == "E_EPOCH_PUBLISHED"
+
+
+def test_a_second_close_while_one_runs_is_refused(closed):
+    from hokusai_assets.services.epochs import closing
+
+    settings, instance, _ = closed
+    with closing(settings):
+        with pytest.raises(RewardsError) as error:
+            close_epoch(settings, instance=instance)
+    assert error.value.code == "E_EPOCH_BUSY"

@@ -28,7 +28,7 @@ from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, 
 from hokusai_assets.lib.rewards.statement import epoch_predicate, epoch_statement
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.trainers import get_trainer
-from hokusai_assets.services.epoch_files import PLOT_FILE, verify_epoch_files, write_epoch_files
+from hokusai_assets.services.epoch_files import PLOT_FILE, attest_epoch
 from hokusai_assets.services.epoch_valuation import value_epoch
 from hokusai_assets.services.epochs import epoch_members, known_keys, read_window, rewards_config
 
@@ -164,7 +164,10 @@ def payouts(hokusai: HokusaiResource, reward_epoch: dict, contribution_values: d
             description="The epoch verifier accepts what was written: signatures, values, amounts and the payout root.",
         )
     ],
-    description="The epoch's in-toto statement, signed (DSSE and EIP-712), with its payout tree and report.",
+    description=(
+        "The epoch's in-toto statement, signed (DSSE and EIP-712), with its payout tree and report; "
+        "published only once the verifier accepts the signed bytes."
+    ),
 )
 def epoch_attestation(
     context: dg.AssetExecutionContext,
@@ -198,11 +201,10 @@ def epoch_attestation(
     statement = epoch_statement(predicate)
     directory = settings.layout.epoch_dir(context.partition_key)
     keys = hokusai.attester_keys()
-    digest = write_epoch_files(
+    digest, report = attest_epoch(
         directory, statement, contribution_values["harmful_rows"], keys, config.attestation.eip712.domain(),
         receipt={"dagster_run_id": context.run.run_id, "epoch": context.partition_key},
     )  # fmt: skip
-    report = verify_epoch_files(settings.layout.epoch_attestation(context.partition_key))
     failure = report.first_failure
     plot = base64.b64encode(values_plot_png(predicate)).decode("ascii")
     return dg.MaterializeResult(

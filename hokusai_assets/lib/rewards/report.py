@@ -64,7 +64,8 @@ def epoch_markdown(predicate: Mapping[str, Any]) -> str:
               "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     loo = predicate["leave_one_out"]
     for m in predicate["contributions"]:
-        drop = f"{loo[m['partition']]['value']:.6f}" if m["partition"] in loo else "-"
+        entry = loo.get(m["partition"])
+        drop = "-" if m["partition"] not in loo else ("skipped (budget)" if entry is None else f"{entry['value']:.6f}")
         lines.append(
             f"| {m['partition']} | `{m['wallet']}` | {m['rows_received']} | {m['rows_kept']} | {m['rows_known']} | "
             f"{m['rows_held_earlier']} | {m['rows_repeated']} | {drop} |"

@@ -306,10 +306,10 @@ def leave_one_out(n: int, utility: Utility) -> tuple[float, ...]:
     return tuple(u_all - _finite(utility(everyone - {p}), everyone - {p}) for p in range(n))
 
 
-def shapley_budget(max_fits: int, leave_one_out_fits: int) -> int:
-    """The fits left for the Shapley values of ``rewards.max_fits`` (which bounds every fit of
-    an epoch) once each contribution's leave-one-out fit is set aside."""
-    return max_fits - leave_one_out_fits
+def leave_one_out_budget(max_fits: int, shapley_fits: int) -> int:
+    """How many leave-one-out fits an epoch may add: ``rewards.max_fits`` bounds every fit,
+    the Shapley values come first, the diagnostic gets what they leave."""
+    return max(max_fits - shapley_fits, 0)
 
 
 def shapley_values(

@@ -24,14 +24,7 @@ from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree, verify_payout_proof
 from hokusai_assets.lib.rewards.payouts import allocate_players
-from hokusai_assets.lib.rewards.shapley import (
-    EXACT,
-    TRUNCATED_MONTE_CARLO,
-    seeded_permutation,
-    shapley_budget,
-    shapley_from_utilities,
-    values_from_permutations,
-)
+from hokusai_assets.lib.rewards.shapley import EXACT, TRUNCATED_MONTE_CARLO, shapley_values
 from hokusai_assets.lib.rewards.signing import epoch_typed_data, recover_epoch_signer
 from hokusai_assets.lib.rewards.statement import read_epoch_statement
 
@@ -90,39 +83,50 @@ def _utility_table(coalitions: list) -> dict[frozenset[int], float]:
 
 def _values(ctx: _EpochContext) -> str:
     predicate = ctx.predicate
-    valuation, players = predicate["valuation"], predicate["players"]
+    valuation, players, rewards = predicate["valuation"], predicate["players"], predicate["rewards"]
     n = len(players)
     utilities = _utility_table(predicate["coalitions"])
+    unbound = [key for key in ("seed", "max_fits", "exact_max", "truncation") if valuation[key] != rewards[key]]
+    require(not unbound, f"the valuation's {', '.join(unbound)} differ from the signed rewards section")
     grand = next((c for c in predicate["coalitions"] if len(c["players"]) == n), None)
     require(grand is not None and grand["model_digest"] == predicate["epoch_model"]["model_digest"],
             "the epoch model is not the model of the coalition of every player")
-    budget = shapley_budget(valuation["max_fits"], len(predicate["leave_one_out"]))
-    exact = n <= valuation["exact_max"] and 2**n <= budget
+    exact = n <= valuation["exact_max"] and 2**n <= valuation["max_fits"]
     require(valuation["method"] == (EXACT if exact else TRUNCATED_MONTE_CARLO),
-            f"{n} players within {budget} fits are valued {'exactly' if exact else 'by sampling'}, not {valuation['method']}")
-    require(valuation["fits"] == len(utilities) <= budget, f"{len(utilities)} coalitions recorded, {valuation['fits']} stated, {budget} allowed")
+            f"{n} players within {valuation['max_fits']} fits are valued {'exactly' if exact else 'by sampling'}, not {valuation['method']}")
+    loo = predicate["leave_one_out"]
+    spent = valuation["fits"] + sum(entry is not None for entry in loo.values())
+    require(valuation["fits"] == len(utilities) and spent <= valuation["max_fits"],
+            f"{len(utilities)} coalitions recorded, {valuation['fits']} stated, {spent} fits in all of {valuation['max_fits']} allowed")
     require(utilities.get(frozenset()) == valuation["u_empty"] and utilities.get(frozenset(range(n))) == valuation["u_all"],
             "u_empty or u_all is not the recorded utility of the empty or the full coalition")
-    try:
-        if exact:
-            require(len(utilities) == 2**n, f"exact Shapley needs all {2**n} coalitions, the statement has {len(utilities)}")
-            values, errors = shapley_from_utilities(n, utilities), (0.0,) * n
-        else:
-            orders = [tuple(o) for o in valuation["orders"]]
-            expected = [seeded_permutation(n, valuation["seed"], m) for m in range(len(orders))]
-            require(orders == expected and len(orders) == valuation["permutations"],
-                    f"the sampled orders are not the first {valuation['permutations']} permutations of seed {valuation['seed']}")
-            values, errors = values_from_permutations(n, orders, utilities, truncation=valuation["truncation"])
-            errors = tuple(None if math.isinf(e) else e for e in errors)
+
+    def recorded(coalition: frozenset[int]) -> float:
+        if coalition not in utilities:
+            raise Failed(f"the valuation needs coalition {sorted(coalition)}, which is not recorded")
+        return utilities[coalition]
+
+    try:  # the whole valuation again, on the recorded utilities: same method, stops, orders
+        replay = shapley_values(
+            n, recorded, exact_max=valuation["exact_max"], max_fits=valuation["max_fits"], seed=valuation["seed"],
+            truncation=valuation["truncation"],
+        )
     except HokusaiError as exc:
         raise Failed(exc.message) from None
+    orders = [list(order) for order in replay.orders]
+    require(orders == valuation["orders"] and replay.permutations == valuation["permutations"],
+            f"the sampled orders are not the {replay.permutations} permutations seed {valuation['seed']} gives within the budget")
+    require(set(replay.utilities) == set(utilities), "the recorded coalitions are not exactly those the valuation fits")
+    errors = tuple(None if math.isinf(e) else e for e in replay.standard_errors)
     stated = tuple(p["value"] for p in players)
-    require(values == stated, f"recomputed values {list(values)} differ from the stated {list(stated)}")
+    require(replay.values == stated, f"recomputed values {list(replay.values)} differ from the stated {list(stated)}")
     require(errors == tuple(p["standard_error"] for p in players), "recomputed standard errors differ from the stated")
-    require(valuation["sum_values"] == math.fsum(values) and valuation["efficiency_gap"] == math.fsum(values) - (valuation["u_all"] - valuation["u_empty"]),
+    total = math.fsum(replay.values)
+    require(valuation["sum_values"] == total and valuation["efficiency_gap"] == replay.efficiency_gap,
             "the stated sum of values or efficiency gap is not that of the values")
-    for partition, loo in predicate["leave_one_out"].items():
-        require(loo["value"] == valuation["u_all"] - loo["without"]["utility"], f"{partition}'s leave-one-out value is not U(all) minus its fit's utility")
+    for partition, entry in loo.items():
+        require(entry is None or entry["value"] == valuation["u_all"] - entry["without"]["utility"],
+                f"{partition}'s leave-one-out value is not U(all) minus its fit's utility")
     return f"{n} player value(s) recomputed bit for bit from {len(utilities)} recorded coalition utilities ({valuation['method']})"
 
 
