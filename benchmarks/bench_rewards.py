@@ -134,10 +134,11 @@ def sampled_epoch(directory: Path) -> None:
     total = time.perf_counter() - started
     valuation = values["valuation"]
     print(f"epoch of 30 contributions, {len(table)} new rows, {len(values['players'])} players ({valuation['method']})")
-    loo = len(values["leave_one_out"])
+    loo = sum(entry is not None for entry in values["leave_one_out"].values())
+    skipped = len(values["leave_one_out"]) - loo
     print(
-        f"  {valuation['fits']} coalition fits + {loo} leave-one-out = {valuation['fits'] + loo} within rewards.max_fits "
-        f"{valuation['max_fits']}; {valuation['permutations']} permutations; {total:.1f} s"
+        f"  {valuation['fits']} coalition fits + {loo} leave-one-out ({skipped} skipped) = {valuation['fits'] + loo} "
+        f"within rewards.max_fits {valuation['max_fits']}; {valuation['permutations']} permutations; {total:.1f} s"
     )
     print("  player  rows     value   std. error")
     for p in values["players"]:
