@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from hokusai_assets.entry.epoch_commands import epoch, prove_payout, verify_epoch
-from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE
+from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE, print_verification
 from hokusai_assets.lib.errors import HokusaiError
 
 EXIT_ERROR = 2
@@ -251,16 +251,7 @@ def verify(
             from hokusai_assets.settings.load import load_settings
 
             report.checks.extend(rerun_checks(report.statement, load_settings(config_path=config_path, home=home)))
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        for check in report.checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
-    failure = report.first_failure
-    if failure is not None:
-        click.echo(f"invalid: {failure.name} failed: {failure.detail}", err=True)
-        sys.exit(1)
-    click.echo("valid", err=True)
+    print_verification(report, as_json)
 
 
 @main.command("prove-row")

@@ -7,12 +7,11 @@ one `error[CODE]: ...` line and exit code 2.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE
+from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE, print_verification
 
 
 @click.group()
@@ -68,16 +67,7 @@ def verify_epoch(epoch_path: Path, attester: Path | None, rerun: bool, as_json: 
             from hokusai_assets.settings.load import load_settings
 
             report.checks.extend(rerun_epoch_checks(report.statement, load_settings(config_path=config_path, home=home)))
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        for check in report.checks:
-            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
-    failure = report.first_failure
-    if failure is not None:
-        click.echo(f"invalid: {failure.name} failed: {failure.detail}", err=True)
-        sys.exit(1)
-    click.echo("valid", err=True)
+    print_verification(report, as_json)
 
 
 @click.command("prove-payout")

@@ -1,7 +1,9 @@
-"""Options every `hokusai` command spells the same way."""
+"""Options every `hokusai` command spells the same way, and how a verification report is printed."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import click
@@ -14,3 +16,17 @@ CONFIG = click.option(
     help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
 )
 HOME = click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+
+
+def print_verification(report, as_json: bool) -> None:
+    """A check a line (or the report as JSON), then `valid`, or the first failure and exit 1."""
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for check in report.checks:
+            click.echo(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failure = report.first_failure
+    if failure is not None:
+        click.echo(f"invalid: {failure.name} failed: {failure.detail}", err=True)
+        sys.exit(1)
+    click.echo("valid", err=True)

@@ -16,22 +16,60 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hokusai_assets.lib.attestation.bundle import AttestationFiles
 from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.attestation.signing import AttesterKeys
+from hokusai_assets.lib.attestation.statement import code_version
 from hokusai_assets.lib.attestation.verify.base import VerificationReport
 from hokusai_assets.lib.commitments.canonical import canonical_json
+from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.errors import RewardsError
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree
 from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, values_plot_png
 from hokusai_assets.lib.rewards.signing import sign_epoch
+from hokusai_assets.lib.rewards.statement import epoch_predicate
 from hokusai_assets.lib.rewards.verify import paid, verify_epoch
 from hokusai_assets.lib.rewards.window import check_epoch_id
+from hokusai_assets.lib.training.model import TrainedModel
+from hokusai_assets.services.epochs import rewards_config
 from hokusai_assets.settings.load import Settings
 
 TREE_FILE = "payout-tree.json"
 PLOT_FILE = "values.png"
+
+
+def epoch_predicate_of(
+    settings: Settings,
+    reward_epoch: dict,
+    values: dict,
+    payouts: dict,
+    epoch_model: TrainedModel,
+    baseline_model: TrainedModel,
+    baseline: pd.DataFrame,
+    benchmark: pd.DataFrame,
+) -> dict:
+    """The epoch's predicate from its asset values, digests re-derived from the models and tables."""
+    schema, config = settings.schema, settings.config
+    return epoch_predicate(
+        epoch_document=reward_epoch,
+        values=values,
+        payouts=payouts,
+        task={"name": config.task.name, "type": config.task.type, "columns": schema.columns},
+        rewards=rewards_config(settings).model_dump(mode="json"),
+        config_digest=settings.config_digest,
+        baseline={
+            "model_digest": bytes_digest(baseline_model.to_bytes()),
+            "data_root": data_root(baseline, schema.columns),
+            "rows": len(baseline),
+        },
+        benchmark={"data_root": data_root(benchmark, schema.columns), "rows": len(benchmark)},
+        epoch_model={"model_digest": bytes_digest(epoch_model.to_bytes())},
+        code_version=code_version(),
+    )
 
 
 def published_statement(files: AttestationFiles) -> dict | None:

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.files import atomic_write_bytes
-from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, EpochMember, content_keys
+from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, EpochMember, content_keys, epoch_rows, task_rows
 from hokusai_assets.lib.rewards.errors import RewardsError
 from hokusai_assets.lib.rewards.window import EpochWindow, check_epoch_id, daily_window, manual_window
 from hokusai_assets.services.store import ContributionStore
@@ -200,3 +201,24 @@ def closing(settings: Settings) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def gather_epoch(
+    settings: Settings, store: ContributionStore, epoch: str, baseline: pd.DataFrame, benchmark: pd.DataFrame
+) -> tuple[dict, pd.DataFrame]:
+    """The ``reward_epoch`` document (members, their accounts and data roots, the rows' root)
+    and the ``epoch_rows`` table of a closed epoch."""
+    rewards = rewards_config(settings)  # fails closed when the section is missing
+    schema = settings.schema
+    window = read_window(settings, epoch)
+    members = epoch_members(settings, store, window)
+    known = known_keys(settings, baseline, benchmark, window)
+    table, accounts = epoch_rows(members, schema, known, rewards.float_decimals)
+    roots = {m.partition: data_root(m.rows, schema.columns) for m in members}
+    document = {
+        "epoch": window.epoch,
+        "window": window.statement_view(),
+        "contributions": [{**a.as_dict(), "data_root": roots[a.partition]} for a in accounts],
+        "rows": {"count": len(table), "data_root": data_root(task_rows(table, schema), schema.columns)},
+    }
+    return document, table

@@ -3,11 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.defs.checks import check_result
+from hokusai_assets.defs.checks import verification_check
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.attestation.statement import attest_contribution
-from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.services.attestations import verify_files, write_attestation
@@ -77,7 +76,6 @@ def attestation(
     )
     # Verify what is on disk, as a third party would, before anyone relies on it.
     report = verify_files(files, trusted=keys.public_info(domain))
-    failure = report.first_failure
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(files.envelope)),
@@ -87,15 +85,5 @@ def attestation(
             "accepted": delta_result["accepted"],
             "wallet": contributor.wallet,
         },
-        check_results=[
-            check_result(
-                CheckOutcome(
-                    "attestation_verified",
-                    report.ok,
-                    True,
-                    "all checks passed" if report.ok else f"{failure.name}: {failure.detail}",
-                    {check.name: check.ok for check in report.checks},
-                )
-            )
-        ],
+        check_results=[verification_check("attestation_verified", report)],
     )

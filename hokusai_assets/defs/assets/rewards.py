@@ -12,25 +12,22 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from hokusai_assets.defs.checks import check_result
+from hokusai_assets.defs.checks import verification_check
 from hokusai_assets.defs.metadata import table_metadata
 from hokusai_assets.defs.partitions import reward_epochs
 from hokusai_assets.defs.resources import HokusaiResource
-from hokusai_assets.lib.attestation.statement import code_version
-from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.digests import bytes_digest
-from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.rewards.coalitions import training_set
-from hokusai_assets.lib.rewards.epoch_rows import MemberAccount, epoch_rows, task_rows
+from hokusai_assets.lib.rewards.epoch_rows import MemberAccount
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree
 from hokusai_assets.lib.rewards.payouts import allocate_players
 from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, values_plot_png
-from hokusai_assets.lib.rewards.statement import epoch_predicate, epoch_statement
+from hokusai_assets.lib.rewards.statement import epoch_statement
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.trainers import get_trainer
-from hokusai_assets.services.epoch_files import PLOT_FILE, attest_epoch
+from hokusai_assets.services.epoch_files import PLOT_FILE, attest_epoch, epoch_predicate_of
 from hokusai_assets.services.epoch_valuation import value_epoch
-from hokusai_assets.services.epochs import epoch_members, known_keys, read_window, rewards_config
+from hokusai_assets.services.epochs import gather_epoch, rewards_config
 
 GROUP = "rewards"
 
@@ -54,25 +51,15 @@ def reward_epoch(
     baseline_training_set: pd.DataFrame,
     benchmark_dataset: pd.DataFrame,
 ) -> Iterator[dg.MaterializeResult]:
-    settings = hokusai.load()
-    rewards = rewards_config(settings)  # fails closed when the section is missing
-    schema = settings.schema
-    window = read_window(settings, context.partition_key)
-    members = epoch_members(settings, hokusai.store(), window)
-    known = known_keys(settings, baseline_training_set, benchmark_dataset, window)
-    table, accounts = epoch_rows(members, schema, known, rewards.float_decimals)
-    roots = {m.partition: data_root(m.rows, schema.columns) for m in members}
-    document = {
-        "epoch": window.epoch,
-        "window": window.statement_view(),
-        "contributions": [{**a.as_dict(), "data_root": roots[a.partition]} for a in accounts],
-        "rows": {"count": len(table), "data_root": data_root(task_rows(table, schema), schema.columns)},
-    }
-    context.log.info(f"{window.epoch}: {len(members)} contribution(s), {len(table)} new row(s)")
+    document, table = gather_epoch(
+        hokusai.load(), hokusai.store(), context.partition_key, baseline_training_set, benchmark_dataset
+    )
+    members = document["contributions"]
+    context.log.info(f"{context.partition_key}: {len(members)} contribution(s), {len(table)} new row(s)")
     yield dg.MaterializeResult(
         asset_key="reward_epoch",
         value=document,
-        metadata={"contributions": len(members), "new_rows": len(table), "wallets": len({m.wallet for m in members})},
+        metadata={"contributions": len(members), "new_rows": len(table), "wallets": len({m["wallet"] for m in members})},
     )
     yield dg.MaterializeResult(asset_key="epoch_rows", value=table, metadata=table_metadata(table))
 
@@ -181,22 +168,9 @@ def epoch_attestation(
     benchmark_dataset: pd.DataFrame,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
-    schema, config = settings.schema, settings.config
-    predicate = epoch_predicate(
-        epoch_document=reward_epoch,
-        values=contribution_values,
-        payouts=payouts,
-        task={"name": config.task.name, "type": config.task.type, "columns": schema.columns},
-        rewards=rewards_config(settings).model_dump(mode="json"),
-        config_digest=settings.config_digest,
-        baseline={
-            "model_digest": bytes_digest(baseline_model.to_bytes()),
-            "data_root": data_root(baseline_training_set, schema.columns),
-            "rows": len(baseline_training_set),
-        },
-        benchmark={"data_root": data_root(benchmark_dataset, schema.columns), "rows": len(benchmark_dataset)},
-        epoch_model={"model_digest": bytes_digest(epoch_model.to_bytes())},
-        code_version=code_version(),
+    config = settings.config
+    predicate = epoch_predicate_of(
+        settings, reward_epoch, contribution_values, payouts, epoch_model, baseline_model, baseline_training_set, benchmark_dataset
     )
     statement = epoch_statement(predicate)
     directory = settings.layout.epoch_dir(context.partition_key)
@@ -205,7 +179,6 @@ def epoch_attestation(
         directory, statement, contribution_values["harmful_rows"], keys, config.attestation.eip712.domain(),
         receipt={"dagster_run_id": context.run.run_id, "epoch": context.partition_key},
     )  # fmt: skip
-    failure = report.first_failure
     plot = base64.b64encode(values_plot_png(predicate)).decode("ascii")
     return dg.MaterializeResult(
         metadata={
@@ -221,17 +194,7 @@ def epoch_attestation(
             ),
             "plot": dg.MetadataValue.path(str(directory / PLOT_FILE)),
         },
-        check_results=[
-            check_result(
-                CheckOutcome(
-                    "epoch_attestation_verified",
-                    report.ok,
-                    True,
-                    "all checks passed" if report.ok else f"{failure.name}: {failure.detail}",
-                    {check.name: check.ok for check in report.checks},
-                )
-            )
-        ],
+        check_results=[verification_check("epoch_attestation_verified", report)],
     )
 
 

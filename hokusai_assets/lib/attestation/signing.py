@@ -100,6 +100,16 @@ class SignedAttestation:
     statement_digest: str
 
 
+def dsse_envelope(statement_bytes: bytes, keys: AttesterKeys) -> dict[str, Any]:
+    """The DSSE envelope of a statement: one Ed25519 signature by the attester over PAE."""
+    signature = keys.ed25519_private_key.sign(pae(PAYLOAD_TYPE, statement_bytes))
+    return {
+        "payload": b64encode(statement_bytes),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [{"keyid": keys.ed25519_keyid, "sig": b64encode(signature)}],
+    }
+
+
 def sign_statement(
     statement_bytes: bytes,
     statement: Mapping[str, Any],
@@ -117,12 +127,7 @@ def sign_statement(
             "the bytes lib/attestation/statement.py wrote",
             code="E_SIGN_STATEMENT_MISMATCH",
         )
-    signature = keys.ed25519_private_key.sign(pae(PAYLOAD_TYPE, statement_bytes))
-    envelope = {
-        "payload": b64encode(statement_bytes),
-        "payloadType": PAYLOAD_TYPE,
-        "signatures": [{"keyid": keys.ed25519_keyid, "sig": b64encode(signature)}],
-    }
+    envelope = dsse_envelope(statement_bytes, keys)
     digest = bytes_digest(statement_bytes)
     typed = eip712_message(statement, digest, domain)
     signable = encode_typed_data(full_message=typed)

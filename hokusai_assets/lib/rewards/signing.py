@@ -14,21 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hokusai_assets.lib.attestation.dsse import PAYLOAD_TYPE, b64encode, pae
-from hokusai_assets.lib.attestation.eip712 import Eip712Domain
-from hokusai_assets.lib.attestation.signing import AttesterKeys
+from hokusai_assets.lib.attestation.eip712 import EIP712_TYPES, Eip712Domain
+from hokusai_assets.lib.attestation.signing import AttesterKeys, dsse_envelope
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.rewards.errors import RewardsError
 
 PRIMARY_TYPE = "RewardEpoch"
 EPOCH_TYPES: dict[str, list[dict[str, str]]] = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
+    "EIP712Domain": EIP712_TYPES["EIP712Domain"],  # the same domain as a contribution's
     PRIMARY_TYPE: [
         {"name": "epoch", "type": "string"},
         {"name": "payoutRoot", "type": "bytes32"},
@@ -73,12 +67,7 @@ def sign_epoch(statement: Mapping[str, Any], keys: AttesterKeys, domain: Eip712D
     from eth_account import Account
 
     statement_bytes = canonical_json(statement)
-    signature = keys.ed25519_private_key.sign(pae(PAYLOAD_TYPE, statement_bytes))
-    envelope = {
-        "payload": b64encode(statement_bytes),
-        "payloadType": PAYLOAD_TYPE,
-        "signatures": [{"keyid": keys.ed25519_keyid, "sig": b64encode(signature)}],
-    }
+    envelope = dsse_envelope(statement_bytes, keys)
     digest = bytes_digest(statement_bytes)
     typed = epoch_typed_data(statement["predicate"], digest, domain)
     signed = Account.sign_message(_signable(typed), private_key=keys.secp256k1_secret)
