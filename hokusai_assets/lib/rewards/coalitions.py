@@ -3,9 +3,10 @@
 U(S) is the primary metric's direction-aware value (higher is better: an error metric is
 negated) on the benchmark, of a model fitted by the task's trainer, hyperparameters and
 seed on the baseline training set integrated (append, deduplicated, canonical order) with
-the rows of the players in S. U(empty) is the baseline's own score; U(all players) is the
-epoch model's. Each coalition is identified by the data root of its rows, which is what a
-cache of fits is keyed by and what the epoch's statement commits to.
+the rows of the players in S. U(empty) is the score of the baseline rows alone (deduplicated
+as integration does); U(all players) is the epoch model's. Each coalition is identified by
+the data root of its rows, which is what a cache of fits is keyed by and what the epoch's
+statement commits to.
 """
 
 from __future__ import annotations
