@@ -31,7 +31,7 @@ def epoch_close(day, as_json: bool, config_path: Path | None, home: Path | None,
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    click.echo(f"closing a reward epoch under {settings.home} (every coalition is a model fit; -v shows progress)", err=True)
+    click.echo(f"closing a reward epoch under {settings.home} (every coalition is a model fit; -v streams the run log)", err=True)
     outcome = close_epoch(settings, day=day.date() if day else None, verbose=verbose)
     if as_json:
         click.echo(json.dumps(outcome.as_dict()))

@@ -38,10 +38,12 @@ from hokusai_assets.settings.load import Settings, load_settings
 _CODED_MESSAGE = re.compile(r"\[(E_[A-Z0-9_]+)\] (.*)", re.DOTALL)
 
 
-def _run_config(verbose: bool) -> dict:
+def _run_config(verbose: bool, progress: bool = False) -> dict:
     # Headless runs print one JSON object or one error line; the full event log of every
-    # run, stack traces included, stays in the instance for the UI.
-    return {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "CRITICAL"}}}}
+    # run, stack traces included, stays in the instance for the UI. A long run (``progress``)
+    # also shows the assets' own INFO lines on stderr (an epoch's "valued 25/256 coalitions").
+    level = "DEBUG" if verbose else "INFO" if progress else "CRITICAL"
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 class RunFailed(HokusaiError):
@@ -91,10 +93,11 @@ def _execute(
     instance: dg.DagsterInstance,
     partition_key: str | None = None,
     verbose: bool = False,
+    progress: bool = False,
 ) -> None:
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, run_config=_run_config(verbose), raise_on_error=False
+        instance=instance, partition_key=partition_key, run_config=_run_config(verbose, progress), raise_on_error=False
     )
     if not result.success:
         raise _run_failure(job_name, result)
@@ -276,5 +279,5 @@ def close_epoch(
         defs = build_definitions(settings)
         instance.add_dynamic_partitions(reward_epochs.name, [window.epoch])
         ensure_reference(settings, defs, instance, verbose=verbose)
-        _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose)
+        _execute(defs, "close_reward_epoch", instance, partition_key=window.epoch, verbose=verbose, progress=True)
     return _epoch_outcome(settings, window.epoch, reused=False)

@@ -27,6 +27,7 @@ def closed(tmp_path_factory):
         assert done.returncode == 0, done.stderr
     done = hokusai("epoch", "close", "--json", "--config", str(task.config_path), home=home, env=KEYS)
     assert done.returncode == 0, done.stderr
+    assert "valued 4/4 coalitions" in done.stderr  # progress on stderr; stdout stays one JSON object
     return task, home, json.loads(done.stdout)
 
 
