@@ -79,13 +79,13 @@ lint: venv
 	$(BIN)/ruff check hokusai_assets hokusai_assets_tests benchmarks
 	$(BIN)/lint-imports
 
-# pyDVL 0.10.0 caps numpy below 2 but runs on it: installed apart, without its dependencies'
-# resolver, only for bench_rewards.py's cross-check (benchmarks/pydvl_reference.py).
+# pyDVL 0.10.0 caps numpy below 2 but runs on it: installed apart with `pip --no-deps` (no
+# resolver), only for bench_rewards.py's cross-check (benchmarks/pydvl_reference.py).
 PYDVL := $(VENV)/pydvl
 PYDVL_PACKAGES := pydvl==0.10.0 pyDeprecate==0.14.0 more-itertools==11.2.1 psutil==7.2.2 cvxpy==1.9.3 \
 	osqp==1.1.3 clarabel==0.11.1 scs==3.3.1 highspy==1.16.0 qdldl==0.1.9.post1 sparsediffpy==0.6.1
 $(PYDVL)/.installed: | venv
-	$(BIN)/python -m pip install --quiet --target $(PYDVL) --no-deps $(PYDVL_PACKAGES) 2>&1 | $(PIP_NOISE)
+	$(BIN)/python -m pip install --quiet --target $(PYDVL) --no-deps $(PYDVL_PACKAGES)
 	touch $@
 
 bench: venv $(PYDVL)/.installed

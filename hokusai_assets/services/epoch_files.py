@@ -1,6 +1,7 @@
 """An epoch's files: writing its statement, signatures, payout tree and report; verifying and proving from them.
 
-``HOKUSAI_HOME/epochs/<epoch>/`` holds ``window.json`` (when it closed), ``statement.json``,
+``HOKUSAI_HOME/epochs/<epoch>/`` holds ``window.json`` (when it closed), ``members.json``
+(which contributions it holds; ``services/epochs.py``), ``statement.json``,
 ``statement.dsse.json`` (Ed25519), ``statement.eip712.json`` (the attester's signature over
 the epoch, root, total and statement digest), ``attester.json``, ``payout-tree.json``
 (OpenZeppelin's StandardMerkleTree dump: load it with ``StandardMerkleTree.load``),
@@ -81,7 +82,10 @@ def published_statement(files: AttestationFiles) -> dict | None:
     try:
         return json.loads(base64.b64decode(envelope["payload"], validate=True))
     except (KeyError, TypeError, ValueError) as exc:
-        raise RewardsError(f"{files.envelope}: not a DSSE envelope ({type(exc).__name__})", code="E_EPOCH_FILES") from None
+        raise RewardsError(
+            f"{files.envelope}: not a DSSE envelope ({type(exc).__name__}); restore it from the epoch's publisher",
+            code="E_EPOCH_FILES",
+        ) from None
 
 
 def attest_epoch(
@@ -133,7 +137,11 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RewardsError(f"{path}: {what} not found", code="E_EPOCH_FILES") from None
+        raise RewardsError(
+            f"{path}: {what} not found; copy the epoch's whole folder, or pass --attester with a copy of the keys "
+            "you trust",
+            code="E_EPOCH_FILES",
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RewardsError(f"{path}: {what} is not readable JSON ({type(exc).__name__}); restore it from the epoch's publisher", code="E_EPOCH_FILES") from None
 
@@ -157,7 +165,11 @@ def verify_epoch_files(
     if trusted is None:
         trusted = _read_json(attester or files.attester, "the attester's public keys (attester.json)")
     if not isinstance(trusted, dict):
-        raise RewardsError(f"{attester or files.attester}: not the attester's public keys", code="E_EPOCH_FILES")
+        raise RewardsError(
+            f"{attester or files.attester}: not the attester's public keys; pass --attester with the keys the "
+            "attester published (`hokusai keys`)",
+            code="E_EPOCH_FILES",
+        )
     eip712 = _read_json(files.eip712, "the EIP-712 signature") if files.eip712.is_file() else None
     tree_path = files.directory / TREE_FILE
     tree = _read_json(tree_path, "the payout tree") if tree_path.is_file() else None
@@ -180,7 +192,11 @@ def prove_payout(settings: Settings, epoch: str, wallet: str, attester: Path | N
     report = verify_epoch_files(files, attester)
     if not report.ok:
         failure = report.first_failure
-        raise RewardsError(f"epoch {epoch} does not verify ({failure.name}: {failure.detail}); no proof is given", code="E_EPOCH_INVALID")
+        raise RewardsError(
+            f"epoch {epoch} does not verify ({failure.name}: {failure.detail}); no proof is given. "
+            f"`hokusai verify-epoch {directory}` shows every check",
+            code="E_EPOCH_INVALID",
+        )
     predicate = report.statement["predicate"]
     wallet = normalise_wallet(wallet, allow_lowercase=True)
     leaves = paid(predicate["payouts"])

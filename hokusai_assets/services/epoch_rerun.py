@@ -1,8 +1,10 @@
 """``hokusai verify-epoch --rerun``: retrain every coalition from the stored inputs and compare.
 
-The epoch's rows, the baseline and the benchmark are read from HOKUSAI_HOME's storage and
-checked against the data roots the statement commits to; then every coalition is trained
-again (no cache), and the values and amounts must come out bit for bit as signed.
+The config is checked first (``rerun_config``); the epoch's rows, the baseline and the
+benchmark are read from HOKUSAI_HOME's storage and checked against the data roots the
+statement commits to; then every coalition and leave-one-out fit is trained again (no
+cache), and the values, model digests, utilities and amounts must come out bit for bit as
+signed.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     }
     missing = [f"{name} ({path})" for name, path in paths.items() if not path.is_file()]
     if missing:
-        return [Check("rerun_inputs", False, f"not stored under {settings.home}: {', '.join(missing)}")]
+        detail = f"not stored under {settings.home}: {', '.join(missing)}; rerun with the producing --home"
+        return [Check("rerun_inputs", False, detail)]
     table, baseline, benchmark = (pd.read_parquet(p) for p in paths.values())
     roots = {
         "rows": (data_root(task_rows(table, schema), schema.columns), predicate["rows"]["data_root"]),
@@ -53,7 +56,7 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     }
     wrong = [f"{name}: stored {got}, signed {want}" for name, (got, want) in roots.items() if got != want]
     if wrong:
-        return [Check("rerun_inputs", False, "; ".join(wrong))]
+        return [Check("rerun_inputs", False, "; ".join(wrong) + "; the stored inputs changed since the epoch was valued")]
     checks = [
         Check("rerun_config", True, "the config is the one the epoch was valued with"),
         Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots"),

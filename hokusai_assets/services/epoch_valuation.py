@@ -25,7 +25,7 @@ from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.coalitions import CoalitionFit, CoalitionScorer
 from hokusai_assets.lib.rewards.epoch_rows import OWNER, ROW_KEY, MemberAccount
 from hokusai_assets.lib.rewards.players import KMEANS_RESTARTS, assign_players, holdings, standardised_features
-from hokusai_assets.lib.rewards.shapley import leave_one_out_budget, shapley_values
+from hokusai_assets.lib.rewards.shapley import coalition_mask, leave_one_out_budget, shapley_values
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.services.epochs import rewards_config
 from hokusai_assets.settings.load import Settings
@@ -171,7 +171,7 @@ def value_epoch(
             "efficiency_gap": valued.efficiency_gap,
             "trained_now": trained[0],
         },
-        "coalitions": [fits[c].as_dict() for c in sorted(fits, key=lambda c: sum(1 << p for p in c))],
+        "coalitions": [fits[c].as_dict() for c in sorted(fits, key=coalition_mask)],
         "leave_one_out": loo,
         "harmful_rows": harmful_rows(settings, table, baseline, benchmark),
     }

@@ -6,8 +6,9 @@ statement under ``attestations/``) received before the cutoff that no other epoc
 decided on its first run and kept in ``members.json``, so materialising it again values
 the same contributions; their rows are the validated tables the contribution chain stored.
 A manual epoch closed but never attested (its run failed) is closed again, at the new
-moment, before another is opened: nothing was paid for it. Rows of the baseline, the benchmark
-and of epochs closed before it earn nothing (their content keys are "known").
+moment, before another is opened: nothing was paid for it. Rows of the baseline, the
+benchmark and of epochs whose members were decided before it earn nothing (their content
+keys are "known").
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.files import atomic_write_bytes
 from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY, EpochMember, content_keys, epoch_rows, task_rows
 from hokusai_assets.lib.rewards.errors import RewardsError
-from hokusai_assets.lib.rewards.window import EpochWindow, check_epoch_id, daily_window, manual_window
+from hokusai_assets.lib.rewards.window import EpochWindow, check_epoch_id, daily_window, manual_window, micros
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.config import RewardsConfig
 from hokusai_assets.settings.load import Settings
@@ -83,32 +84,32 @@ def _write_window(settings: Settings, window: EpochWindow) -> EpochWindow:
 
 def close_window(settings: Settings, *, day: date | None = None, now: datetime | None = None) -> EpochWindow:
     """Close the next epoch: in manual mode the next ``e-NNNN`` now; in daily mode ``day``
-    (default yesterday, UTC). A daily epoch closed before is returned as it was."""
+    (default yesterday, UTC). A daily epoch closed before is returned as it was; a manual
+    epoch closed but never attested is closed again at ``now``."""
     config = rewards_config(settings)
     now = now or datetime.now(timezone.utc)
     if config.epoch == "daily":
         window = daily_window(day or (now.date() - timedelta(days=1)))
-        if _micros_now(now) < window.received_before:
+        if micros(now) < window.received_before:
             raise RewardsError(f"{window.epoch} is not over yet; close a day that has ended", code="E_EPOCH_OPEN")
     else:
         if day is not None:
-            raise RewardsError("--day is for daily epochs; this task has rewards.epoch: manual", code="E_EPOCH_MODE")
+            raise RewardsError(
+                "--day is for daily epochs and this task has rewards.epoch: manual; drop --day (a manual epoch "
+                "closes now) or set rewards.epoch: daily",
+                code="E_EPOCH_MODE",
+            )
         closed = closed_windows(settings)
         manual = [w for w in closed if w.mode == "manual"]
         if manual and not settings.layout.epoch_attestation(manual[-1].epoch).exists():
             # The last epoch was closed but never attested (its run failed): close it again, now,
             # rather than open another beside it; nothing was paid, so its window may move.
             settings.layout.epoch_members_file(manual[-1].epoch).unlink(missing_ok=True)
-            reopened = manual_window([], now)  # the cutoff of a manual epoch closed now ...
-            return _write_window(settings, EpochWindow(manual[-1].epoch, "manual", reopened.received_before))
+            return _write_window(settings, EpochWindow(manual[-1].epoch, "manual", micros(now)))
         window = manual_window([w.epoch for w in closed], now)
     if settings.layout.epoch_window_file(window.epoch).is_file():
         return read_window(settings, window.epoch)
     return _write_window(settings, window)
-
-
-def _micros_now(now: datetime) -> int:
-    return (now - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
 def _frozen_members(settings: Settings) -> dict[str, tuple[int, list[str]]]:
@@ -151,7 +152,7 @@ def epoch_members(settings: Settings, store: ContributionStore, window: EpochWin
             for entry in store.entries()
             if entry.sequence < window.received_before
             and entry.key not in elsewhere
-            # rejected, or still being evaluated: not (yet) an accepted contribution
+            # rejected, or still being evaluated: not (yet) an attested contribution
             and layout.attestation(entry.key).statement.is_file()
         ]
         order = 1 + max((o for o, _ in frozen.values()), default=0)
@@ -187,7 +188,7 @@ def closing(settings: Settings) -> Iterator[None]:
     still runs, would take its unfinished epoch for a failed one and close it again."""
     import fcntl
 
-    path = settings.layout.epochs_dir / ".closing.lock"
+    path = settings.layout.epochs_lock_file
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         try:

@@ -173,7 +173,7 @@ class ServingConfig(_Strict):
 
 
 class RewardsConfig(_Strict):
-    """Reward epochs: a pool shared among the contributions accepted in a window (README, "Rewards").
+    """Reward epochs: a pool shared among the contributions attested in a window (README, "Rewards").
 
     Absent from hokusai.yaml means no epoch can close: rewards fail closed, never pay by default.
     """
@@ -206,10 +206,10 @@ class RewardsConfig(_Strict):
                 f"2**{self.players} = {2**self.players} fits, over rewards.max_fits {self.max_fits}; raise "
                 "max_fits or lower players"
             )
-        if self.players > self.exact_max and self.max_fits < 2 * self.players + 2:
+        if self.players > self.exact_max and self.max_fits < 2 * self.players:
             raise ValueError(
-                f"rewards.max_fits {self.max_fits} samples fewer than two permutations of {self.players} players, "
-                f"so no value would have a standard error; raise it to at least {2 * self.players + 2}"
+                f"rewards.max_fits {self.max_fits} may sample fewer than two permutations of {self.players} players, "
+                f"so no value would have a standard error; raise it to at least {2 * self.players}"
             )
         return self
 

@@ -21,7 +21,9 @@ HOKUSAI_HOME/
   reports/drift/<key>.html         Evidently drift reports
   reports/comparison/<key>/        baseline-beside-improved plots and the metric table
   registry/audit.jsonl             every promote and rollback, refusals included
-  epochs/<epoch>/                  a reward epoch: its window, signed statement, payout tree and report
+  epochs/<epoch>/                  a reward epoch: window.json, members.json, signed statement, payout tree, report
+  epochs/.closing.lock             held while `hokusai epoch close` runs
+  storage/reward_subsets/          reward-epoch coalition fits, one JSON per key (services/epoch_valuation.py)
   mlflow/                          mlflow.db, and artifacts/ beside it as for any local SQLite store
                                    (services/tracking/store.py), unless MLFLOW_TRACKING_URI says otherwise
   dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
@@ -180,13 +182,10 @@ class HomeLayout:
         """The epoch's signed statement, EIP-712 payout signature, attester keys and receipt."""
         return AttestationFiles(self.epoch_dir(epoch))
 
-    def epoch_payout_tree_file(self, epoch: str) -> Path:
-        """The payout Merkle tree in OpenZeppelin's StandardMerkleTree dump format."""
-        return self.epoch_dir(epoch) / "payout-tree.json"
-
-    def epoch_report_file(self, epoch: str) -> Path:
-        """What people read: values, amounts, efficiency, leave-one-out, harmful rows (markdown)."""
-        return self.epoch_dir(epoch) / "report.md"
+    @property
+    def epochs_lock_file(self) -> Path:
+        """Held while `hokusai epoch close` runs: one close at a time per home."""
+        return self.epochs_dir / ".closing.lock"
 
     @property
     def reward_subset_cache_dir(self) -> Path:

@@ -279,7 +279,7 @@ def test_the_ui_shows_the_values_table_and_chart_and_a_passed_check(closed):
     ).records
     metadata = records[0].asset_materialization.metadata
     markdown = metadata["values"].value
-    assert "| wallet | rows kept | value | standard error | amount |" in markdown
+    assert "| wallet | rows kept | value (share of positive players) | standard error | amount |" in markdown
     assert all(f"`{wallet}`" in markdown for wallet in outcome.amounts)
     assert "![values](data:image/png;base64,iVBORw0KGgo" in markdown  # a PNG, inline
     assert metadata["payout_root"].value == outcome.payout_root

@@ -1,8 +1,8 @@
-"""Reward epochs: from the contributions accepted in a window to a signed payout root.
+"""Reward epochs: from the contributions attested in a window to a signed payout root.
 
 reward_epoch[e] + epoch_rows[e] -> epoch_model[e] -> contribution_values[e] -> payouts[e]
 -> epoch_attestation[e] -> epoch_mlflow_run[e], partitioned by ``reward_epochs``. The rules
-live in lib/rewards; the files in services/epochs*.
+live in lib/rewards; the files in services/epoch*.py.
 """
 
 import base64
@@ -203,7 +203,10 @@ def epoch_attestation(
     group_name=GROUP,
     kinds={"mlflow"},
     deps=[epoch_attestation],
-    description="The epoch as an MLflow run: values, efficiency and amounts as metrics, the epoch's files as artifacts.",
+    description=(
+        "The epoch as an MLflow run: values and efficiency as metrics, amounts and the payout root as params, "
+        "the epoch's files as artifacts."
+    ),
 )
 def epoch_mlflow_run(
     context: dg.AssetExecutionContext, hokusai: HokusaiResource, contribution_values: dict, payouts: dict

@@ -8,8 +8,8 @@ rows, taken in content order (``epoch_rows.ROW_KEY``), so the clusters do not de
 row order or on who sent which row. Clusters are numbered by their smallest content key.
 
 A cluster's value is then shared among the wallets holding its rows in proportion to
-their rows (:func:`wallet_values`), so the same rows earn the same total however they are
-grouped into wallets.
+their rows (:func:`wallet_values`; a player whose value is not positive pays nothing), so
+the same rows earn the same total however they are grouped into wallets.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.rewards.epoch_rows import ROW_KEY
+from hokusai_assets.lib.rewards.errors import RewardsError
 from hokusai_assets.lib.task import TaskSchema
 
 KMEANS_RESTARTS = 3  # seeded k-means++ starts; the best (lowest inertia) is kept
@@ -40,7 +41,10 @@ def standardised_features(table: pd.DataFrame, schema: TaskSchema) -> np.ndarray
 def assign_players(table: pd.DataFrame, schema: TaskSchema, max_players: int, seed: int) -> np.ndarray:
     """The player (0..k-1, k <= max_players) of every row of ``table`` (sorted by ``ROW_KEY``)."""
     if not table[ROW_KEY].is_monotonic_increasing:
-        raise ValueError("assign_players needs the epoch table in content order (sorted by its row key)")
+        raise RewardsError(
+            "assign_players needs the epoch table in content order (sorted by its row key); build it with epoch_rows",
+            code="E_REWARDS_ORDER",
+        )
     n = len(table)
     if n == 0:
         return np.zeros(0, dtype=np.int64)

@@ -1,7 +1,9 @@
-"""What people read of an epoch: a markdown table per wallet and a bar chart of values and amounts.
+"""What people read of an epoch: markdown tables (per wallet, per contribution, harmful rows) and a chart.
 
-Both are built from the epoch's predicate (``statement.py``), so the UI, MLflow and the
-report file beside the statement show exactly the numbers that were signed.
+All but the harmful rows (a diagnostic, not signed) come from the epoch's predicate
+(``statement.py``), so the UI, MLflow and the report beside the statement show exactly the
+numbers that were signed. A wallet's value is its share of the players with a positive
+value (``players.wallet_values``), what its amount is proportional to.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def epoch_markdown(predicate: Mapping[str, Any]) -> str:
         f"{valuation['sum_values']:.6f} (efficiency gap {valuation['efficiency_gap']:.2e}).",
         f"Paid {payouts['total']} of a pool of {payouts['pool']}; payout root `{payouts['root']}`.",
         "",
-        "| wallet | rows kept | value | standard error | amount |",
+        "| wallet | rows kept | value (share of positive players) | standard error | amount |",
         "|---|---:|---:|---:|---:|",
     ]
     for row in wallet_rows(predicate):
@@ -75,7 +77,10 @@ def epoch_markdown(predicate: Mapping[str, Any]) -> str:
 
 def harmful_markdown(harmful: Mapping[str, list[Mapping[str, Any]]]) -> str:
     if not harmful:
-        return "No harmful rows flagged (KNN-Shapley found no row of negative value, or the task is a regression).\n"
+        return (
+            "No harmful rows flagged (none had a negative KNN-Shapley value, the task is a regression, "
+            "or rewards.harmful_rows is 0).\n"
+        )
     lines = ["| contribution | row (content key) | KNN-Shapley |", "|---|---|---:|"]
     for owner, rows in harmful.items():
         lines += [f"| {owner} | `{r['row_key'][:16]}…` | {r['knn_shapley']:.6f} |" for r in rows]
@@ -96,7 +101,7 @@ def values_plot_png(predicate: Mapping[str, Any]) -> bytes:
     errors = [r["standard_error"] or 0.0 for r in rows]  # n/a (one permutation) draws no bar
     left.barh(labels, [r["value"] for r in rows], xerr=errors, color="#4c72b0")
     left.axvline(0, color="black", linewidth=0.8)
-    left.set_xlabel(f"Shapley value ({predicate['valuation']['metric']}, direction-aware)")
+    left.set_xlabel(f"value: share of the positive players' Shapley values ({predicate['valuation']['metric']})")
     right.barh(labels, [r["amount"] / total for r in rows], color="#55a868")
     right.set_xlabel("share of the amount paid")
     figure.suptitle(f"Reward epoch {predicate['epoch']}")

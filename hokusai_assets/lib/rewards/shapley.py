@@ -4,8 +4,8 @@ Owns the valuation arithmetic only. A utility U(S) is any callable on a coalitio
 frozenset of players 0..n-1) returning a finite float; in an epoch each call fits a model,
 so every function evaluates a coalition at most once (a memo), reports how many distinct
 coalitions it evaluated (``fits``) and returns every utility it saw, so that a third party
-can recompute the values from the record without fitting anything
-(:func:`shapley_from_utilities`, :func:`values_from_permutations`).
+can replay the whole valuation on the recorded utilities without fitting anything
+(:func:`shapley_values` with a table lookup as the utility; see ``verify.py``).
 
 - Exact (Shapley 1953, "A value for n-person games"): value_i = Σ_{S ⊆ N∖{i}}
   |S|!(n−|S|−1)!/n! · (U(S∪{i}) − U(S)). All 2**n coalitions are evaluated once, in
@@ -28,8 +28,6 @@ can recompute the values from the record without fitting anything
   budget is refused (E_REWARDS_BUDGET). Sampling also stops after ``max_permutations``.
   *Standard error*: sample std (ddof=1) / sqrt(m); with a single permutation there is no
   spread to estimate and it is ``inf`` (``None`` in :meth:`PlayerValues.as_dict`).
-- Leave-one-out: U(N) − U(N∖{i}), the cheap baseline Jia et al. 2019 ("Towards Efficient
-  Data Valuation Based on the Shapley Value", AISTATS) compare the Shapley value against.
 """
 
 from __future__ import annotations
@@ -274,36 +272,6 @@ def permutation_shapley(
         permutations=len(orders), utilities=memo.utilities, u_empty=u_empty, u_all=u_all,
         orders=tuple(orders), truncation=truncation,
     )
-
-
-def values_from_permutations(
-    n: int, orders: Sequence[Sequence[int]], utilities: Mapping[Coalition, float], *, truncation: float
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(values, standard errors) recomputed from recorded permutations and utilities (for verifiers)."""
-    _check_players(n)
-    for order in orders:
-        if sorted(order) != list(range(n)):
-            raise RewardsError(f"{list(order)} is not a permutation of players 0..{n - 1}.", code="E_REWARDS_COALITION")
-
-    def recorded(coalition: Coalition) -> float:
-        if coalition not in utilities:
-            raise RewardsError(f"the permutations need coalition {sorted(coalition)}, which is not recorded.",
-                               code="E_REWARDS_COALITION")
-        return _finite(utilities[coalition], coalition)
-
-    u_empty, u_all = recorded(frozenset()), recorded(frozenset(range(n)))
-    tolerance = truncation * abs(u_all - u_empty)
-    return _summarise(n, [_marginals(order, recorded, u_empty, u_all, tolerance) for order in orders])
-
-
-def leave_one_out(n: int, utility: Utility) -> tuple[float, ...]:
-    """U(N) − U(N∖{i}) for every player: n + 1 fits (none when n = 0)."""
-    _check_players(n)
-    if n == 0:
-        return ()
-    everyone = frozenset(range(n))
-    u_all = _finite(utility(everyone), everyone)
-    return tuple(u_all - _finite(utility(everyone - {p}), everyone - {p}) for p in range(n))
 
 
 def leave_one_out_budget(max_fits: int, shapley_fits: int) -> int:

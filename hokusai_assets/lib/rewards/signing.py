@@ -5,7 +5,7 @@ total, bytes32 statementDigest)``, under the deployment's EIP-712 domain
 (``attestation.eip712``): a contract that holds the attester's address can accept the root
 and the total, and users can claim with proofs against the root. Signed and recovered with
 eth-account (deterministic RFC 6979, low s); the envelope is the same DSSE form as a
-contribution's (``lib/attestation/dsse.py``).
+contribution's (``lib/attestation/signing.dsse_envelope``).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """The epoch's statement: an in-toto Statement v1 of who is paid what for which rows, and why.
 
 Subjects are the epoch model (sha256 of its file), the epoch's new rows (their data root)
-and the payout root (the OpenZeppelin StandardMerkleTree over (wallet, amount) leaves).
+and, when anyone is paid, the payout root (the OpenZeppelin StandardMerkleTree over
+(wallet, amount) leaves).
 The predicate holds everything needed to recompute the payouts from the statement alone:
 every contribution's account and data root, the players (clusters) with their holders and
 values, every coalition that was fitted (its data root, model digest and utility), the
-valuation method, seeds and budget, and the amounts. Like the contribution statement it
+valuation method, seeds and budget, each contribution's leave-one-out value, and the
+amounts. Like the contribution statement it
 carries no time and no run id, and amounts are decimal strings (RFC 8785 writes numbers as
 IEEE doubles, exact only below 2**53), so the same epoch always gives the same bytes.
 """

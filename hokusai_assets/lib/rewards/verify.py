@@ -2,11 +2,14 @@
 
 Given the envelope, the EIP-712 JSON, the attester's public keys and (optionally) the
 payout tree dump, :func:`verify_epoch` checks, in order: the envelope and its Ed25519
-signature; the statement's form; the EIP-712 signer and that it signed this statement's
-epoch, root and total; the players' values recomputed from the recorded coalition
-utilities (exact Shapley, or the seeded Monte Carlo replayed); the row accounts; the
-amounts recomputed from the values by largest remainder; and the payout root rebuilt from
-the amounts, with every wallet's proof checked against it. ``--rerun`` (services) goes
+signature (exactly one); the statement's form; the EIP-712 signer, its domain, and that it
+signed this statement's epoch, root, total and digest; that the valuation's seed and budget
+are the signed rewards section's, that the method follows from them, and that the fits and
+leave-one-out fits stay within ``max_fits``; the players' values from replaying the whole
+valuation on the recorded coalition utilities (exact Shapley, or the seeded Monte Carlo with
+its stopping rule); the row accounts; the amounts recomputed by largest remainder; and the
+payout root rebuilt from the amounts, with every wallet's proof checked against it and
+``payout-tree.json``, when given, exactly that tree. ``--rerun`` (services) goes
 further and retrains every coalition.
 """
 

@@ -1,6 +1,6 @@
 """An epoch's name and window: which attested contributions it may hold.
 
-Every epoch holds the attested contributions received before its cutoff that no earlier
+Every epoch holds the attested contributions received before its cutoff that no other
 epoch holds. A daily epoch ``d-YYYY-MM-DD`` has the end of that UTC day as its cutoff (a
 contribution still being evaluated at midnight rolls into the next day's epoch rather than
 being lost); a manual epoch ``e-0001``, ``e-0002``, ... has the moment it was closed.
@@ -54,17 +54,18 @@ def check_epoch_id(epoch: str) -> str:
     return epoch
 
 
-def _micros(moment: datetime) -> int:
+def micros(moment: datetime) -> int:
+    """A moment as the store's receipt sequence: microseconds since 1970 (UTC)."""
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def daily_window(day: date) -> EpochWindow:
     """The epoch of one UTC day: everything received before the next midnight."""
     end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
-    return EpochWindow(epoch=f"d-{day.isoformat()}", mode="daily", received_before=_micros(end), day=day.isoformat())
+    return EpochWindow(epoch=f"d-{day.isoformat()}", mode="daily", received_before=micros(end), day=day.isoformat())
 
 
 def manual_window(existing: Iterable[str], now: datetime) -> EpochWindow:
     """The next manual epoch, closed at ``now``."""
     numbers = [int(e[2:]) for e in existing if e.startswith("e-") and EPOCH_ID_RE.fullmatch(e)]
-    return EpochWindow(epoch=f"e-{max(numbers, default=0) + 1:04d}", mode="manual", received_before=_micros(now))
+    return EpochWindow(epoch=f"e-{max(numbers, default=0) + 1:04d}", mode="manual", received_before=micros(now))

@@ -60,7 +60,7 @@ integration:
 intake:
   nan_policy: reject
 # Reward epochs (README, "Rewards"): `hokusai epoch close` shares the pool among the
-# contributions evaluated since the last epoch, by Shapley values over content clusters.
+# contributions attested since the last epoch, by Shapley values over content clusters.
 rewards:
   epoch: manual
   pool: 1000000000000000000000  # 1,000 tokens of 18 decimals, in the token's smallest unit
