@@ -97,14 +97,22 @@ def exact_epoch(directory: Path, repeat: int) -> dict:
         values = epoch_valuation.value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
         total = time.perf_counter() - started
         epoch_valuation.get_trainer = timed._get_trainer
-        runs.append((total, sum(timed.fit_seconds), timed.fit_seconds[: 2 ** len(values["players"])], len(timed.fit_seconds)))
+        runs.append(
+            (total, sum(timed.fit_seconds), timed.fit_seconds[: 2 ** len(values["players"])], len(timed.fit_seconds))
+        )
     total, inside, coalition_fits, fits = sorted(runs, key=lambda run: run[0])[len(runs) // 2]  # the median run
     ratios = sorted(run[0] / sum(run[2]) for run in runs)
-    print(f"epoch of 8 contributions, {len(table)} new rows, {len(values['players'])} players (exact Shapley); median of {repeat} runs")
+    print(
+        f"epoch of 8 contributions, {len(table)} new rows, {len(values['players'])} players (exact Shapley); median of {repeat} runs"
+    )
     print(f"  whole valuation           {total:8.2f} s  ({fits} fits: 256 coalitions + leave-one-out)")
     print(f"  inside fit, all fits      {inside:8.2f} s  ({inside / total:.0%} of the wall time)")
-    print(f"  the 256 coalition fits    {sum(coalition_fits):8.2f} s  (median {statistics.median(coalition_fits) * 1000:.0f} ms per fit)")
-    print(f"  whole / 256 fits          {statistics.median(ratios):8.2f} x  (target <= 1.5; runs: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(
+        f"  the 256 coalition fits    {sum(coalition_fits):8.2f} s  (median {statistics.median(coalition_fits) * 1000:.0f} ms per fit)"
+    )
+    print(
+        f"  whole / 256 fits          {statistics.median(ratios):8.2f} x  (target <= 1.5; runs: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
     print(f"  efficiency gap            {values['valuation']['efficiency_gap']:.1e}")
     return {"settings": settings, "values": values}
 
@@ -115,7 +123,9 @@ def compare_with_pydvl(run: dict) -> None:
     version = pydvl_available()
     if version is None:
         print(f"  pyDVL not installed ({pydvl_unavailable_reason()}): its 0.10.0 caps numpy below 2, so it is not a")
-        print("  dependency; benchmarks/pydvl_reference.py says how to install it beside the pinned stack for this comparison")
+        print(
+            "  dependency; benchmarks/pydvl_reference.py says how to install it beside the pinned stack for this comparison"
+        )
         return
     utilities = {frozenset(c["players"]): c["utility"] for c in run["values"]["coalitions"]}
     started = time.perf_counter()
@@ -123,7 +133,9 @@ def compare_with_pydvl(run: dict) -> None:
     elapsed = time.perf_counter() - started
     ours = [p["value"] for p in run["values"]["players"]]
     gap = max(abs(a - b) for a, b in zip(ours, theirs))
-    print(f"  pyDVL {version} exact grouped Shapley on the same utilities: max |ours - pyDVL| = {gap:.1e} ({elapsed:.2f} s of arithmetic)")
+    print(
+        f"  pyDVL {version} exact grouped Shapley on the same utilities: max |ours - pyDVL| = {gap:.1e} ({elapsed:.2f} s of arithmetic)"
+    )
 
 
 def sampled_epoch(directory: Path) -> None:

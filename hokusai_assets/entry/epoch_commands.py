@@ -20,7 +20,12 @@ def epoch() -> None:
 
 
 @epoch.command("close")
-@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Daily epochs: the UTC day to close (default: yesterday).")
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Daily epochs: the UTC day to close (default: yesterday).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @CONFIG
 @HOME
@@ -31,7 +36,10 @@ def epoch_close(day, as_json: bool, config_path: Path | None, home: Path | None,
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    click.echo(f"closing a reward epoch under {settings.home} (every coalition is a model fit; -v streams the run log)", err=True)
+    click.echo(
+        f"closing a reward epoch under {settings.home} (every coalition is a model fit; -v streams the run log)",
+        err=True,
+    )
     outcome = close_epoch(settings, day=day.date() if day else None, verbose=verbose)
     if as_json:
         click.echo(json.dumps(outcome.as_dict()))
@@ -48,12 +56,20 @@ def epoch_close(day, as_json: bool, config_path: Path | None, home: Path | None,
 
 @click.command("verify-epoch")
 @click.argument("epoch_path", type=click.Path(path_type=Path))
-@click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json in the epoch).")
-@click.option("--rerun", is_flag=True, help="Retrain every coalition from the inputs stored under HOKUSAI_HOME and compare.")
+@click.option(
+    "--attester",
+    type=click.Path(path_type=Path),
+    help="The attester's public keys you trust (default: attester.json in the epoch).",
+)
+@click.option(
+    "--rerun", is_flag=True, help="Retrain every coalition from the inputs stored under HOKUSAI_HOME and compare."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @CONFIG
 @HOME
-def verify_epoch(epoch_path: Path, attester: Path | None, rerun: bool, as_json: bool, config_path: Path | None, home: Path | None) -> None:
+def verify_epoch(
+    epoch_path: Path, attester: Path | None, rerun: bool, as_json: bool, config_path: Path | None, home: Path | None
+) -> None:
     """Check a reward epoch from its files alone. Exit 0 if valid, 1 naming the first failed check."""
     from hokusai_assets.lib.attestation.verify.base import Check
     from hokusai_assets.services.epoch_files import epoch_files, verify_epoch_files
@@ -66,14 +82,20 @@ def verify_epoch(epoch_path: Path, attester: Path | None, rerun: bool, as_json: 
             from hokusai_assets.services.epoch_rerun import rerun_epoch_checks
             from hokusai_assets.settings.load import load_settings
 
-            report.checks.extend(rerun_epoch_checks(report.statement, load_settings(config_path=config_path, home=home)))
+            report.checks.extend(
+                rerun_epoch_checks(report.statement, load_settings(config_path=config_path, home=home))
+            )
     print_verification(report, as_json)
 
 
 @click.command("prove-payout")
 @click.argument("epoch_id")
 @click.argument("wallet")
-@click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json in the epoch).")
+@click.option(
+    "--attester",
+    type=click.Path(path_type=Path),
+    help="The attester's public keys you trust (default: attester.json in the epoch).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the proof as JSON.")
 @CONFIG
 @HOME

@@ -15,7 +15,9 @@ CONFIG = click.option(
     type=click.Path(path_type=Path),
     help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
 )
-HOME = click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).")
+HOME = click.option(
+    "--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai)."
+)
 
 
 def print_verification(report, as_json: bool) -> None:

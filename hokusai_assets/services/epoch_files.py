@@ -128,7 +128,11 @@ def attest_epoch(
     atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
     atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
     atomic_write_bytes(files.envelope, signed.envelope_bytes)
-    stamped = {"statement_digest": signed.statement_digest, "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **receipt}
+    stamped = {
+        "statement_digest": signed.statement_digest,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **receipt,
+    }
     atomic_write_bytes(files.receipt, (json.dumps(stamped, indent=2, sort_keys=True) + "\n").encode())
     return signed.statement_digest, report
 
@@ -143,7 +147,10 @@ def _read_json(path: Path, what: str) -> Any:
             code="E_EPOCH_FILES",
         ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RewardsError(f"{path}: {what} is not readable JSON ({type(exc).__name__}); restore it from the epoch's publisher", code="E_EPOCH_FILES") from None
+        raise RewardsError(
+            f"{path}: {what} is not readable JSON ({type(exc).__name__}); restore it from the epoch's publisher",
+            code="E_EPOCH_FILES",
+        ) from None
 
 
 def epoch_files(path: Path) -> AttestationFiles:
@@ -202,6 +209,14 @@ def prove_payout(settings: Settings, epoch: str, wallet: str, attester: Path | N
     leaves = paid(predicate["payouts"])
     amounts = dict(leaves)
     if wallet not in amounts:
-        raise RewardsError(f"{wallet} is paid nothing in epoch {epoch}; there is no proof to give", code="E_PAYOUT_NOT_PAID")
+        raise RewardsError(
+            f"{wallet} is paid nothing in epoch {epoch}; there is no proof to give", code="E_PAYOUT_NOT_PAID"
+        )
     tree = PayoutTree.build(leaves)
-    return {"epoch": epoch, "wallet": wallet, "amount": str(amounts[wallet]), "root": tree.root, "proof": tree.proof(wallet)}
+    return {
+        "epoch": epoch,
+        "wallet": wallet,
+        "amount": str(amounts[wallet]),
+        "root": tree.root,
+        "proof": tree.proof(wallet),
+    }

@@ -56,7 +56,9 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     }
     wrong = [f"{name}: stored {got}, signed {want}" for name, (got, want) in roots.items() if got != want]
     if wrong:
-        return [Check("rerun_inputs", False, "; ".join(wrong) + "; the stored inputs changed since the epoch was valued")]
+        return [
+            Check("rerun_inputs", False, "; ".join(wrong) + "; the stored inputs changed since the epoch was valued")
+        ]
     checks = [
         Check("rerun_config", True, "the config is the one the epoch was valued with"),
         Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots"),
@@ -64,13 +66,28 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in predicate["contributions"]]
     values = value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
     same = [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]
-    same_fits = values["coalitions"] == predicate["coalitions"] and values["leave_one_out"] == predicate["leave_one_out"]
+    same_fits = (
+        values["coalitions"] == predicate["coalitions"] and values["leave_one_out"] == predicate["leave_one_out"]
+    )
     detail = f"{values['valuation']['trained_now']} coalition(s) retrained"
-    checks.append(Check("rerun_values", same and same_fits, detail + ("; values, model digests and utilities match" if same and same_fits else "; they differ from the signed ones")))
+    checks.append(
+        Check(
+            "rerun_values",
+            same and same_fits,
+            detail
+            + (
+                "; values, model digests and utilities match"
+                if same and same_fits
+                else "; they differ from the signed ones"
+            ),
+        )
+    )
     allocation = allocate_players(
         values["players"], [c["wallet"] for c in predicate["contributions"]],
         rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap,
     )  # fmt: skip
     matches = allocation.as_dict()["amounts"] == predicate["payouts"]["amounts"]
-    checks.append(Check("rerun_payouts", matches, "amounts reproduced" if matches else "the amounts differ from the signed ones"))
+    checks.append(
+        Check("rerun_payouts", matches, "amounts reproduced" if matches else "the amounts differ from the signed ones")
+    )
     return checks

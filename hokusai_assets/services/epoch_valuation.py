@@ -54,9 +54,13 @@ class FitCache:
             atomic_write_bytes(path, canonical_json({k: v for k, v in fit.as_dict().items() if k != "players"}))
 
 
-def _scorer(settings: Settings, baseline: pd.DataFrame, benchmark: pd.DataFrame, table: pd.DataFrame, players: np.ndarray) -> CoalitionScorer:
+def _scorer(
+    settings: Settings, baseline: pd.DataFrame, benchmark: pd.DataFrame, table: pd.DataFrame, players: np.ndarray
+) -> CoalitionScorer:
     config = settings.config
-    trainer = get_trainer(config.training.framework, config.training.model, config.training.hyperparameters, config.training.seed)
+    trainer = get_trainer(
+        config.training.framework, config.training.model, config.training.hyperparameters, config.training.seed
+    )
     schema = settings.schema
     return CoalitionScorer(
         schema=schema,
@@ -156,7 +160,12 @@ def value_epoch(
             "method": valued.method,
             "metric": settings.config.primary_metric,
             "utility": "direction-aware primary metric on the benchmark, baseline plus the coalition's rows",
-            "clustering": {"algorithm": "kmeans++/lloyd", "standardised": True, "max_players": rewards.players, "restarts": KMEANS_RESTARTS},
+            "clustering": {
+                "algorithm": "kmeans++/lloyd",
+                "standardised": True,
+                "max_players": rewards.players,
+                "restarts": KMEANS_RESTARTS,
+            },
             "fits": valued.fits,
             "permutations": valued.permutations,
             # The sampled orders themselves: a verifier replays them, whatever numpy's streams do.
@@ -198,4 +207,3 @@ def harmful_rows(settings: Settings, table: pd.DataFrame, baseline: pd.DataFrame
         for owner, rows in sorted(flagged.items())
         if rows
     }
-

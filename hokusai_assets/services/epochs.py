@@ -47,7 +47,11 @@ def rewards_config(settings: Settings) -> RewardsConfig:
 def _window_at(path: Path) -> EpochWindow:
     try:
         window = EpochWindow.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        if window.epoch != path.parent.name or isinstance(window.received_before, bool) or not isinstance(window.received_before, int):
+        if (
+            window.epoch != path.parent.name
+            or isinstance(window.received_before, bool)
+            or not isinstance(window.received_before, int)
+        ):
             raise ValueError("it names another epoch or has no integer cutoff")
     except (OSError, UnicodeDecodeError, ValueError, RewardsError) as exc:
         detail = exc.message if isinstance(exc, RewardsError) else f"{type(exc).__name__}: {exc}"

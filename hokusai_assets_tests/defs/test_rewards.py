@@ -34,7 +34,15 @@ KEYS = {  # one deployment's keys, so two homes sign alike
 }
 # One worker builds the module's epoch once; its tests read it (and one adds a second epoch).
 pytestmark = pytest.mark.xdist_group("reward_epochs")
-EPOCH_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json", "attester.json", "payout-tree.json", "report.md", "values.png")
+EPOCH_FILES = (
+    "statement.json",
+    "statement.dsse.json",
+    "statement.eip712.json",
+    "attester.json",
+    "payout-tree.json",
+    "report.md",
+    "values.png",
+)
 
 
 def rewards_task(directory: Path, rewards: dict | None, tracking: bool = False):
@@ -226,14 +234,20 @@ def test_the_daily_schedule_closes_yesterday_and_requests_its_run(tmp_path, keys
         assert "d-2026-12-01" in instance.get_dynamic_partitions("reward_epochs")
     window = json.loads(settings.layout.epoch_window_file("d-2026-12-01").read_text())
     assert window["day"] == "2026-12-01" and window["mode"] == "daily"
-    manual = load_settings(config_path=rewards_task(tmp_path / "m", {"pool": 1})[0].config_path, home=tmp_path / "h2", environ={})
+    manual = load_settings(
+        config_path=rewards_task(tmp_path / "m", {"pool": 1})[0].config_path, home=tmp_path / "h2", environ={}
+    )
     assert not build_definitions(manual).schedules  # manual epochs have no schedule
 
 
 def test_invalid_rewards_config_is_refused_naming_the_key(tmp_path):
     from hokusai_assets.lib.errors import ConfigError
 
-    for rewards, key in (({"players": 3}, "rewards.pool"), ({"pool": -1}, "rewards.pool"), ({"pool": 1, "players": 12, "exact_max": 12}, "max_fits")):
+    for rewards, key in (
+        ({"players": 3}, "rewards.pool"),
+        ({"pool": -1}, "rewards.pool"),
+        ({"pool": 1, "players": 12, "exact_max": 12}, "max_fits"),
+    ):
         task, _ = rewards_task(tmp_path / key.replace(".", "_"), rewards)
         with pytest.raises(ConfigError) as error:
             load_settings(config_path=task.config_path, home=tmp_path / "home", environ={})
@@ -322,7 +336,9 @@ def test_a_sampled_epoch_verifies_and_its_orders_must_be_the_seeds(tmp_path, key
     assert valuation["method"] == "truncated_monte_carlo"
     assert valuation["fits"] + sum(entry is not None for entry in loo.values()) <= 14  # leave-one-out gets what is left
     assert len(loo) == 3
-    assert valuation["permutations"] >= 2 and all(p["standard_error"] is not None for p in statement["predicate"]["players"])
+    assert valuation["permutations"] >= 2 and all(
+        p["standard_error"] is not None for p in statement["predicate"]["players"]
+    )
     # Re-signed by the attester itself, but with cherry-picked orders: still refused.
     valuation["orders"] = [list(reversed(o)) for o in valuation["orders"]]
     keys = AttesterKeys(bytes.fromhex(KEYS["HOKUSAI_ED25519_KEY"]), bytes.fromhex(KEYS["HOKUSAI_ATTESTER_KEY"]))
@@ -331,7 +347,9 @@ def test_a_sampled_epoch_verifies_and_its_orders_must_be_the_seeds(tmp_path, key
     files.eip712.write_bytes(canonical_json(signed.eip712))
     tampered = verify_epoch_files(files)
     assert tampered.first_failure.name == "values" and "seed 3 gives" in tampered.first_failure.detail
-    assert json.loads(base64.b64decode(json.loads(files.envelope.read_bytes())["payload"]))["predicate"]["valuation"]["orders"]
+    assert json.loads(base64.b64decode(json.loads(files.envelope.read_bytes())["payload"]))["predicate"]["valuation"][
+        "orders"
+    ]
 
 
 def test_a_published_epoch_is_never_re_signed_with_other_numbers(closed, tmp_path):

@@ -23,7 +23,9 @@ def closed(tmp_path_factory):
     task, parts = rewards_task(root / "task", {"pool": POOL, "players": 2})
     home = root / "home"
     for path, wallet in list(zip(parts, WALLETS))[:2]:
-        done = hokusai("evaluate", str(path), "--wallet", wallet, "--config", str(task.config_path), home=home, env=KEYS)
+        done = hokusai(
+            "evaluate", str(path), "--wallet", wallet, "--config", str(task.config_path), home=home, env=KEYS
+        )
         assert done.returncode == 0, done.stderr
     done = hokusai("epoch", "close", "--json", "--config", str(task.config_path), home=home, env=KEYS)
     assert done.returncode == 0, done.stderr
@@ -42,7 +44,16 @@ def test_close_prints_the_epoch_its_root_its_attestation_and_every_amount(closed
 
 def test_verify_epoch_and_its_rerun_pass(cli, closed):
     task, home, outcome = closed
-    done = cli("verify-epoch", outcome["attestation"], "--rerun", "--json", "--config", str(task.config_path), home=home, env=KEYS)
+    done = cli(
+        "verify-epoch",
+        outcome["attestation"],
+        "--rerun",
+        "--json",
+        "--config",
+        str(task.config_path),
+        home=home,
+        env=KEYS,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     names = [check["name"] for check in report["checks"]]

@@ -59,7 +59,11 @@ def reward_epoch(
     yield dg.MaterializeResult(
         asset_key="reward_epoch",
         value=document,
-        metadata={"contributions": len(members), "new_rows": len(table), "wallets": len({m["wallet"] for m in members})},
+        metadata={
+            "contributions": len(members),
+            "new_rows": len(table),
+            "wallets": len({m["wallet"] for m in members}),
+        },
     )
     yield dg.MaterializeResult(asset_key="epoch_rows", value=table, metadata=table_metadata(table))
 
@@ -72,11 +76,17 @@ def reward_epoch(
     pool="training",
     description="The same trainer, hyperparameters and seed as the baseline, on the baseline plus every new row of the epoch.",
 )
-def epoch_model(hokusai: HokusaiResource, baseline_training_set: pd.DataFrame, epoch_rows: pd.DataFrame) -> dg.MaterializeResult:
+def epoch_model(
+    hokusai: HokusaiResource, baseline_training_set: pd.DataFrame, epoch_rows: pd.DataFrame
+) -> dg.MaterializeResult:
     settings = hokusai.load()
     training = settings.config.training
-    frame = training_set(baseline_training_set, epoch_rows, settings.schema, settings.config.integration.max_samples, training.seed)
-    model = get_trainer(training.framework, training.model, training.hyperparameters, training.seed).fit(frame, settings.schema)
+    frame = training_set(
+        baseline_training_set, epoch_rows, settings.schema, settings.config.integration.max_samples, training.seed
+    )
+    model = get_trainer(training.framework, training.model, training.hyperparameters, training.seed).fit(
+        frame, settings.schema
+    )
     return dg.MaterializeResult(
         value=model, metadata={"model_digest": bytes_digest(model.to_bytes()), "training_rows": len(frame)}
     )
@@ -98,7 +108,9 @@ def contribution_values(
     baseline_training_set: pd.DataFrame,
     benchmark_dataset: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in reward_epoch["contributions"]]
+    accounts = [
+        MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in reward_epoch["contributions"]
+    ]
     values = value_epoch(
         hokusai.load(), epoch_rows, accounts, baseline_training_set, benchmark_dataset, progress=context.log.info
     )
@@ -127,14 +139,22 @@ def payouts(hokusai: HokusaiResource, reward_epoch: dict, contribution_values: d
     rewards = rewards_config(hokusai.load())
     members = [c["wallet"] for c in reward_epoch["contributions"]]
     allocation = allocate_players(
-        contribution_values["players"], members, rewards.pool, wallet_cap=rewards.wallet_cap, epoch_cap=rewards.epoch_cap
+        contribution_values["players"],
+        members,
+        rewards.pool,
+        wallet_cap=rewards.wallet_cap,
+        epoch_cap=rewards.epoch_cap,
     )
     claims = allocation.claims()
     tree = PayoutTree.build(claims) if claims else None
     document = {**allocation.as_dict(), "root": tree.root if tree else None}
     return dg.MaterializeResult(
         value=document,
-        metadata={"total": str(allocation.total), "wallets_paid": len(claims), "payout_root": document["root"] or "none"},
+        metadata={
+            "total": str(allocation.total),
+            "wallets_paid": len(claims),
+            "payout_root": document["root"] or "none",
+        },
     )
 
 
@@ -170,7 +190,14 @@ def epoch_attestation(
     settings = hokusai.load()
     config = settings.config
     predicate = epoch_predicate_of(
-        settings, reward_epoch, contribution_values, payouts, epoch_model, baseline_model, baseline_training_set, benchmark_dataset
+        settings,
+        reward_epoch,
+        contribution_values,
+        payouts,
+        epoch_model,
+        baseline_model,
+        baseline_training_set,
+        benchmark_dataset,
     )
     statement = epoch_statement(predicate)
     directory = settings.layout.epoch_dir(context.partition_key)

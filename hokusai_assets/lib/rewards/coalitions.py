@@ -120,7 +120,9 @@ class CoalitionScorer:
         else:  # one pass through the model instead of two: a third of a small model's cost
             y_true = self.benchmark[self.schema.label].to_numpy()
             y_pred = model.predict_features(self.benchmark)
-            preds = Predictions(y_true=y_true if self.schema.task_type == "classification" else y_true.astype("float64"), y_pred=y_pred)
+            preds = Predictions(
+                y_true=y_true if self.schema.task_type == "classification" else y_true.astype("float64"), y_pred=y_pred
+            )
         value = compute_metrics(self.schema.task_type, [self.metric], preds, self.average)[self.metric]
         return direction_aware(self.metric, value)
 

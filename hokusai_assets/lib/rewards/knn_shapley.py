@@ -37,42 +37,55 @@ def _features(X: np.ndarray, name: str) -> np.ndarray:
     try:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise RewardsError(f"{name} must be numeric features ({exc}); encode categories first.",
-                           code="E_REWARDS_KNN_INPUT") from exc
+        raise RewardsError(
+            f"{name} must be numeric features ({exc}); encode categories first.", code="E_REWARDS_KNN_INPUT"
+        ) from exc
     if X.ndim != 2:
-        raise RewardsError(f"{name} must be a 2-D array (rows × features), got shape {X.shape}.",
-                           code="E_REWARDS_KNN_INPUT")
+        raise RewardsError(
+            f"{name} must be a 2-D array (rows × features), got shape {X.shape}.", code="E_REWARDS_KNN_INPUT"
+        )
     if not np.all(np.isfinite(X)):
-        raise RewardsError(f"{name} has NaN or infinite features; impute or drop them before valuing rows.",
-                           code="E_REWARDS_KNN_INPUT")
+        raise RewardsError(
+            f"{name} has NaN or infinite features; impute or drop them before valuing rows.", code="E_REWARDS_KNN_INPUT"
+        )
     return X
 
 
 def _labels(y: np.ndarray, rows: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != rows:
-        raise RewardsError(f"{name} must hold one label per row ({rows}), got shape {y.shape}.",
-                           code="E_REWARDS_KNN_INPUT")
+        raise RewardsError(
+            f"{name} must hold one label per row ({rows}), got shape {y.shape}.", code="E_REWARDS_KNN_INPUT"
+        )
     return y
 
 
 def knn_shapley(
-    train_X: np.ndarray, train_y: np.ndarray, test_X: np.ndarray, test_y: np.ndarray, k: int,
-    *, task: str = "classification",
+    train_X: np.ndarray,
+    train_y: np.ndarray,
+    test_X: np.ndarray,
+    test_y: np.ndarray,
+    k: int,
+    *,
+    task: str = "classification",
 ) -> np.ndarray:
     """Each training row's KNN-Shapley value (float64), averaged over the test points."""
     if task != "classification":
         raise RewardsError(
             f"KNN-Shapley is implemented for classification tasks only, not {task!r}: value regression rows "
-            "with the coalition Shapley values (exact or truncated Monte Carlo) instead.", code="E_REWARDS_KNN_TASK")
+            "with the coalition Shapley values (exact or truncated Monte Carlo) instead.",
+            code="E_REWARDS_KNN_TASK",
+        )
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise RewardsError(f"k must be an integer >= 1, got {k!r}.", code="E_REWARDS_KNN_INPUT")
     train_X, test_X = _features(train_X, "train_X"), _features(test_X, "test_X")
     n, m = len(train_X), len(test_X)
     train_y, test_y = _labels(train_y, n, "train_y"), _labels(test_y, m, "test_y")
     if train_X.shape[1] != test_X.shape[1]:
-        raise RewardsError(f"train_X has {train_X.shape[1]} features and test_X {test_X.shape[1]}; they must match.",
-                           code="E_REWARDS_KNN_INPUT")
+        raise RewardsError(
+            f"train_X has {train_X.shape[1]} features and test_X {test_X.shape[1]}; they must match.",
+            code="E_REWARDS_KNN_INPUT",
+        )
     if m == 0:
         raise RewardsError("there are no test points to value the rows against.", code="E_REWARDS_KNN_INPUT")
     if n == 0:
@@ -84,7 +97,7 @@ def knn_shapley(
     chunk = max(1, CHUNK_BYTES // (n * 8 * _ARRAYS_PER_CHUNK))
     total = np.zeros(n, dtype=np.float64)
     for start in range(0, m, chunk):
-        points, labels = test_X[start:start + chunk], test_y[start:start + chunk]
+        points, labels = test_X[start : start + chunk], test_y[start : start + chunk]
         distance = np.zeros((len(points), n), dtype=np.float64)
         for feature in range(train_X.shape[1]):
             difference = points[:, feature, None] - train_X[None, :, feature]
@@ -110,8 +123,10 @@ def most_harmful(values: np.ndarray, groups: Sequence[str], top: int) -> dict[st
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 1 or len(groups) != len(values):
-        raise RewardsError(f"need one group per value: {len(groups)} group(s) for values of shape {values.shape}.",
-                           code="E_REWARDS_KNN_INPUT")
+        raise RewardsError(
+            f"need one group per value: {len(groups)} group(s) for values of shape {values.shape}.",
+            code="E_REWARDS_KNN_INPUT",
+        )
     if not np.all(np.isfinite(values)):
         raise RewardsError("row values must be finite numbers.", code="E_REWARDS_KNN_INPUT")
     if not isinstance(top, (int, np.integer)) or top < 0:

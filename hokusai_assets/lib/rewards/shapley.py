@@ -143,14 +143,17 @@ def shapley_from_utilities(n: int, utilities: Mapping[Coalition, float]) -> tupl
     by_mask: dict[int, float] = {}
     for coalition, utility in utilities.items():
         if any(not isinstance(p, (int, np.integer)) or not 0 <= p < n for p in coalition):
-            raise RewardsError(f"coalition {sorted(coalition)} names a player outside 0..{n - 1}.",
-                               code="E_REWARDS_COALITION")
+            raise RewardsError(
+                f"coalition {sorted(coalition)} names a player outside 0..{n - 1}.", code="E_REWARDS_COALITION"
+            )
         players = frozenset(int(p) for p in coalition)
         by_mask[coalition_mask(players)] = _finite(utility, players)
     if len(by_mask) != 2**n:
         missing = next(coalition_of(m, n) for m in range(2**n) if m not in by_mask)
-        raise RewardsError(f"exact Shapley needs all {2**n} coalitions, got {len(by_mask)} "
-                           f"(missing e.g. {sorted(missing)}).", code="E_REWARDS_COALITION")
+        raise RewardsError(
+            f"exact Shapley needs all {2**n} coalitions, got {len(by_mask)} (missing e.g. {sorted(missing)}).",
+            code="E_REWARDS_COALITION",
+        )
     # value_i = Σ_{T∋i} w(|T|−1)·U(T) − Σ_{S∌i} w(|S|)·U(S): only per-size sums are needed,
     # accumulated exactly as integers (utilities scaled by 2**1074).
     size_total = [0] * (n + 1)
@@ -183,9 +186,14 @@ def exact_shapley(n: int, utility: Utility, *, progress: Progress | None = None)
     for mask in range(2**n):
         memo(coalition_of(mask, n))
     return PlayerValues(
-        values=shapley_from_utilities(n, memo.utilities), standard_errors=(0.0,) * n, method=EXACT,
-        fits=len(memo.utilities), permutations=0, utilities=memo.utilities,
-        u_empty=memo.utilities[frozenset()], u_all=memo.utilities[frozenset(range(n))],
+        values=shapley_from_utilities(n, memo.utilities),
+        standard_errors=(0.0,) * n,
+        method=EXACT,
+        fits=len(memo.utilities),
+        permutations=0,
+        utilities=memo.utilities,
+        u_empty=memo.utilities[frozenset()],
+        u_all=memo.utilities[frozenset(range(n))],
     )
 
 
@@ -222,15 +230,18 @@ def _summarise(n: int, rows: list[list[float]]) -> tuple[tuple[float, ...], tupl
 def _check_sampling(n: int, max_fits: int, truncation: float, max_permutations: int) -> None:
     _check_players(n)
     if not 0.0 <= truncation < 1.0:
-        raise RewardsError(f"truncation must be in [0, 1), got {truncation!r}; 0 disables it.",
-                           code="E_REWARDS_TRUNCATION")
+        raise RewardsError(
+            f"truncation must be in [0, 1), got {truncation!r}; 0 disables it.", code="E_REWARDS_TRUNCATION"
+        )
     if max_permutations < 1:
         raise RewardsError(f"max_permutations must be at least 1, got {max_permutations}.", code="E_REWARDS_BUDGET")
     if max_fits < n + 1:
         raise RewardsError(
             f"a fit budget of {max_fits} cannot sample one permutation of {n} players: it needs {n + 1} fits "
             f"(the empty and full coalitions and {max(n - 1, 0)} prefixes). Raise max_fits to at least {n + 1} "
-            "or use fewer players.", code="E_REWARDS_BUDGET")
+            "or use fewer players.",
+            code="E_REWARDS_BUDGET",
+        )
 
 
 def seeded_permutation(n: int, seed: int, index: int) -> tuple[int, ...]:
@@ -249,8 +260,14 @@ def seeded_permutation(n: int, seed: int, index: int) -> tuple[int, ...]:
 
 
 def permutation_shapley(
-    n: int, utility: Utility, *, max_fits: int, seed: int, truncation: float = 0.0,
-    progress: Progress | None = None, max_permutations: int = DEFAULT_MAX_PERMUTATIONS,
+    n: int,
+    utility: Utility,
+    *,
+    max_fits: int,
+    seed: int,
+    truncation: float = 0.0,
+    progress: Progress | None = None,
+    max_permutations: int = DEFAULT_MAX_PERMUTATIONS,
 ) -> PlayerValues:
     """Truncated Monte Carlo Shapley values within ``max_fits`` distinct coalition fits."""
     _check_sampling(n, max_fits, truncation, max_permutations)
@@ -268,9 +285,16 @@ def permutation_shapley(
         orders.append(order)
     values, errors = _summarise(n, rows)
     return PlayerValues(
-        values=values, standard_errors=errors, method=TRUNCATED_MONTE_CARLO, fits=len(memo.utilities),
-        permutations=len(orders), utilities=memo.utilities, u_empty=u_empty, u_all=u_all,
-        orders=tuple(orders), truncation=truncation,
+        values=values,
+        standard_errors=errors,
+        method=TRUNCATED_MONTE_CARLO,
+        fits=len(memo.utilities),
+        permutations=len(orders),
+        utilities=memo.utilities,
+        u_empty=u_empty,
+        u_all=u_all,
+        orders=tuple(orders),
+        truncation=truncation,
     )
 
 
@@ -281,12 +305,26 @@ def leave_one_out_budget(max_fits: int, shapley_fits: int) -> int:
 
 
 def shapley_values(
-    n: int, utility: Utility, *, exact_max: int, max_fits: int, seed: int, truncation: float,
-    progress: Progress | None = None, max_permutations: int = DEFAULT_MAX_PERMUTATIONS,
+    n: int,
+    utility: Utility,
+    *,
+    exact_max: int,
+    max_fits: int,
+    seed: int,
+    truncation: float,
+    progress: Progress | None = None,
+    max_permutations: int = DEFAULT_MAX_PERMUTATIONS,
 ) -> PlayerValues:
     """Exact when n <= exact_max and all 2**n coalitions fit in the budget; sampled otherwise."""
     _check_players(n)
     if n <= exact_max and 2**n <= max_fits:
         return exact_shapley(n, utility, progress=progress)
-    return permutation_shapley(n, utility, max_fits=max_fits, seed=seed, truncation=truncation,
-                               progress=progress, max_permutations=max_permutations)
+    return permutation_shapley(
+        n,
+        utility,
+        max_fits=max_fits,
+        seed=seed,
+        truncation=truncation,
+        progress=progress,
+        max_permutations=max_permutations,
+    )

@@ -74,7 +74,9 @@ def read_epoch_statement(statement: Any) -> dict[str, Any]:
 def epoch_predicate_rewards(rewards: Mapping[str, Any]) -> dict[str, Any]:
     """The rewards section as the statement records it: amounts (which may pass 2**53) as
     decimal strings, like the payouts."""
-    return {k: (str(v) if k in ("pool", "wallet_cap", "epoch_cap") and v is not None else v) for k, v in rewards.items()}
+    return {
+        k: (str(v) if k in ("pool", "wallet_cap", "epoch_cap") and v is not None else v) for k, v in rewards.items()
+    }
 
 
 def epoch_predicate(
@@ -107,6 +109,8 @@ def epoch_predicate(
         "valuation": {k: v for k, v in values["valuation"].items() if k != "trained_now"},
         "coalitions": list(values["coalitions"]),
         "leave_one_out": dict(values["leave_one_out"]),
-        "payouts": {k: payouts[k] for k in ("method", "pool", "distributable", "total", "unallocated", "amounts", "root")},
+        "payouts": {
+            k: payouts[k] for k in ("method", "pool", "distributable", "total", "unallocated", "amounts", "root")
+        },
         "code_version": dict(code_version),
     }

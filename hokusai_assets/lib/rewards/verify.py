@@ -63,8 +63,10 @@ def _eip712(ctx: _EpochContext) -> str:
     from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 
     eip712 = ctx.eip712
-    require(isinstance(eip712, Mapping) and {"signature", "signer", "domain", "message"} <= set(eip712),
-            "the EIP-712 JSON needs types, primaryType, domain, message, signature and signer")
+    require(
+        isinstance(eip712, Mapping) and {"signature", "signer", "domain", "message"} <= set(eip712),
+        "the EIP-712 JSON needs types, primaryType, domain, message, signature and signer",
+    )
     try:
         signer = recover_epoch_signer(eip712)
         domain = Eip712Domain.from_typed_data(eip712["domain"])
@@ -76,7 +78,10 @@ def _eip712(ctx: _EpochContext) -> str:
     published = ctx.trusted.get("eip712_domain")
     require(published is None or eip712["domain"] == published, "the signed domain is not the attester's published one")
     typed = epoch_typed_data(ctx.predicate, bytes_digest(ctx.payload), domain)
-    require(eip712["message"] == typed["message"], "the signed epoch, root, total or statement digest is not this statement's")
+    require(
+        eip712["message"] == typed["message"],
+        "the signed epoch, root, total or statement digest is not this statement's",
+    )
     return f"signed by the attester {signer}: epoch, payout root, total and statement digest"
 
 
@@ -92,17 +97,27 @@ def _values(ctx: _EpochContext) -> str:
     unbound = [key for key in ("seed", "max_fits", "exact_max", "truncation") if valuation[key] != rewards[key]]
     require(not unbound, f"the valuation's {', '.join(unbound)} differ from the signed rewards section")
     grand = next((c for c in predicate["coalitions"] if len(c["players"]) == n), None)
-    require(grand is not None and grand["model_digest"] == predicate["epoch_model"]["model_digest"],
-            "the epoch model is not the model of the coalition of every player")
+    require(
+        grand is not None and grand["model_digest"] == predicate["epoch_model"]["model_digest"],
+        "the epoch model is not the model of the coalition of every player",
+    )
     exact = n <= valuation["exact_max"] and 2**n <= valuation["max_fits"]
-    require(valuation["method"] == (EXACT if exact else TRUNCATED_MONTE_CARLO),
-            f"{n} players within {valuation['max_fits']} fits are valued {'exactly' if exact else 'by sampling'}, not {valuation['method']}")
+    require(
+        valuation["method"] == (EXACT if exact else TRUNCATED_MONTE_CARLO),
+        f"{n} players within {valuation['max_fits']} fits are valued {'exactly' if exact else 'by sampling'}, "
+        f"not {valuation['method']}",
+    )
     loo = predicate["leave_one_out"]
     spent = valuation["fits"] + sum(entry is not None for entry in loo.values())
-    require(valuation["fits"] == len(utilities) and spent <= valuation["max_fits"],
-            f"{len(utilities)} coalitions recorded, {valuation['fits']} stated, {spent} fits in all of {valuation['max_fits']} allowed")
-    require(utilities.get(frozenset()) == valuation["u_empty"] and utilities.get(frozenset(range(n))) == valuation["u_all"],
-            "u_empty or u_all is not the recorded utility of the empty or the full coalition")
+    require(
+        valuation["fits"] == len(utilities) and spent <= valuation["max_fits"],
+        f"{len(utilities)} coalitions recorded, {valuation['fits']} stated, {spent} fits in all "
+        f"of {valuation['max_fits']} allowed",
+    )
+    require(
+        utilities.get(frozenset()) == valuation["u_empty"] and utilities.get(frozenset(range(n))) == valuation["u_all"],
+        "u_empty or u_all is not the recorded utility of the empty or the full coalition",
+    )
 
     def recorded(coalition: frozenset[int]) -> float:
         if coalition not in utilities:
@@ -111,26 +126,38 @@ def _values(ctx: _EpochContext) -> str:
 
     try:  # the whole valuation again, on the recorded utilities: same method, stops, orders
         replay = shapley_values(
-            n, recorded, exact_max=valuation["exact_max"], max_fits=valuation["max_fits"], seed=valuation["seed"],
+            n,
+            recorded,
+            exact_max=valuation["exact_max"],
+            max_fits=valuation["max_fits"],
+            seed=valuation["seed"],
             truncation=valuation["truncation"],
         )
     except HokusaiError as exc:
         raise Failed(exc.message) from None
     orders = [list(order) for order in replay.orders]
-    require(orders == valuation["orders"] and replay.permutations == valuation["permutations"],
-            f"the sampled orders are not the {replay.permutations} permutations seed {valuation['seed']} gives within the budget")
+    require(
+        orders == valuation["orders"] and replay.permutations == valuation["permutations"],
+        f"the sampled orders are not the {replay.permutations} permutations seed {valuation['seed']} "
+        "gives within the budget",
+    )
     require(set(replay.utilities) == set(utilities), "the recorded coalitions are not exactly those the valuation fits")
     errors = tuple(None if math.isinf(e) else e for e in replay.standard_errors)
     stated = tuple(p["value"] for p in players)
     require(replay.values == stated, f"recomputed values {list(replay.values)} differ from the stated {list(stated)}")
     require(errors == tuple(p["standard_error"] for p in players), "recomputed standard errors differ from the stated")
     total = math.fsum(replay.values)
-    require(valuation["sum_values"] == total and valuation["efficiency_gap"] == replay.efficiency_gap,
-            "the stated sum of values or efficiency gap is not that of the values")
+    require(
+        valuation["sum_values"] == total and valuation["efficiency_gap"] == replay.efficiency_gap,
+        "the stated sum of values or efficiency gap is not that of the values",
+    )
     for partition, entry in loo.items():
-        require(entry is None or entry["value"] == valuation["u_all"] - entry["without"]["utility"],
-                f"{partition}'s leave-one-out value is not U(all) minus its fit's utility")
-    return f"{n} player value(s) recomputed bit for bit from {len(utilities)} recorded coalition utilities ({valuation['method']})"
+        require(
+            entry is None or entry["value"] == valuation["u_all"] - entry["without"]["utility"],
+            f"{partition}'s leave-one-out value is not U(all) minus its fit's utility",
+        )
+    method = valuation["method"]
+    return f"{n} player value(s) recomputed bit for bit from {len(utilities)} recorded coalition utilities ({method})"
 
 
 def _accounts(ctx: _EpochContext) -> str:
@@ -140,12 +167,22 @@ def _accounts(ctx: _EpochContext) -> str:
         kept_by_wallet[member["wallet"]] = kept_by_wallet.get(member["wallet"], 0) + member["rows_kept"]
     held_by_wallet: dict[str, int] = {}
     for player in predicate["players"]:
-        require(sum(player["holders"].values()) == player["rows"], f"player {player['player']}'s holders do not add up to its rows")
+        require(
+            sum(player["holders"].values()) == player["rows"],
+            f"player {player['player']}'s holders do not add up to its rows",
+        )
         for wallet, rows in player["holders"].items():
             held_by_wallet[wallet] = held_by_wallet.get(wallet, 0) + rows
-    require(sum(kept_by_wallet.values()) == predicate["rows"]["count"], "the contributions' kept rows do not add up to the epoch's rows")
-    require({w: r for w, r in kept_by_wallet.items() if r} == held_by_wallet, "the players' holders do not match the wallets' kept rows")
-    return f"{predicate['rows']['count']} new row(s) across {len(predicate['contributions'])} contribution(s) and {len(predicate['players'])} player(s)"
+    require(
+        sum(kept_by_wallet.values()) == predicate["rows"]["count"],
+        "the contributions' kept rows do not add up to the epoch's rows",
+    )
+    require(
+        {w: r for w, r in kept_by_wallet.items() if r} == held_by_wallet,
+        "the players' holders do not match the wallets' kept rows",
+    )
+    rows, members, players = predicate["rows"]["count"], len(predicate["contributions"]), len(predicate["players"])
+    return f"{rows} new row(s) across {members} contribution(s) and {players} player(s)"
 
 
 def _amounts(ctx: _EpochContext) -> str:
@@ -160,8 +197,11 @@ def _amounts(ctx: _EpochContext) -> str:
     )
     recomputed = allocation.as_dict()
     for key in ("pool", "distributable", "total", "unallocated", "amounts"):
-        require(recomputed[key] == payouts[key], f"payouts.{key}: stated {payouts[key]!r}, recomputed {recomputed[key]!r}")
-    return f"{len(recomputed['amounts'])} amount(s) recomputed by largest remainder, total {payouts['total']} of {payouts['pool']}"
+        require(
+            recomputed[key] == payouts[key], f"payouts.{key}: stated {payouts[key]!r}, recomputed {recomputed[key]!r}"
+        )
+    count = len(recomputed["amounts"])
+    return f"{count} amount(s) recomputed by largest remainder, total {payouts['total']} of {payouts['pool']}"
 
 
 def paid(payouts: Mapping) -> list[tuple[str, int]]:
@@ -176,7 +216,9 @@ def _root(ctx: _EpochContext) -> str:
         require(payouts["root"] is None, "nobody is paid, yet a payout root is stated")
         return "nobody is paid: no payout tree"
     tree = PayoutTree.build(leaves)
-    require(tree.root == payouts["root"], f"the payout root rebuilt from the amounts is {tree.root}, not {payouts['root']}")
+    require(
+        tree.root == payouts["root"], f"the payout root rebuilt from the amounts is {tree.root}, not {payouts['root']}"
+    )
     if ctx.tree_dump is not None:
         require(ctx.tree_dump == tree.dump(), "payout-tree.json is not the tree of the stated amounts")
     bad = [w for w, amount in leaves if not verify_payout_proof(tree.root, w, amount, tree.proof(w))]
@@ -196,7 +238,9 @@ CHECKS: tuple[tuple[str, Callable[[_EpochContext], str]], ...] = (
 )
 
 
-def verify_epoch(envelope_bytes: bytes, eip712: Any, *, trusted: Mapping[str, Any], tree_dump: Any = None) -> VerificationReport:
+def verify_epoch(
+    envelope_bytes: bytes, eip712: Any, *, trusted: Mapping[str, Any], tree_dump: Any = None
+) -> VerificationReport:
     """Every check, in order; the first that fails stops the rest (they would build on it)."""
     ctx = _EpochContext(envelope_bytes=envelope_bytes, eip712=eip712, trusted=trusted, data_file=None, model_file=None)
     ctx.tree_dump = tree_dump

@@ -21,7 +21,9 @@ def scorer(max_samples=None) -> tuple[CoalitionScorer, pd.DataFrame]:
     members = [EpochMember(f"c-{i}", i, "0x" + "0" * 40, rows.iloc[80 + i * 100 : 180 + i * 100]) for i in range(3)]
     table, _ = epoch_rows(members, SCHEMA, set(content_keys(baseline, SCHEMA, 6)), 6)
     players = np.arange(len(table)) % 4
-    return CoalitionScorer(SCHEMA, baseline, baseline, table, players, fit=None, metric="accuracy", max_samples=max_samples), table
+    return CoalitionScorer(
+        SCHEMA, baseline, baseline, table, players, fit=None, metric="accuracy", max_samples=max_samples
+    ), table
 
 
 @pytest.mark.parametrize("max_samples", [None, 150])

@@ -49,7 +49,9 @@ def test_receipt_ties_are_broken_by_partition_key():
 
 def test_known_rows_and_repeats_earn_nothing():
     known = set(content_keys(frame([(9.0, 9, 1)]), SCHEMA, 6))
-    table, [account] = epoch_rows([member("c-a", 1, [(9.0, 9, 1), (1.0, 1, 0), (1.0000000001, 1, 0)])], SCHEMA, known, 6)
+    table, [account] = epoch_rows(
+        [member("c-a", 1, [(9.0, 9, 1), (1.0, 1, 0), (1.0000000001, 1, 0)])], SCHEMA, known, 6
+    )
     assert len(table) == 1
     assert (account.rows_received, account.rows_kept, account.rows_known, account.rows_repeated) == (3, 1, 1, 1)
 

@@ -52,7 +52,11 @@ def pay(members: list[EpochMember], players: int = 3) -> tuple[dict[str, int], d
 
 @pytest.fixture(scope="module")
 def whole():
-    members = [EpochMember("c-a", 1, WALLET["A"], A), EpochMember("c-b", 2, WALLET["B"], B), EpochMember("c-c", 3, WALLET["C"], C)]
+    members = [
+        EpochMember("c-a", 1, WALLET["A"], A),
+        EpochMember("c-b", 2, WALLET["B"], B),
+        EpochMember("c-c", 3, WALLET["C"], C),
+    ]
     return pay(members)
 
 

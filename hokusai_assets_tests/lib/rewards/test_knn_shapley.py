@@ -30,8 +30,9 @@ def knn_utility(train_X, train_y, test_X, test_y, k):
 
 def brute_force_shapley(n: int, utility) -> list[float]:
     """Mean marginal contribution over all n! orderings, on a table of all 2**n utilities."""
-    table = {frozenset(c): utility(frozenset(c)) for size in range(n + 1)
-             for c in itertools.combinations(range(n), size)}
+    table = {
+        frozenset(c): utility(frozenset(c)) for size in range(n + 1) for c in itertools.combinations(range(n), size)
+    }
     totals = [0.0] * n
     orderings = list(itertools.permutations(range(n)))
     for ordering in orderings:
@@ -56,7 +57,10 @@ def test_equals_brute_force_on_a_small_random_set(k):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    n=st.integers(1, 6), m=st.integers(1, 3), d=st.integers(1, 2), k=st.integers(1, 4),
+    n=st.integers(1, 6),
+    m=st.integers(1, 3),
+    d=st.integers(1, 2),
+    k=st.integers(1, 4),
     data=st.data(),
 )
 def test_equals_brute_force_including_ties_and_string_labels(n, m, d, k, data):
@@ -77,7 +81,9 @@ def test_equals_brute_force_including_ties_and_string_labels(n, m, d, k, data):
 
 def blobs(seed: int, per_class: int):
     rng = np.random.default_rng(seed)
-    X = np.concatenate([rng.normal((-2.0, 0.0), 0.6, size=(per_class, 2)), rng.normal((2.0, 0.0), 0.6, size=(per_class, 2))])
+    X = np.concatenate(
+        [rng.normal((-2.0, 0.0), 0.6, size=(per_class, 2)), rng.normal((2.0, 0.0), 0.6, size=(per_class, 2))]
+    )
     y = np.repeat([0, 1], per_class)
     return X, y
 

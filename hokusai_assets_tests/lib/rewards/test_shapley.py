@@ -107,8 +107,9 @@ def test_values_are_additive_in_the_game(n, seed):
     first, second = random_game(n, seed), random_game(n, seed + 1)
     summed = {c: first[c] + second[c] for c in first}
     together = exact_shapley(n, summed.__getitem__).values
-    apart = [a + b for a, b in zip(exact_shapley(n, first.__getitem__).values,
-                                   exact_shapley(n, second.__getitem__).values)]
+    apart = [
+        a + b for a, b in zip(exact_shapley(n, first.__getitem__).values, exact_shapley(n, second.__getitem__).values)
+    ]
     assert together == pytest.approx(apart, abs=1e-12, rel=0)
 
 
