@@ -148,7 +148,7 @@ def value_epoch(
             {
                 "player": p,
                 "rows": int((players == p).sum()),
-                "data_root": data_root(table.loc[players == p], schema.columns),
+                "data_root": scorer.key(players == p),  # the data root of its rows, from leaves hashed once
                 "holders": held.get(p, {}),
                 "value": valued.values[p],
                 # One sampled permutation has no spread to estimate (inf): JSON says null.

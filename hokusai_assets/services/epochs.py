@@ -138,17 +138,19 @@ def _frozen_members(settings: Settings) -> dict[str, tuple[int, list[str]]]:
     return frozen
 
 
-def epoch_members(settings: Settings, store: ContributionStore, window: EpochWindow) -> list[EpochMember]:
-    """The attested contributions received before the window's cutoff that no other epoch holds.
+def epoch_members(
+    settings: Settings, store: ContributionStore, window: EpochWindow, frozen: dict[str, tuple[int, list[str]]]
+) -> tuple[list[EpochMember], int]:
+    """The attested contributions received before the window's cutoff that no other epoch holds,
+    and the order in which this epoch's members were decided.
 
-    Decided on the epoch's first run and kept in ``members.json`` with the order in which
-    epochs were decided: materialising the epoch again (a retry, the UI) values the same
-    contributions, whatever was attested since.
+    Decided on the epoch's first run and kept in ``members.json`` (``frozen`` holds every
+    epoch's, from :func:`_frozen_members`): materialising the epoch again (a retry, the UI)
+    values the same contributions, whatever was attested since.
     """
     layout = settings.layout
-    frozen = _frozen_members(settings)
     if window.epoch in frozen:
-        keys = frozen[window.epoch][1]
+        order, keys = frozen[window.epoch]
     else:
         elsewhere = {key for _, members in frozen.values() for key in members}
         keys = [
@@ -167,21 +169,26 @@ def epoch_members(settings: Settings, store: ContributionStore, window: EpochWin
         entry = store.get(key)
         rows = pd.read_parquet(layout.table_file("validated_contribution", key))
         members.append(EpochMember(entry.key, entry.sequence, entry.contributor.wallet, rows))
-    return members
+    return members, order
 
 
-def known_keys(settings: Settings, baseline: pd.DataFrame, benchmark: pd.DataFrame, window: EpochWindow) -> set[str]:
-    """Content keys of rows that earn nothing in ``window``: the baseline's, the benchmark's and
-    those of every epoch decided before it (in the order epochs were decided, not their cutoffs:
-    a day valued late must not pay again for rows a later day already paid for)."""
+def known_keys(
+    settings: Settings,
+    baseline: pd.DataFrame,
+    benchmark: pd.DataFrame,
+    frozen: dict[str, tuple[int, list[str]]],
+    order: int,
+) -> set[str]:
+    """Content keys of rows that earn nothing in the epoch decided ``order``-th: the baseline's,
+    the benchmark's and those of every epoch decided before it (in the order epochs were
+    decided, not their cutoffs: a day valued late must not pay again for rows a later day
+    already paid for)."""
     decimals = rewards_config(settings).float_decimals
     schema = settings.schema
     known = set(content_keys(baseline, schema, decimals)) | set(content_keys(benchmark, schema, decimals))
-    frozen = _frozen_members(settings)
-    mine = frozen.get(window.epoch, (float("inf"), []))[0]
-    for epoch, (order, _) in frozen.items():
+    for epoch, (decided, _) in frozen.items():
         table = settings.layout.table_file(EPOCH_ROWS, epoch)
-        if order < mine and table.is_file():
+        if decided < order and table.is_file():
             known |= set(pd.read_parquet(table, columns=[ROW_KEY])[ROW_KEY])
     return known
 
@@ -216,8 +223,9 @@ def gather_epoch(
     rewards = rewards_config(settings)  # fails closed when the section is missing
     schema = settings.schema
     window = read_window(settings, epoch)
-    members = epoch_members(settings, store, window)
-    known = known_keys(settings, baseline, benchmark, window)
+    frozen = _frozen_members(settings)  # read once: who every epoch holds, and in which order
+    members, order = epoch_members(settings, store, window, frozen)
+    known = known_keys(settings, baseline, benchmark, frozen, order)
     table, accounts = epoch_rows(members, schema, known, rewards.float_decimals)
     roots = {m.partition: data_root(m.rows, schema.columns) for m in members}
     document = {
