@@ -65,22 +65,14 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     ]
     accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in predicate["contributions"]]
     values = value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
-    same = [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]
-    same_fits = (
-        values["coalitions"] == predicate["coalitions"] and values["leave_one_out"] == predicate["leave_one_out"]
+    reproduced = (
+        [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]
+        and values["coalitions"] == predicate["coalitions"]
+        and values["leave_one_out"] == predicate["leave_one_out"]
     )
-    detail = f"{values['valuation']['trained_now']} coalition(s) retrained"
+    outcome = "values, model digests and utilities match" if reproduced else "they differ from the signed ones"
     checks.append(
-        Check(
-            "rerun_values",
-            same and same_fits,
-            detail
-            + (
-                "; values, model digests and utilities match"
-                if same and same_fits
-                else "; they differ from the signed ones"
-            ),
-        )
+        Check("rerun_values", reproduced, f"{values['valuation']['trained_now']} coalition(s) retrained; {outcome}")
     )
     allocation = allocate_players(
         values["players"], [c["wallet"] for c in predicate["contributions"]],
