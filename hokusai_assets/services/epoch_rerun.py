@@ -63,7 +63,7 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
         Check("rerun_config", True, "the config is the one the epoch was valued with"),
         Check("rerun_inputs", True, "the stored rows, baseline and benchmark have the signed data roots"),
     ]
-    accounts = [MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in predicate["contributions"]]
+    accounts = [MemberAccount.from_document(c) for c in predicate["contributions"]]
     values = value_epoch(settings, table, accounts, baseline, benchmark, use_cache=False)
     reproduced = (
         [p["value"] for p in values["players"]] == [p["value"] for p in predicate["players"]]

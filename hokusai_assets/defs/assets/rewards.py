@@ -108,9 +108,7 @@ def contribution_values(
     baseline_training_set: pd.DataFrame,
     benchmark_dataset: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    accounts = [
-        MemberAccount(**{k: v for k, v in c.items() if k != "data_root"}) for c in reward_epoch["contributions"]
-    ]
+    accounts = [MemberAccount.from_document(c) for c in reward_epoch["contributions"]]
     values = value_epoch(
         hokusai.load(), epoch_rows, accounts, baseline_training_set, benchmark_dataset, progress=context.log.info
     )

@@ -15,7 +15,7 @@ how the rows were grouped into contributions or wallets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,11 @@ class MemberAccount:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_document(cls, entry: dict) -> MemberAccount:
+        """One of the ``contributions`` of an epoch's document or statement (which add its data root)."""
+        return cls(**{f.name: entry[f.name] for f in fields(cls)})
 
 
 def content_keys(frame: pd.DataFrame, schema: TaskSchema, float_decimals: int) -> list[str]:
