@@ -14,7 +14,7 @@ how the rows were grouped into contributions or wallets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -56,6 +56,14 @@ class MemberAccount:
     def from_document(cls, entry: dict) -> MemberAccount:
         """One of the ``contributions`` of an epoch's document or statement (which add its data root)."""
         return cls(**{f.name: entry[f.name] for f in fields(cls)})
+
+
+def rows_kept_by_wallet(contributions: Iterable[Mapping]) -> dict[str, int]:
+    """New rows held per wallet (0 included), from an epoch's ``contributions`` accounts."""
+    kept: dict[str, int] = {}
+    for member in contributions:
+        kept[member["wallet"]] = kept.get(member["wallet"], 0) + member["rows_kept"]
+    return kept
 
 
 def content_keys(frame: pd.DataFrame, schema: TaskSchema, float_decimals: int) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+from hokusai_assets.lib.rewards.epoch_rows import rows_kept_by_wallet
 from hokusai_assets.lib.rewards.players import wallet_values
 
 
@@ -29,9 +30,7 @@ def wallet_rows(predicate: Mapping[str, Any]) -> list[dict[str, Any]]:
                 continue
             share = Fraction(rows, total)
             variance[wallet] = variance.get(wallet, Fraction(0)) + (share * Fraction(p["standard_error"])) ** 2
-    kept: dict[str, int] = {}
-    for member in predicate["contributions"]:
-        kept[member["wallet"]] = kept.get(member["wallet"], 0) + member["rows_kept"]
+    kept = rows_kept_by_wallet(predicate["contributions"])
     amounts = predicate["payouts"]["amounts"]
     return [
         {

@@ -25,6 +25,7 @@ from hokusai_assets.lib.attestation.verify.signed_checks import check_envelope_f
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.rewards.epoch_rows import rows_kept_by_wallet
 from hokusai_assets.lib.rewards.payout_tree import PayoutTree, verify_payout_proof
 from hokusai_assets.lib.rewards.payouts import allocate_players
 from hokusai_assets.lib.rewards.shapley import EXACT, TRUNCATED_MONTE_CARLO, shapley_values
@@ -162,9 +163,7 @@ def _values(ctx: _EpochContext) -> str:
 
 def _accounts(ctx: _EpochContext) -> str:
     predicate = ctx.predicate
-    kept_by_wallet: dict[str, int] = {}
-    for member in predicate["contributions"]:
-        kept_by_wallet[member["wallet"]] = kept_by_wallet.get(member["wallet"], 0) + member["rows_kept"]
+    kept_by_wallet = rows_kept_by_wallet(predicate["contributions"])
     held_by_wallet: dict[str, int] = {}
     for player in predicate["players"]:
         require(
