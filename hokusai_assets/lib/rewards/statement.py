@@ -17,21 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hokusai_assets.lib.attestation.statement import DATA_ROOT_ALGORITHM, STATEMENT_TYPE
+from hokusai_assets.lib.commitments.digests import parse_digest
 from hokusai_assets.lib.rewards.errors import RewardsError
 
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://hokusai.ai/attestations/reward-epoch/v1"
-DATA_ROOT_ALGORITHM = "merkle-rfc6962-sha256"
 PAYOUT_ROOT_ALGORITHM = "oz-standard-merkle-keccak256"
 PREDICATE_SECTIONS = (
     "epoch", "window", "task", "config_digest", "rewards", "baseline", "benchmark", "epoch_model",
     "contributions", "rows", "players", "valuation", "coalitions", "leave_one_out", "payouts",
     "code_version",
 )  # fmt: skip
-
-
-def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1]
 
 
 def epoch_statement(predicate: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,8 +37,14 @@ def epoch_statement(predicate: Mapping[str, Any]) -> dict[str, Any]:
         raise RewardsError(f"the epoch predicate lacks {', '.join(missing)}", code="E_EPOCH_STATEMENT")
     epoch = predicate["epoch"]
     subjects = [
-        {"name": f"model:epoch:{epoch}", "digest": {"sha256": _hex(predicate["epoch_model"]["model_digest"])}},
-        {"name": f"data:epoch:{epoch}", "digest": {DATA_ROOT_ALGORITHM: _hex(predicate["rows"]["data_root"])}},
+        {
+            "name": f"model:epoch:{epoch}",
+            "digest": {"sha256": parse_digest(predicate["epoch_model"]["model_digest"]).hex()},
+        },
+        {
+            "name": f"data:epoch:{epoch}",
+            "digest": {DATA_ROOT_ALGORITHM: parse_digest(predicate["rows"]["data_root"]).hex()},
+        },
     ]
     root = predicate["payouts"]["root"]
     if root is not None:  # nobody paid: no tree, no root
