@@ -17,7 +17,7 @@ from typing import Any
 from hokusai_assets.lib.attestation.eip712 import EIP712_TYPES, Eip712Domain
 from hokusai_assets.lib.attestation.signing import AttesterKeys, dsse_envelope
 from hokusai_assets.lib.commitments.canonical import canonical_json
-from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest, parse_digest
 from hokusai_assets.lib.rewards.errors import RewardsError
 
 PRIMARY_TYPE = "RewardEpoch"
@@ -44,7 +44,7 @@ def epoch_typed_data(predicate: Mapping[str, Any], statement_digest: str, domain
             "payoutRoot": payouts["root"] or ZERO_ROOT,
             # A decimal string: the total can exceed 2**53, which RFC 8785 cannot write as a number.
             "total": str(payouts["total"]),
-            "statementDigest": "0x" + statement_digest.split(":", 1)[1],
+            "statementDigest": "0x" + parse_digest(statement_digest).hex(),
         },
     }
 
