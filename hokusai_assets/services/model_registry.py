@@ -71,9 +71,18 @@ def attestation_evidence(settings: Settings, partition: str | None, model_digest
 
 
 def promote_version(
-    settings: Settings, version: str, *, actor: str, reason: str, approved: bool, alias: str = CHAMPION
+    settings: Settings,
+    version: str,
+    *,
+    actor: str,
+    reason: str,
+    approved: bool,
+    alias: str = CHAMPION,
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Make ``version`` the champion, or point an environment ``alias`` at it: the same gates."""
+    """Make ``version`` the champion, or point an environment ``alias`` at it: the same gates.
+
+    ``context`` is added to the promotion's audit record (an experiment's id and numbers)."""
     from hokusai_assets.services.tracking import registry
     from hokusai_assets.services.tracking.tags import TAG_MODEL_DIGEST, TAG_PARTITION
 
@@ -90,7 +99,7 @@ def promote_version(
     common = dict(actor=actor, reason=reason, evidence=gates, audit_log=settings.layout.registry_audit_log)
     try:
         if alias == CHAMPION:
-            result = registry.promote(uri, model_name, version, **common)
+            result = registry.promote(uri, model_name, version, context=context, **common)
         else:
             result = registry.assign_alias(uri, model_name, version, alias, **common)
     except HokusaiError as exc:

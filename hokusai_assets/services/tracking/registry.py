@@ -7,8 +7,6 @@ per attempt, refusals and failures included, to the append-only audit log.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from hokusai_assets.lib.registry.promotion import (
     require_who_and_why,
     versions_by_alias,
 )
+from hokusai_assets.services.audit_log import append_audit, utc_now
 from hokusai_assets.services.tracking.store import tracking_client
 from hokusai_assets.services.tracking.tags import (
     TAG_ACCEPTED,
@@ -61,10 +60,6 @@ class PromotionResult:
     audit: dict = field(default_factory=dict)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 class _AuditTrail:
     """One attempt's audit: whatever its outcome, one JSON line, appended and fsynced."""
 
@@ -75,15 +70,9 @@ class _AuditTrail:
 
     def record(self, outcome: str, **details: Any) -> dict[str, Any]:
         entry = audit_record(
-            self.action, outcome, self.model_name, self.actor, self.reason, _now(), **self.common, **details
+            self.action, outcome, self.model_name, self.actor, self.reason, utc_now(), **self.common, **details
         )
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-        with open(self.log, "a", encoding="utf-8") as handle:  # earlier lines are never touched
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return entry
+        return append_audit(self.log, entry)
 
     def failed(self, exc: MlflowException, message: str) -> RegistryError:
         """Record an MLflow failure and return the error to raise."""
@@ -141,8 +130,12 @@ def promote(
     reason: str,
     evidence: PromotionEvidence,
     audit_log: Path,
+    context: Mapping[str, Any] | None = None,
 ) -> PromotionResult:
     """Make ``version`` the champion, if its evidence allows it (``promotion_refusals``).
+
+    ``context`` goes into the audit record as it is (an experiment's id and numbers when the
+    experiment promotes its winner).
 
     Refused (``E_REGISTRY_REFUSED``, registry untouched, a ``refused`` line in the audit
     log) otherwise. On success the old champion becomes ``previous-champion``, and
@@ -163,6 +156,7 @@ def promote(
         from_version=from_version,
         to_version=target_version,
         **evidence.as_dict(),
+        **dict(context or {}),
     )
 
     refusals = promotion_refusals(evidence, target.tags.get(TAG_ACCEPTED))
@@ -178,7 +172,7 @@ def promote(
             "promote", model_name, from_version, target_version, aliases.get(PREVIOUS_CHAMPION), False, record
         )
 
-    at = _now()
+    at = utc_now()
     try:
         if from_version is not None:
             client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, from_version)
@@ -219,7 +213,7 @@ def rollback(tracking_uri: str, model_name: str, *, actor: str, reason: str, aud
         )
     replaced = _get_version(client, model_name, to_version).tags.get(TAG_PREVIOUS_CHAMPION)
     earlier = previous_after_rollback(to_version, replaced, from_version)
-    at = _now()
+    at = utc_now()
     try:
         client.set_registered_model_alias(model_name, CHAMPION, to_version)
         if earlier is not None:
