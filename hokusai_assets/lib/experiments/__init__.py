@@ -1,0 +1,1 @@
+"""A/B experiments between model versions: assignment, statistics, decisions."""
