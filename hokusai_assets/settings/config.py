@@ -165,6 +165,9 @@ class ServingConfig(_Strict):
     # An alias (champion, staging, ...) is looked up again after this long: a promotion is
     # served within it, without a restart.
     alias_refresh_seconds: float = Field(default=0.25, gt=0, le=1.0)
+    # How often each server reviews the running A/B experiment (decisions, automatic rollback
+    # or promotion); the Dagster sensor reviews it too.
+    experiment_review_seconds: float = Field(default=5.0, gt=0, le=3600)
     # Bearer tokens: HOKUSAI_SERVING_TOKENS / HOKUSAI_ADMIN_TOKENS (comma-separated) or the
     # 0600 files below (one token per line).
     require_token: bool = False

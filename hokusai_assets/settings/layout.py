@@ -20,7 +20,10 @@ HOKUSAI_HOME/
   reports/intake/<key>.json        what each contribution's intake found (its checks, rows kept)
   reports/drift/<key>.html         Evidently drift reports
   reports/comparison/<key>/        baseline-beside-improved plots and the metric table
-  registry/audit.jsonl             every promote and rollback, refusals included
+  registry/audit.jsonl             every promote and rollback, refusals included, and every experiment decision
+  experiments/experiments.db       A/B experiments: specs, exposures, outcomes, per-arm traffic, snapshots
+                                   (SQLite; the Dagster instance's PostgreSQL when it has one)
+  experiments/plots/<id>.png       each experiment's effect over time, drawn by the ab_experiment asset
   epochs/<epoch>/                  a reward epoch: window.json, members.json, signed statement, payout tree, report
   epochs/.closing.lock             held while `hokusai epoch close` runs
   storage/reward_subsets/          reward-epoch coalition fits, one JSON per key (services/epoch_valuation.py)
@@ -202,6 +205,15 @@ class HomeLayout:
     @property
     def mlflow_db(self) -> Path:
         return self.home / "mlflow" / "mlflow.db"
+
+    @property
+    def experiments_db(self) -> Path:
+        """SQLite file of the A/B experiments (services/experiments/store.py), unless PostgreSQL is configured."""
+        return self.home / "experiments" / "experiments.db"
+
+    def experiment_plot_file(self, experiment_id: str) -> Path:
+        """One experiment's effect (B - A) with its confidence interval at each review (PNG)."""
+        return self.home / "experiments" / "plots" / f"{experiment_id}.png"
 
     def tracking_uri(self, environ: Mapping[str, str]) -> str:
         """Where MLflow runs go: ``MLFLOW_TRACKING_URI`` if set, else a SQLite store under the home."""
