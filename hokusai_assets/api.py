@@ -9,15 +9,27 @@
     registry.predict([{"f01": 0.3, ...}])            # the champion; or alias="staging" / version="2"
     registry.rollback(actor="ana", reason="latency")
 
+    from hokusai_assets.api import Experiments
+
+    experiments = Experiments()                     # the same hokusai.yaml and HOKUSAI_HOME
+    started = experiments.start("new-ranker", a="champion", b="challenger", split="90/10",
+                                metric="conversion", kind="binary", actor="ana",
+                                guardrails=["latency_p99_ms<=50"], auto_rollback=True)
+    experiments.record_outcome(started["id"], unit_id="user-17", event_id="order-1", value=1)
+    experiments.status(started["id"])["decision"]   # {"outcome": "continue", "detail": ...}
+    experiments.stop(started["id"], actor="ana", reason="enough")
+
 Promotion goes through the same gates as ``hokusai models promote`` (the attestation verifies
 against this home's attester key and binds this model's digest; the delta was accepted;
 approval when ``tracking.require_approval`` is set); predictions go through the same
-verified loading and digest-keyed cache as ``hokusai serve``.
+verified loading and digest-keyed cache as ``hokusai serve``. Experiments are the ones
+``hokusai ab`` starts and ``hokusai serve`` routes.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,3 +140,55 @@ class ModelRegistry:
         answers = predict_now(self._cache, resolved, rows, lambda r, misses: score_rows(self._catalogue.model(r), misses))
         # Copies: the answers are the cache's own values.
         return [{**copy.deepcopy(a), "version": resolved.version, "model_digest": resolved.model_digest} for a in answers]
+
+
+class Experiments:
+    """A/B experiments on one task's model: what ``hokusai ab`` does, from Python.
+
+    Routing by unit id happens in ``hokusai serve``; ``record_outcome`` writes to the same
+    store as the server's outcomes endpoint (idempotent by event id).
+    """
+
+    def __init__(self, config_path: str | Path | None = None, home: str | Path | None = None, *, settings: Settings | None = None):
+        self.settings = settings or load_settings(
+            config_path=Path(config_path) if config_path else None, home=Path(home) if home else None
+        )
+
+    def start(
+        self, name: str, *, metric: str, kind: str, actor: str, a: str = CHAMPION, b: str = "challenger",
+        split: str = "50/50", guardrails: Sequence[str] = (), **options: Any,
+    ) -> dict[str, Any]:
+        """Start experiment ``name``; returns it (``["id"]`` names it). ``options``: shadow, min_units,
+        guardrail_min_requests, alpha, higher_is_better, auto_promote, auto_rollback."""
+        from hokusai_assets.services.experiments.lifecycle import start_experiment
+
+        return start_experiment(
+            self.settings, name, a=a, b=b, split=split, metric=metric, kind=kind, actor=actor,
+            guardrails=tuple(guardrails), **options,
+        ).summary()
+
+    def status(self, experiment: str | None = None) -> dict[str, Any]:
+        """Arms, test, sample-ratio check, guardrails and decision, computed now (the running one by default)."""
+        from hokusai_assets.services.experiments.lifecycle import status
+
+        return status(self.settings, experiment)
+
+    def stop(self, experiment: str, *, actor: str, reason: str) -> dict[str, Any]:
+        from hokusai_assets.services.experiments.lifecycle import stop_experiment
+
+        return stop_experiment(self.settings, experiment, actor=actor, reason=reason).summary()
+
+    def list(self) -> list[dict[str, Any]]:
+        from hokusai_assets.services.experiments.lifecycle import open_store
+
+        return [e.summary() for e in open_store(self.settings).list(self.settings.config.registered_model_name)]
+
+    def record_outcome(self, experiment: str, *, unit_id: str, event_id: str, value: float) -> str:
+        """``recorded``, or ``duplicate`` when this event id was recorded before."""
+        from hokusai_assets.lib.experiments.outcomes import parse_outcomes
+        from hokusai_assets.services.experiments.lifecycle import open_store, record_outcomes
+
+        store = open_store(self.settings)
+        stored = store.get(experiment)
+        events = parse_outcomes({"unit_id": unit_id, "event_id": event_id, "value": value}, stored.spec.kind)
+        return record_outcomes(store, stored, events)[0]

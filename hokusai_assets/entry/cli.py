@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
+from hokusai_assets.entry.ab_commands import ab
 from hokusai_assets.entry.epoch_commands import epoch, prove_payout, verify_epoch
-from hokusai_assets.entry.options import CONFIG, HOME, VERBOSE, print_verification
+from hokusai_assets.entry.options import ACTOR, CONFIG, HOME, VERBOSE, actor_or_user, print_verification
 from hokusai_assets.lib.errors import HokusaiError
 
 EXIT_ERROR = 2
@@ -37,7 +38,8 @@ def main() -> None:
 
 
 # Reward epochs (entry/epoch_commands.py): close, verify, prove.
-for _command in (epoch, verify_epoch, prove_payout):
+# A/B experiments (entry/ab_commands.py): start, status, stop, list.
+for _command in (epoch, verify_epoch, prove_payout, ab):
     main.add_command(_command)
 
 
@@ -274,14 +276,7 @@ def models() -> None:
     """The model registry: list versions, promote a challenger to champion, roll back."""
 
 
-ACTOR = click.option("--actor", default=None, help="Who is doing this, for the audit trail (default: your user name).")
 REASON = click.option("--reason", required=True, help="Why, for the audit trail.")
-
-
-def _actor(actor: str | None) -> str:
-    import getpass
-
-    return actor or getpass.getuser()
 
 
 @models.command("list")
@@ -330,7 +325,7 @@ def models_promote(
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    audit = promote_version(settings, version, actor=_actor(actor), reason=reason, approved=approve, alias=alias)
+    audit = promote_version(settings, version, actor=actor_or_user(actor), reason=reason, approved=approve, alias=alias)
     click.echo(json.dumps(audit))
 
 
@@ -345,7 +340,7 @@ def models_rollback(actor: str | None, reason: str, config_path: Path | None, ho
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
-    click.echo(json.dumps(rollback_champion(settings, actor=_actor(actor), reason=reason)))
+    click.echo(json.dumps(rollback_champion(settings, actor=actor_or_user(actor), reason=reason)))
 
 
 if __name__ == "__main__":

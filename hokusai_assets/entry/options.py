@@ -19,6 +19,14 @@ HOME = click.option(
     "--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai)."
 )
 
+ACTOR = click.option("--actor", default=None, help="Who is doing this, for the audit trail (default: your user name).")
+
+
+def actor_or_user(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
 
 def print_verification(report, as_json: bool) -> None:
     """A check a line (or the report as JSON), then `valid`, or the first failure and exit 1."""

@@ -33,11 +33,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.experiments.outcomes import check_unit_id, parse_outcomes
 from hokusai_assets.lib.registry.promotion import CHAMPION
 from hokusai_assets.lib.serving.batching import MicroBatcher
 from hokusai_assets.lib.serving.errors import ServingError
 from hokusai_assets.lib.serving.requests import parse_rows
 from hokusai_assets.lib.serving.scoring import score_rows
+from hokusai_assets.services.experiments import lifecycle
+from hokusai_assets.services.experiments.router import ExperimentRouter, Route
 from hokusai_assets.services.serving.cache_store import open_store
 from hokusai_assets.services.serving.catalogue import ModelCatalogue, Resolved
 from hokusai_assets.services.serving.predictions import cached_lookup, fill_misses
@@ -138,6 +141,18 @@ def _json_body(raw: bytes) -> Any:
         raise ServingError("the body is not valid JSON", code="E_SERVE_BAD_JSON", status=400) from None
 
 
+def _unit_id(value: Any) -> str:
+    try:
+        return check_unit_id(value)
+    except HokusaiError as error:
+        raise ServingError(error.message, code="E_SERVE_BODY_SHAPE", status=422) from None
+
+
+def _same_answer(one: dict, other: dict) -> bool:
+    key = "label" if "label" in one else "value"
+    return one.get(key) == other.get(key)
+
+
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
     environ = os.environ if environ is None else environ
     serving = settings.config.serving
@@ -146,6 +161,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     access = Access(settings, environ)
     metrics = Metrics()
     state: dict[str, Any] = {"ready": False, "why": "starting: the registry has not been read yet"}
+    experiments = lifecycle.open_store(settings, environ)
+    router = ExperimentRouter(experiments, catalogue.name)
+    reviewer = f"hokusai serve (pid {os.getpid()})"
 
     async def score(resolved: Resolved, rows: list[dict]) -> list[dict]:
         # Loading (verifying the attestation, reading the file) is I/O: in a thread, once per
@@ -172,10 +190,52 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         finally:
             preloading.clear()
 
+    def warm(resolved: Resolved) -> None:
+        try:
+            catalogue.model(resolved)
+        except Exception as error:  # noqa: BLE001 - the request that needs it will answer the error
+            log.warning("loading experiment arm version %s failed: %s", resolved.version, type(error).__name__)
+        finally:
+            warming.discard(resolved.model_digest)
+
+    def follow_experiment(reviewed_at: float) -> float:
+        """Pick up a started or stopped experiment, write its exposures and counters, load its
+        arms' models ahead of their first request, and review it now and then."""
+        try:
+            router.refresh()
+        except Exception as error:  # noqa: BLE001 - routing keeps the last experiment; try again next time
+            log.warning("experiment store refresh failed (%s)", type(error).__name__)
+            return reviewed_at
+        experiment = router.experiment
+        if experiment is None:
+            return reviewed_at
+        for arm in (experiment.spec.a, experiment.spec.b):
+            resolved = Resolved(arm.version, arm.model_digest, arm.partition, "version")
+            if arm.model_digest not in catalogue.loaded_digests() and arm.model_digest not in warming:
+                warming.add(arm.model_digest)
+                threading.Thread(target=warm, args=(resolved,), daemon=True).start()
+        if reviewing.is_set() or time.monotonic() - reviewed_at < serving.experiment_review_seconds:
+            return reviewed_at
+        # Its own thread: a review that promotes talks to MLflow for seconds, and the aliases
+        # must go on being refreshed meanwhile.
+        reviewing.set()
+        threading.Thread(target=review, args=(experiment.id,), name="experiment-review", daemon=True).start()
+        return time.monotonic()
+
+    def review(experiment_id: str) -> None:
+        try:
+            lifecycle.review(settings, experiments, experiment_id, actor=reviewer)
+        except Exception as error:  # noqa: BLE001 - a failed review is tried again at the next interval
+            log.warning("review of experiment %s failed (%s)", experiment_id, type(error).__name__)
+        finally:
+            reviewing.clear()
+
     def refresh_forever(stop: threading.Event) -> None:
         # Its own thread, not the event loop's pool: scoring can never hold up the next look at
         # the aliases, and loading a new champion (verifying its attestation) runs beside it.
+        reviewed_at = time.monotonic()
         while not stop.is_set():
+            reviewed_at = follow_experiment(reviewed_at)
             try:
                 catalogue.refresh()
             except Exception as error:  # noqa: BLE001 - keep serving the last snapshot; try again next time
@@ -194,6 +254,8 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             stop.wait(serving.alias_refresh_seconds)
 
     preloading = threading.Event()
+    warming: set[str] = set()
+    reviewing = threading.Event()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -205,6 +267,10 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         finally:
             stop.set()
             refresher.join(5)
+            try:
+                router.flush()  # the last exposures and counters of a clean shutdown
+            except Exception as error:  # noqa: BLE001 - shutting down: say so, do not hang
+                log.warning("could not write the last experiment counters (%s)", type(error).__name__)
 
     app = FastAPI(
         title="hokusai serve",
@@ -222,7 +288,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     @app.exception_handler(HokusaiError)
     async def domain_error(request: Request, error: HokusaiError) -> JSONResponse:
         status = (
-            404 if error.code.endswith(("NO_VERSION", "NO_MODEL"))
+            404 if error.code.endswith(("NO_VERSION", "NO_MODEL", "E_AB_UNKNOWN"))
+            else 409 if error.code in ("E_AB_NOT_RUNNING", "E_AB_EVENT_CONFLICT")
+            else 422 if error.code == "E_AB_OUTCOME"
             else 409 if error.code.endswith("REFUSED")
             else 503 if error.code.endswith("FAILED")
             else 400
@@ -278,13 +346,8 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
                 )
         return _json_body(raw)
 
-    @app.post("/v1/models/{name}/predict")
-    async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> Response:
-        """Predict for `records` (or `columns` and `rows`) with an alias (default champion) or a version."""
-        access.check(request, admin=False)
-        known_model(name)
-        rows = parse_rows(await body_of(request), settings.schema, serving.max_rows)
-        resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
+    async def answers_for(resolved: Resolved, rows: list[dict]) -> list[dict]:
+        """Cached answers of ``resolved`` for ``rows``; misses scored in the micro-batcher."""
         if catalogue.loaded_model(resolved) is None:
             # Verified before anything is answered for it, cached answers included.
             await asyncio.to_thread(catalogue.model, resolved)
@@ -301,6 +364,45 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             answers = fill_misses(store, keys, found, rows, scored)
         metrics.cache_hits.inc(len(rows) - len(misses))
         metrics.cache_misses.inc(len(misses))
+        return answers
+
+    async def shadow(route: Route, rows: list[dict], served: list[dict]) -> None:
+        """B scores what A answered, for B's latency, errors and agreement; the caller never sees it."""
+        started = time.perf_counter()
+        try:
+            scored = await answers_for(catalogue.resolve(version=route.shadow_version), rows)
+        except Exception as error:  # noqa: BLE001 - B failing in shadow is a figure, not the caller's problem
+            router.observe_shadow((time.perf_counter() - started) * 1000, len(rows), 0, error=True)
+            log.warning("shadow scoring failed: %s", type(error).__name__)
+            return
+        agreed = sum(_same_answer(mine, theirs) for mine, theirs in zip(scored, served, strict=True))
+        router.observe_shadow((time.perf_counter() - started) * 1000, len(rows), agreed)
+
+    @app.post("/v1/models/{name}/predict")
+    async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> Response:
+        """Predict for `records` (or `columns` and `rows`) with an alias (default champion) or a version.
+
+        While an A/B experiment runs, a request that names neither is routed by its unit id
+        (`unit_id` in the body or the `X-Unit-Id` header) to arm A or B."""
+        started = time.perf_counter()
+        access.check(request, admin=False)
+        known_model(name)
+        body = await body_of(request)
+        rows = parse_rows(body, settings.schema, serving.max_rows)
+        route = None
+        if alias is None and version is None:
+            unit_id = body.get("unit_id", request.headers.get("x-unit-id"))
+            route = router.route(None if unit_id is None else _unit_id(unit_id))
+        if route is None:
+            resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
+        else:
+            resolved = dataclasses.replace(catalogue.resolve(version=route.served_version), via=route.served_reference)
+        try:
+            answers = await answers_for(resolved, rows)
+        except Exception:  # whatever stops an arm answering counts against it (error_rate), then answers as usual
+            if route is not None:
+                router.observe(route.served_arm, (time.perf_counter() - started) * 1000, error=True)
+            raise
         metrics.predictions.labels(resolved.version).inc(len(rows))
         # One version answers a whole request, so it is named once, beside all its predictions.
         # Serialised here: the answers are plain JSON values already, FastAPI's encoder would only walk them again.
@@ -309,9 +411,40 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             "alias": None if resolved.via == "version" else resolved.via,
             "version": resolved.version,
             "model_digest": resolved.model_digest,
+            "experiment": None if route is None else route.experiment_id,
+            "arm": None if route is None else route.served_arm,
             "predictions": answers,
         }
+        if route is not None:
+            router.observe(route.served_arm, (time.perf_counter() - started) * 1000)
+            if route.shadow_version:
+                shadow_task = asyncio.create_task(shadow(route, rows, answers))
+                shadow_tasks.add(shadow_task)
+                shadow_task.add_done_callback(shadow_tasks.discard)
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    shadow_tasks: set[asyncio.Task] = set()  # held so a shadow scoring is not collected mid-flight
+
+    @app.post("/v1/experiments/{experiment_id}/outcomes")
+    async def outcomes(experiment_id: str, request: Request) -> dict:
+        """Record outcomes: `{"unit_id", "event_id", "value"}` or `{"outcomes": [...]}`; idempotent by event id.
+        Answered only once they are committed."""
+        access.check(request, admin=False)
+        experiment = await asyncio.to_thread(experiments.get, experiment_id)
+        events = parse_outcomes(await body_of(request), experiment.spec.kind)
+        statuses = await asyncio.to_thread(lifecycle.record_outcomes, experiments, experiment, events)
+        return {
+            "experiment": experiment.id,
+            "recorded": statuses.count("recorded"),
+            "duplicates": statuses.count("duplicate"),
+            "events": [{"event_id": e.event_id, "status": st} for e, st in zip(events, statuses, strict=True)],
+        }
+
+    @app.get("/v1/experiments/{experiment_id}")
+    async def experiment_status(experiment_id: str, request: Request) -> dict:
+        """The experiment's arms, test, sample-ratio check, guardrails and decision, computed now."""
+        access.check(request, admin=False)
+        return await asyncio.to_thread(lifecycle.status, settings, experiment_id, environ)
 
     @app.get("/v1/models/{name}")
     async def describe(name: str, request: Request) -> dict:

@@ -10,8 +10,42 @@ import sys
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 
 from hokusai_assets_tests.e2e.platform import free_port, wait_for
+
+
+def two_attested_versions(root: Path, config_overrides: dict | None = None) -> dict:
+    """A mock task under ``root`` with two attested, accepted versions of its model (the second
+    trained on the contribution with a little noise); version 1 is champion."""
+    from hokusai_assets.api import ModelRegistry
+    from hokusai_assets.entry.runner import evaluate_file
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.lib.samples.mock_task import write_mock_task
+    from hokusai_assets.settings.load import load_settings
+
+    task = write_mock_task(root / "task")
+    if config_overrides:
+        import yaml
+
+        config = yaml.safe_load(task.config_path.read_text())
+        for section, values in config_overrides.items():
+            config.setdefault(section, {}).update(values)
+        task.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    home = root / "home"
+    settings = load_settings(config_path=task.config_path, home=home, environ={})
+    rows = pd.read_csv(task.contribution_path)
+    features = settings.schema.feature_names
+    noise = np.random.RandomState(7).normal(0.0, 0.1, (len(rows), len(features)))
+    second = root / "second.csv"
+    rows.assign(**{c: (rows[c] + noise[:, i]).round(4) for i, c in enumerate(features)}).to_csv(second, index=False)
+    for path in (task.contribution_path, second):
+        outcome = evaluate_file(settings, path, Contributor(wallet=task.wallet))
+        assert outcome.accepted, outcome
+    api = ModelRegistry(settings=settings)
+    api.promote("1", actor="test", reason="first champion")
+    return {"task": task, "home": home, "settings": settings, "api": api, "root": root}
 
 
 class Server:
@@ -45,6 +79,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown code runs."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
 
     def __enter__(self) -> Server:
         try:

@@ -12,18 +12,13 @@ import threading
 import time
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from hokusai_assets.api import ModelRegistry
-from hokusai_assets.entry.runner import evaluate_file
-from hokusai_assets.lib.intake.contributions import Contributor
-from hokusai_assets.lib.samples.mock_task import write_mock_task
 from hokusai_assets.lib.training.model import model_from_bytes
 from hokusai_assets.settings.load import load_settings
-from hokusai_assets_tests.e2e.serving import RedisServer, Server
+from hokusai_assets_tests.e2e.serving import RedisServer, Server, two_attested_versions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 
@@ -33,21 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """Two attested, accepted versions of the mock task's model; version 1 is champion."""
-    root = tmp_path_factory.mktemp("serving")
-    task = write_mock_task(root / "task")
-    home = root / "home"
-    settings = load_settings(config_path=task.config_path, home=home, environ={})
-    rows = pd.read_csv(task.contribution_path)
-    features = settings.schema.feature_names
-    noise = np.random.RandomState(7).normal(0.0, 0.1, (len(rows), len(features)))
-    second = root / "second.csv"
-    rows.assign(**{c: (rows[c] + noise[:, i]).round(4) for i, c in enumerate(features)}).to_csv(second, index=False)
-    for path in (task.contribution_path, second):
-        outcome = evaluate_file(settings, path, Contributor(wallet=task.wallet))
-        assert outcome.accepted, outcome
-    api = ModelRegistry(settings=settings)
-    api.promote("1", actor="test", reason="first champion")
-    return {"task": task, "home": home, "settings": settings, "api": api, "root": root}
+    return two_attested_versions(tmp_path_factory.mktemp("serving"))
 
 
 @pytest.fixture(scope="session")
