@@ -73,13 +73,13 @@ def comparison_plots(
             f"unknown task type {task_type!r}; use one of {', '.join(TASK_TYPES)}.",
             code="E_EVAL_UNKNOWN_TASK",
         )
-    with _figure_style():
+    with figure_style():
         if task_type == CLASSIFICATION:
             return {
-                CONFUSION_MATRICES_PNG: _png(_confusion_figure(baseline, improved, title)),
-                ROC_CURVES_PNG: _png(_roc_figure(baseline, improved, title)),
+                CONFUSION_MATRICES_PNG: png_bytes(_confusion_figure(baseline, improved, title)),
+                ROC_CURVES_PNG: png_bytes(_roc_figure(baseline, improved, title)),
             }
-        return {RESIDUALS_PNG: _png(_residual_figure(baseline, improved, title))}
+        return {RESIDUALS_PNG: png_bytes(_residual_figure(baseline, improved, title))}
 
 
 def warm_up() -> None:
@@ -93,7 +93,7 @@ def warm_up() -> None:
 
 
 @contextmanager
-def _figure_style() -> Iterator[None]:
+def figure_style() -> Iterator[None]:
     """Matplotlib's own defaults plus a few sizes, restored afterwards.
 
     Starting from ``rcParamsDefault`` (not the live rcParams) keeps the bytes independent
@@ -107,7 +107,7 @@ def _figure_style() -> Iterator[None]:
         yield
 
 
-def _new_figure(size: tuple[float, float], title: str):
+def new_figure(size: tuple[float, float], title: str):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -121,7 +121,7 @@ def _new_figure(size: tuple[float, float], title: str):
     return fig
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     buffer = io.BytesIO()
     # Software=None drops the only varying chunk (Matplotlib's version); Agg writes no time.
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -174,7 +174,7 @@ def _confusion_figure(baseline: Predictions, improved: Predictions, title: str):
     names = [_short(v) for v in labels.tolist()]
     rotate = k * max(len(n) for n in names) > 30  # would the x labels collide?
 
-    fig = _new_figure(_WIDE, title)
+    fig = new_figure(_WIDE, title)
     # Two square matrices and a colour bar, placed in inches: room on the left for class
     # names, below for rotated ones; both matrices have the same rows, so the right one
     # needs no row labels of its own.
@@ -283,7 +283,7 @@ def _chance_line(ax) -> None:
 
 
 def _binary_roc_figure(baseline: Predictions, improved: Predictions, title: str):
-    fig = _new_figure(_SQUARE, title)
+    fig = new_figure(_SQUARE, title)
     ax = fig.add_axes((0.13, 0.1, 0.82, 0.76))
     notes = []
     positives = set()
@@ -309,7 +309,7 @@ def _binary_roc_figure(baseline: Predictions, improved: Predictions, title: str)
 def _multiclass_roc_figure(baseline: Predictions, improved: Predictions, title: str):
     import matplotlib
 
-    fig = _new_figure(_WIDE, title)
+    fig = new_figure(_WIDE, title)
     # Not shared axes: a panel without a curve clears its ticks, which must not clear the
     # other's; both have the same fixed [0, 1] limits anyway.
     axes = fig.subplots(1, 2, gridspec_kw=dict(left=0.07, right=0.98, bottom=0.11, top=0.85,
@@ -372,7 +372,7 @@ def _residual_figure(baseline: Predictions, improved: Predictions, title: str):
     n_bins = int(np.clip(np.sqrt(max(len(r) for *_, r in series)), 10, 50))
     bins = np.histogram_bin_edges(every_residual, bins=n_bins)
 
-    fig = _new_figure(_TALL, title)
+    fig = new_figure(_TALL, title)
     axes = fig.subplots(2, 2, gridspec_kw=dict(left=0.07, right=0.98, bottom=0.07, top=0.9,
                                                hspace=0.3, wspace=0.2))
     scatter_axes, hist_axes = axes[0], axes[1]

@@ -74,7 +74,10 @@ class Guardrail:
         }[self.op]
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.threshold:g}"
+        # The short form when it is exact (50, not 50.0), else the shortest that round-trips:
+        # this text is what the store keeps.
+        short = f"{self.threshold:g}"
+        return f"{self.metric}{self.op}{short if float(short) == self.threshold else repr(self.threshold)}"
 
 
 def parse_split(text: str) -> tuple[int, int]:

@@ -482,11 +482,16 @@ class ExperimentStore:
             row = connection.execute(query).first()
         return None if row is None else {"seq": row.seq, "at": row.at, **json.loads(row.analysis)}
 
-    def snapshots(self, experiment_id: str) -> list[dict[str, Any]]:
-        query = (
-            sa.select(snapshots.c.seq, snapshots.c.at, snapshots.c.analysis)
-            .where(snapshots.c.experiment_id == experiment_id)
-            .order_by(snapshots.c.seq)
+    def snapshots(self, experiment_id: str, at_most: int | None = None) -> list[dict[str, Any]]:
+        """The snapshots in order; with ``at_most``, that many evenly spread (first and last
+        included), chosen in the query: weeks of an experiment are never all read for a plot."""
+        query = sa.select(snapshots.c.seq, snapshots.c.at, snapshots.c.analysis).where(
+            snapshots.c.experiment_id == experiment_id
         )
+        last = self.last_snapshot(experiment_id) if at_most else None
+        if last is not None and last["seq"] > at_most:
+            step = -(-last["seq"] // at_most)  # ceiling: at most ``at_most`` rows
+            query = query.where(sa.or_((snapshots.c.seq - 1) % step == 0, snapshots.c.seq == last["seq"]))
         with self.engine.connect() as connection:
-            return [{"seq": seq, "at": at, **json.loads(analysis)} for seq, at, analysis in connection.execute(query)]
+            rows = connection.execute(query.order_by(snapshots.c.seq))
+            return [{"seq": seq, "at": at, **json.loads(analysis)} for seq, at, analysis in rows]
