@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from hokusai_assets.defs.ab_sensor import ab_experiment_sensor
 from hokusai_assets.defs.assets import (
+    ab_experiments,
     attestation,
     contributions,
     evaluation,
@@ -22,6 +24,7 @@ from hokusai_assets.defs.jobs import (
     close_reward_epoch,
     evaluate_contribution,
     prepare_baseline,
+    refresh_ab_experiment,
     refresh_contributions_overview,
 )
 from hokusai_assets.defs.reference import REFERENCE_IS_CURRENT
@@ -43,17 +46,35 @@ def build_definitions(
     """``tracking`` overrides where MLflow runs go (the dry run's own store, a warm worker);
     ``executor`` runs the steps of launched runs (defs/executors.py)."""
     assets = dg.load_assets_from_modules(
-        [contributions, training, models, evaluation, monitoring, attestation, experiment, overview, rewards]
+        [
+            contributions,
+            training,
+            models,
+            evaluation,
+            monitoring,
+            attestation,
+            experiment,
+            overview,
+            rewards,
+            ab_experiments,
+        ]
     )
     return dg.Definitions(
         assets=dg.map_asset_specs(_reference_expectations(settings), assets),
-        jobs=[prepare_baseline, evaluate_contribution, refresh_contributions_overview, close_reward_epoch],
+        jobs=[
+            prepare_baseline,
+            evaluate_contribution,
+            refresh_contributions_overview,
+            close_reward_epoch,
+            refresh_ab_experiment,
+        ],
         schedules=_reward_schedules(settings),
         sensors=[
             build_contribution_sensor(settings),
             contributions_overview_sensor,
             contributions_overview_after_failure_sensor,
             reference_automation_sensor,
+            ab_experiment_sensor,
         ],
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home), tracking=tracking),
         executor=executor,

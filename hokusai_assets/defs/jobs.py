@@ -1,4 +1,5 @@
-"""The two jobs: prepare the shared reference, evaluate one contribution's chain."""
+"""The jobs: prepare the shared reference, evaluate one contribution's chain, rebuild the overview,
+close a reward epoch, refresh an A/B experiment."""
 
 import dagster as dg
 
@@ -58,4 +59,13 @@ close_reward_epoch = dg.define_asset_job(
     description="Value the epoch's new rows (Shapley over content clusters), pay the pool, sign the payout root.",
     # The run queue lets one run with this tag through at a time (dagster.yaml).
     tags={"hokusai/reward_epoch": "close"},
+)
+
+# One A/B experiment's review (analysis, snapshot, decision) and its guardrail check;
+# partitioned by `ab_experiments`, asked for by ab_experiment_sensor while the experiment runs.
+AB_EXPERIMENT_ASSETS = ("ab_experiment",)
+refresh_ab_experiment = dg.define_asset_job(
+    "refresh_ab_experiment",
+    selection=dg.AssetSelection.assets(*AB_EXPERIMENT_ASSETS),
+    description="Review one A/B experiment: arms, effect with its always-valid interval, decision, guardrails.",
 )

@@ -1,4 +1,4 @@
-"""The dynamic partitions of the graph: one per contribution."""
+"""The dynamic partitions of the graph: one per contribution, reward epoch and A/B experiment."""
 
 import warnings
 
@@ -13,3 +13,7 @@ contributions = dg.DynamicPartitionsDefinition(name="contributions")
 
 # One partition per reward epoch: e-0001, e-0002, ... (manual) or d-YYYY-MM-DD (daily).
 reward_epochs = dg.DynamicPartitionsDefinition(name="reward_epochs")
+
+# One partition per A/B experiment, keyed by its id: ab-<10 hex> (services/experiments/lifecycle.py).
+# Added by ab_experiment_sensor (defs/ab_sensor.py) for every experiment in the store.
+ab_experiments = dg.DynamicPartitionsDefinition(name="ab_experiments")

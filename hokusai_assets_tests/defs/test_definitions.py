@@ -29,15 +29,18 @@ TRACKING_ASSETS = {"mlflow_run"}
 OVERVIEW_ASSETS = {"contributions_overview"}
 # Issue 13 adds one chain per reward epoch.
 REWARD_ASSETS = {"reward_epoch", "epoch_rows", "epoch_model", "contribution_values", "payouts", "epoch_attestation", "epoch_mlflow_run"}
-ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS
+# Issue 15 adds one partition per A/B experiment.
+EXPERIMENT_ASSETS = {"ab_experiment"}
+ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS | EXPERIMENT_ASSETS
 # What evaluating a contribution runs; closing a reward epoch is a job of its own.
 CONTRIBUTION_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview"}
-ALL_JOBS = CONTRIBUTION_JOBS | {"close_reward_epoch"}
+ALL_JOBS = CONTRIBUTION_JOBS | {"close_reward_epoch", "refresh_ab_experiment"}
 ALL_SENSORS = {
     "contribution_sensor",
     "contributions_overview_sensor",
     "contributions_overview_after_failure_sensor",
     "reference_automation_sensor",
+    "ab_experiment_sensor",
 }
 
 

@@ -7,7 +7,7 @@ and commit the .ambr beside it; the diff of that file is the change to the graph
 import dagster as dg
 
 from hokusai_assets.defs.definitions import build_definitions
-from hokusai_assets.defs.jobs import CONTRIBUTION_ASSETS, REFERENCE_ASSETS, REWARD_ASSETS
+from hokusai_assets.defs.jobs import AB_EXPERIMENT_ASSETS, CONTRIBUTION_ASSETS, REFERENCE_ASSETS, REWARD_ASSETS
 from hokusai_assets_tests.defs.test_definitions import OVERVIEW_ASSETS
 
 KIND_TAG = "dagster/kind/"
@@ -60,5 +60,7 @@ def wiring(definitions) -> dict:
 def test_every_asset_and_check_spec_is_as_reviewed(mock_settings, snapshot):
     definitions = build_definitions(mock_settings)
     current = wiring(definitions)
-    assert set(current["assets"]) == set(REFERENCE_ASSETS) | set(CONTRIBUTION_ASSETS) | OVERVIEW_ASSETS | set(REWARD_ASSETS)
+    assert set(current["assets"]) == (
+        set(REFERENCE_ASSETS) | set(CONTRIBUTION_ASSETS) | OVERVIEW_ASSETS | set(REWARD_ASSETS) | set(AB_EXPERIMENT_ASSETS)
+    )
     assert current == snapshot
