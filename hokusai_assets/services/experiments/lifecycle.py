@@ -230,13 +230,15 @@ def review(settings: Settings, store: ExperimentStore, experiment_id: str, actor
     analysis, decided = _analyse(store, experiment)
     if not experiment.running:
         return analysis
-    store.add_snapshot(
-        experiment.id, {k: analysis[k] for k in ("arms", "test", "sample_ratio", "guardrails", "decision")}
-    )
     decision = analysis["decision"]
+    previous = (experiment.decision or {}).get("outcome")
+    last = store.last_snapshot(experiment.id)
+    if previous != decision["outcome"] or last is None or _seconds_since(last["at"]) >= SNAPSHOT_EVERY_SECONDS:
+        kept = ("arms", "test", "sample_ratio", "guardrails", "decision")
+        store.add_snapshot(experiment.id, {k: analysis[k] for k in kept})
     numbers = {"test": analysis["test"], "sample_ratio": analysis["sample_ratio"], "arms": analysis["arms"]}
-    if (experiment.decision or {}).get("outcome") != decision["outcome"]:
-        store.set_decision(experiment.id, decision)
+    # Of several reviewers seeing the same change, the one that records it audits it.
+    if previous != decision["outcome"] and store.change_decision(experiment.id, decision, previous):
         _audit(settings, experiment, "decision", decision["outcome"], actor, decision["detail"], **numbers)
     spec = experiment.spec
     action = automatic_action(spec, decided)

@@ -55,6 +55,7 @@ experiments = sa.Table(
     sa.Column("stopped_at", sa.String(40)),
     sa.Column("stop_reason", sa.Text),
     sa.Column("decision", sa.Text),
+    sa.Column("decision_outcome", sa.String(32)),  # the decision's outcome, for conditional changes
     sa.Index(
         "hokusai_one_running_experiment_per_model",
         "model",
@@ -218,14 +219,28 @@ def _engine(url: str) -> sa.Engine:
         return engine
 
 
-def _insert_ignoring_duplicates(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+def _insert_ignoring_duplicates(
+    connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], returning: sa.Column | None = None
+) -> list[Any]:
+    """Insert the rows that are new, in primary-key order, and return ``returning`` of those
+    inserted. The order matters on PostgreSQL: two transactions inserting overlapping keys in
+    different orders deadlock; in one order, the second waits for the first."""
     if not rows:
-        return 0
+        return []
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return connection.execute(insert(table).on_conflict_do_nothing(), rows).rowcount
+    keys = [column.name for column in table.primary_key.columns]
+    ordered = sorted({tuple(row[k] for k in keys): row for row in rows}.values(), key=lambda r: [r[k] for k in keys])
+    inserted = []
+    for start in range(0, len(ordered), 500):  # within SQLite's limit of bound parameters
+        statement = insert(table).values(ordered[start : start + 500]).on_conflict_do_nothing()
+        if returning is not None:
+            inserted += connection.execute(statement.returning(returning)).scalars().all()
+        else:
+            connection.execute(statement)
+    return inserted
 
 
 class ExperimentStore:
@@ -319,8 +334,22 @@ class ExperimentStore:
     def set_decision(self, experiment_id: str, decision: dict[str, Any]) -> None:
         with self.engine.begin() as connection:
             connection.execute(
-                experiments.update().where(experiments.c.id == experiment_id).values(decision=json.dumps(decision))
+                experiments.update()
+                .where(experiments.c.id == experiment_id)
+                .values(decision=json.dumps(decision), decision_outcome=decision["outcome"])
             )
+
+    def change_decision(self, experiment_id: str, decision: dict[str, Any], previous: str | None) -> bool:
+        """Record a new decision only if the recorded outcome is still ``previous`` (None: none
+        yet): of several reviewers that see the same change, exactly one records it."""
+        recorded = experiments.c.decision_outcome
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                experiments.update()
+                .where(experiments.c.id == experiment_id, recorded.is_(None) if previous is None else recorded == previous)
+                .values(decision=json.dumps(decision), decision_outcome=decision["outcome"])
+            )
+        return done.rowcount == 1
 
     # ---- exposures and outcomes
 
@@ -329,7 +358,7 @@ class ExperimentStore:
         at = now()
         rows = [{"experiment_id": experiment_id, "unit_key": key, "arm": arm, "first_seen": at} for key, arm in units]
         with self.engine.begin() as connection:
-            return _insert_ignoring_duplicates(connection, exposures, rows)
+            return len(_insert_ignoring_duplicates(connection, exposures, rows, returning=exposures.c.unit_key))
 
     def record_outcomes(self, experiment_id: str, events: Sequence[dict[str, Any]]) -> list[str]:
         """Each event ``{event_id, unit_key, arm, value}`` -> ``recorded`` or ``duplicate``, in one
@@ -339,41 +368,37 @@ class ExperimentStore:
         ids = [event["event_id"] for event in events]
         if len(set(ids)) != len(ids):
             raise ExperimentError("an event id appears twice in one batch", code="E_AB_EVENT_CONFLICT")
+        rows = [{"experiment_id": experiment_id, "recorded_at": at, **event} for event in events]
         with self.engine.begin() as connection:
+            # Insert first, then look at what was there already: a check before the insert would
+            # let two requests with the same event id both pass it.
+            fresh = set(_insert_ignoring_duplicates(connection, outcomes, rows, returning=outcomes.c.event_id))
             known = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
+            repeated = [event_id for event_id in ids if event_id not in fresh]
+            for start in range(0, len(repeated), 500):
                 query = sa.select(outcomes.c.event_id, outcomes.c.unit_key, outcomes.c.value).where(
-                    outcomes.c.experiment_id == experiment_id, outcomes.c.event_id.in_(chunk)
+                    outcomes.c.experiment_id == experiment_id, outcomes.c.event_id.in_(repeated[start : start + 500])
                 )
                 known.update({row.event_id: (row.unit_key, row.value) for row in connection.execute(query)})
-            fresh = []
             for event in events:
-                seen = known.get(event["event_id"])
-                if seen is None:
-                    fresh.append(event)
-                elif seen != (event["unit_key"], event["value"]):
+                if event["event_id"] in known and known[event["event_id"]] != (event["unit_key"], event["value"]):
+                    # Raised inside the transaction: nothing of the batch is kept.
                     raise ExperimentError(
                         f"event {event['event_id'][:64]!r} was recorded before with another unit or value; "
                         "an event id names one outcome",
                         code="E_AB_EVENT_CONFLICT",
                     )
-            _insert_ignoring_duplicates(
-                connection,
-                outcomes,
-                [{"experiment_id": experiment_id, "recorded_at": at, **event} for event in fresh],
-            )
             # A unit with an outcome was exposed, even if the server died before writing its exposure.
             _insert_ignoring_duplicates(
                 connection,
                 exposures,
                 [
                     {"experiment_id": experiment_id, "unit_key": e["unit_key"], "arm": e["arm"], "first_seen": at}
-                    for e in fresh
+                    for e in events
+                    if e["event_id"] in fresh
                 ],
             )
-        fresh_ids = {event["event_id"] for event in fresh}
-        return ["recorded" if event_id in fresh_ids else "duplicate" for event_id in ids]
+        return ["recorded" if event_id in fresh else "duplicate" for event_id in ids]
 
     def exposure_counts(self, experiment_id: str) -> dict[str, int]:
         query = (
@@ -428,6 +453,8 @@ class ExperimentStore:
 
     def save_traffic(self, experiment_id: str, server_id: str, traffic: Mapping[str, ArmTraffic]) -> None:
         """This server's cumulative counters, replacing its previous flush."""
+        if not traffic:
+            return
         at = now()
         with self.engine.begin() as connection:
             connection.execute(
@@ -460,16 +487,23 @@ class ExperimentStore:
     # ---- snapshots
 
     def add_snapshot(self, experiment_id: str, analysis: dict[str, Any]) -> int:
-        with self.engine.begin() as connection:
-            last = connection.execute(
-                sa.select(sa.func.max(snapshots.c.seq)).where(snapshots.c.experiment_id == experiment_id)
-            ).scalar_one()
-            seq = (last or 0) + 1
-            connection.execute(
-                snapshots.insert(),
-                {"experiment_id": experiment_id, "seq": seq, "at": now(), "analysis": json.dumps(analysis)},
-            )
-        return seq
+        """Append a snapshot; two reviewers appending at once both succeed, one after the other."""
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as connection:
+                    last = connection.execute(
+                        sa.select(sa.func.max(snapshots.c.seq)).where(snapshots.c.experiment_id == experiment_id)
+                    ).scalar_one()
+                    seq = (last or 0) + 1
+                    connection.execute(
+                        snapshots.insert(),
+                        {"experiment_id": experiment_id, "seq": seq, "at": now(), "analysis": json.dumps(analysis)},
+                    )
+                return seq
+            except sa.exc.IntegrityError:  # another reviewer took this number first
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def last_snapshot(self, experiment_id: str) -> dict[str, Any] | None:
         query = (
@@ -490,7 +524,8 @@ class ExperimentStore:
         )
         last = self.last_snapshot(experiment_id) if at_most else None
         if last is not None and last["seq"] > at_most:
-            step = -(-last["seq"] // at_most)  # ceiling: at most ``at_most`` rows
+            # Every step-th from the first, and the last: ceil((last - 1) / (at_most - 1)) keeps it within at_most.
+            step = -(-(last["seq"] - 1) // max(at_most - 1, 1))
             query = query.where(sa.or_((snapshots.c.seq - 1) % step == 0, snapshots.c.seq == last["seq"]))
         with self.engine.connect() as connection:
             rows = connection.execute(query.order_by(snapshots.c.seq))
