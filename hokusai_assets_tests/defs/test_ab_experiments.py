@@ -226,13 +226,14 @@ def test_a_refresh_shows_arms_effect_decision_and_plot_and_keeps_a_snapshot(defs
     [audited] = [json.loads(line) for line in settings.layout.registry_audit_log.read_text().splitlines()]
     assert audited["action"] == "experiment:decision" and audited["actor"] == f"dagster: {SENSOR}"
 
-    # Again: a second snapshot. Stopped: analysed, shown as stopped, no snapshot added.
-    assert refresh(defs, instance, experiment.id)[1]["reviews"].value == 2
+    # Again within the minute, same decision: no second snapshot. Stopped: analysed, shown as
+    # stopped, no snapshot added.
+    assert refresh(defs, instance, experiment.id)[1]["reviews"].value == 1
     store.stop(experiment.id, "stopped by tester: enough")
     result, metadata, _ = refresh(defs, instance, experiment.id)
-    assert result.success and metadata["status"].value == "stopped" and metadata["reviews"].value == 2
+    assert result.success and metadata["status"].value == "stopped" and metadata["reviews"].value == 1
     assert metadata["stop_reason"].value == "stopped by tester: enough"
-    assert len(store.snapshots(experiment.id)) == 2
+    assert len(store.snapshots(experiment.id)) == 1
 
 
 def test_ab_guardrails_warns_on_a_sample_ratio_mismatch_without_failing_the_run(defs, store, instance):
