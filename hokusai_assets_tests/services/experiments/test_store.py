@@ -815,3 +815,28 @@ def test_two_reviewers_at_once_both_complete(settings):
     assert [type(r).__name__ for r in results] == ["dict", "dict"], results
     assert [s["seq"] for s in store.snapshots(experiment.id)] == [1, 2]
     assert len(actions(settings, "experiment:rollback")) == 1
+
+
+def test_a_b_win_refused_by_the_registry_gate_stops_the_experiment_and_says_why(settings, monkeypatch):
+    """The gate itself is tested with a real registry (e2e/test_ab_experiments.py); here the
+    registry refuses, as it does when B's attestation no longer verifies."""
+    from hokusai_assets.lib.registry.promotion import RegistryError
+    from hokusai_assets.services import model_registry
+
+    asked = []
+
+    def refuse(settings, version, **kwargs):
+        asked.append((version, kwargs["context"]["experiment"]["id"]))
+        raise RegistryError("refusing to promote: its attestation has not been verified", code="E_REGISTRY_REFUSED")
+
+    monkeypatch.setattr(model_registry, "promote_version", refuse)
+    store = lifecycle.open_store(settings, {})
+    experiment = start(store, model=settings.config.registered_model_name, auto_promote=True)
+    feed(store, experiment, 600)
+    lifecycle.review(settings, store, experiment.id, "reviewer")
+    lifecycle.review(settings, store, experiment.id, "another reviewer")  # stopped already: no second attempt
+    stopped = store.get(experiment.id)
+    assert asked == [(experiment.spec.b.version, experiment.id)]
+    assert not stopped.running and stopped.stop_reason.startswith("B better: ")
+    assert stopped.decision["outcome"] == B_BETTER
+    assert stopped.decision["promotion"].startswith("refused: refusing to promote")
