@@ -49,29 +49,7 @@ from hokusai_assets.lib.experiments.spec import (
 )
 from hokusai_assets.lib.experiments.statistics import SRM_ALERT_P, ArmSummary, msprt, sample_ratio_mismatch
 from hokusai_assets.lib.experiments.traffic import LATENCY_BOUNDS_MS, ArmTraffic
-
-A = Arm("champion", "1", "sha256:" + "a" * 64, "p-a")
-B = Arm("challenger", "2", "sha256:" + "b" * 64, "p-b")
-
-
-def make_spec(**overrides) -> ExperimentSpec:
-    fields = dict(
-        id="ab-0123456789",
-        name="ranker-v2",
-        model="digits",
-        a=A,
-        b=B,
-        a_bps=5000,
-        metric="conversion",
-        kind="binary",
-    )
-    fields.update(overrides)
-    return ExperimentSpec(**fields)
-
-
-def fixed_salt(label: str) -> bytes:
-    """A salt fixed per test case, so statistical checks are reproducible (no flaky 3-SE misses)."""
-    return hashlib.sha256(f"hokusai-test-salt:{label}".encode()).digest()
+from hokusai_assets_tests.lib.experiments.factories import A, fixed_salt, make_spec
 
 
 def reference_bucket(salt: bytes, unit_id: str) -> int:

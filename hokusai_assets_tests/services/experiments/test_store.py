@@ -8,7 +8,6 @@ worked out from the events each test sends.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -28,7 +27,7 @@ import sqlalchemy as sa
 from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, assign
 from hokusai_assets.lib.experiments.decisions import B_BETTER, CONTINUE, GUARDRAIL_BREACH, SAMPLE_RATIO_MISMATCH
 from hokusai_assets.lib.experiments.outcomes import OutcomeEvent
-from hokusai_assets.lib.experiments.spec import Arm, ExperimentError, ExperimentSpec, Guardrail
+from hokusai_assets.lib.experiments.spec import ExperimentError, Guardrail
 from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments import lifecycle
 from hokusai_assets.services.experiments.router import ExperimentRouter
@@ -40,34 +39,13 @@ from hokusai_assets.services.experiments.store import (
     store_url,
 )
 from hokusai_assets.settings.load import Settings, load_settings
+from hokusai_assets_tests.lib.experiments.factories import A, B, fixed_salt, make_spec
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE_CONFIG = REPO / "hokusai_assets" / "examples" / "digits" / "hokusai.yaml"
 POSTGRES_YAML = REPO / "deploy" / "dagster.postgres.yaml"
 SQLITE_YAML = REPO / "dagster.yaml"
 MODEL = "digits-model"
-A = Arm("champion", "1", "sha256:" + "a" * 64, "p-a")
-B = Arm("challenger", "2", "sha256:" + "b" * 64, "p-b")
-
-
-def make_spec(experiment_id: str = "ab-1", model: str = MODEL, **overrides) -> ExperimentSpec:
-    fields = dict(
-        id=experiment_id,
-        name=f"exp-{experiment_id}",
-        model=model,
-        a=A,
-        b=B,
-        a_bps=5000,
-        metric="conversion",
-        kind="binary",
-    )
-    fields.update(overrides)
-    return ExperimentSpec(**fields)
-
-
-def fixed_salt(label: str) -> bytes:
-    """Reproducible salts: the sample-ratio check of a test's traffic cannot fire by chance."""
-    return hashlib.sha256(f"store-test:{label}".encode()).digest()
 
 
 def start(store: ExperimentStore, experiment_id: str = "ab-1", model: str = MODEL, **overrides) -> StoredExperiment:
