@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from hokusai_assets_tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, only_the_platform
 from hokusai_assets_tests.e2e.platform import RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 HOKUSAI = [sys.executable, "-m", "hokusai_assets.entry.cli"]
@@ -36,6 +37,31 @@ def platform(tmp_path_factory):
     with deployment:
         yield deployment
     assert deployment.running_pids() == [], "processes left running after stop"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, driven by Playwright: one per test module of the UI tests."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, platform):
+    """A fresh browser tab on the platform's webserver, every other address refused."""
+    # What "Skip" on the first-visit community dialog records: the dialog would cover the page.
+    platform.query("mutation { setNuxSeen }")
+    context = browser.new_context(base_url=platform.url, viewport={"width": 1600, "height": 1000})
+    context.set_default_timeout(30_000)
+    context.route("**/*", only_the_platform(platform))
+    page = context.new_page()
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="session")

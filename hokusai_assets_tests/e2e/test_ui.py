@@ -2,84 +2,21 @@
 
 The browser is the system's (`apt install chromium`, done by `make test`); Playwright never
 downloads one. Screenshots go to test-artifacts/ui/ at the repository root (gitignored),
-kept whether the test passes or fails, for a person to look at.
+kept whether the test passes or fails, for a person to look at. The ``browser`` and ``page``
+fixtures are in conftest.py, their helpers in browser.py.
 """
 
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 
 from hokusai_assets.lib.intake.validate import BLOCKING_CHECKS, CHECKS
 from hokusai_assets_tests.defs.test_definitions import ALL_ASSETS
-from hokusai_assets_tests.e2e.platform import REPO
+from hokusai_assets_tests.e2e.browser import shot, visible_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("platform")]
-ARTIFACTS = REPO / "test-artifacts" / "ui"
-# Headless chromium in a container: no sandbox (no user namespaces as root), no GPU, and
-# nothing that phones home.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHECKS_OF_VALIDATED_CONTRIBUTION = CHECKS
-
-
-def chromium_path() -> str:
-    path = os.environ.get("HOKUSAI_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail("no chromium on PATH: run `make test`, which installs Debian's chromium package")
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def _only_the_platform(platform):
-    """Requests to anywhere but the webserver are refused: the UI must work offline."""
-
-    def route(route):
-        if route.request.url.startswith(platform.url):
-            return route.continue_()
-        return route.abort()
-
-    return route
-
-
-@pytest.fixture
-def page(browser, platform):
-    # What "Skip" on the first-visit community dialog records: the dialog would cover the page.
-    platform.query("mutation { setNuxSeen }")
-    context = browser.new_context(base_url=platform.url, viewport={"width": 1600, "height": 1000})
-    context.set_default_timeout(30_000)
-    context.route("**/*", _only_the_platform(platform))
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def shot(page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    return path
 
 
 def test_the_lineage_shows_every_asset_of_the_design(page, attested_contribution):
@@ -138,11 +75,6 @@ def test_the_metadata_of_delta_result(page, platform, attested_contribution):
     page.get_by_text(str(stored["delta_one_bps"]), exact=True).first.wait_for()
     page.get_by_text(json.dumps(stored["accepted"]), exact=True).first.wait_for()
     shot(page, "delta_result-metadata")
-
-
-def visible_text(page, text: str):
-    # Partition keys are also in hidden elements that measure them for truncation.
-    return page.locator(f'text="{text}" >> visible=true').last
 
 
 def check_list_statuses(page) -> dict[str, str]:
