@@ -1,6 +1,6 @@
 """What peeking does to an A/B test, simulated: the mSPRT against the naive z test.
 
-Each simulated experiment sends units alternately to A and B (unit 0 to A, unit 1 to B, ...),
+Each simulated experiment sends each look's units to A and B in the designed split,
 draws each unit's outcome (0/1 with the arm's rate for a binary metric; normal with the
 arm's mean and sd 1 for a continuous one), and looks at the data after every ``peek_every``
 units, up to ``max_units``. At every look both tests are run, and an experiment "declares"
@@ -34,9 +34,8 @@ from hokusai_assets.lib.experiments.statistics import (
     DEFAULT_ALPHA,
     DEFAULT_MIXTURE_SD,
     arm_moments,
-    effect_variance,
     mixture_log_likelihood_ratio,
-    pooled_variance,
+    test_variances,
 )
 
 # Outcomes drawn at once (experiments x units); about 32 MB of float64, whatever the scenario.
@@ -86,31 +85,40 @@ class PeekingOutcome:
 
 
 def look_statistics(
-    values_a: np.ndarray, values_b: np.ndarray, per_arm_per_look: int, mixture_sd: float = DEFAULT_MIXTURE_SD
+    values_a: np.ndarray,
+    values_b: np.ndarray,
+    a_per_look: int,
+    b_per_look: int | None = None,
+    mixture_sd: float = DEFAULT_MIXTURE_SD,
+    binary: bool = False,
 ) -> LookStatistics:
-    """Both tests at each look, for per-unit values of shape (experiments, units per arm).
+    """Both tests at each look, for per-unit values of shape (experiments, units of the arm).
 
-    Look k sees the first ``k * per_arm_per_look`` units of each arm; units after the last
-    whole look are ignored."""
-    experiments, units_per_arm = values_a.shape
-    looks = units_per_arm // per_arm_per_look
-    if values_b.shape != values_a.shape or looks < 1:
-        raise ValueError("both arms need the same shape and at least one look's worth of units")
+    Look k sees the first ``k * a_per_look`` units of A and ``k * b_per_look`` of B (as many
+    as A's when not given); units after the last whole look are ignored."""
+    b_per_look = a_per_look if b_per_look is None else b_per_look
+    experiments = values_a.shape[0]
+    looks = min(values_a.shape[1] // a_per_look, values_b.shape[1] // b_per_look)
+    if values_b.shape[0] != experiments or looks < 1:
+        raise ValueError("both arms need the same experiments and at least one look's worth of units")
 
-    def running_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        blocks = values[:, : looks * per_arm_per_look].reshape(experiments, looks, per_arm_per_look)
+    def running_sums(values: np.ndarray, per_look: int) -> tuple[np.ndarray, np.ndarray]:
+        blocks = values[:, : looks * per_look].reshape(experiments, looks, per_look)
         return np.cumsum(blocks.sum(axis=2), axis=1), np.cumsum((blocks * blocks).sum(axis=2), axis=1)
 
-    n = per_arm_per_look * np.arange(1, looks + 1, dtype=float)
-    mean_a, variance_a = arm_moments(n, *running_sums(values_a))
-    mean_b, variance_b = arm_moments(n, *running_sums(values_b))
+    look_numbers = np.arange(1, looks + 1, dtype=float)
+    n_a, n_b = a_per_look * look_numbers, b_per_look * look_numbers
+    mean_a, variance_a = arm_moments(n_a, *running_sums(values_a, a_per_look))
+    mean_b, variance_b = arm_moments(n_b, *running_sums(values_b, b_per_look))
     effect = mean_b - mean_a
-    variance = effect_variance(n, variance_a, n, variance_b)
-    tau2 = mixture_sd**2 * pooled_variance(n, variance_a, n, variance_b)
-    comparable = np.isfinite(variance) & (variance > 0)
+    variance, common_variance = test_variances(n_a, mean_a, variance_a, n_b, mean_b, variance_b, binary)
+    # The z test is the textbook one, unpooled, whatever the metric: the control as dashboards show it.
+    z_variance = np.where(np.isnan(variance), np.nan, variance_a / n_a + variance_b / n_b)
+    comparable = np.isfinite(z_variance) & (z_variance > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(comparable, effect / np.sqrt(np.where(comparable, variance, 1.0)), 0.0)
-    return LookStatistics(2 * n, effect, mixture_log_likelihood_ratio(effect, variance, tau2), z)
+        z = np.where(comparable, effect / np.sqrt(np.where(comparable, z_variance, 1.0)), 0.0)
+    log_lr = mixture_log_likelihood_ratio(effect, variance, mixture_sd**2 * common_variance)
+    return LookStatistics(n_a + n_b, effect, log_lr, z)
 
 
 def simulate_peeking(
@@ -123,13 +131,19 @@ def simulate_peeking(
     seed: int = 0,
     mixture_sd: float = DEFAULT_MIXTURE_SD,
     kind: Literal["binary", "continuous"] = "binary",
+    a_share: float = 0.5,
 ) -> PeekingOutcome:
     """Simulate ``n_experiments`` experiments looked at every ``peek_every`` units (both arms
-    together, an even number, so each look sees equal arms) up to ``max_units`` (the last look
-    is the last multiple of ``peek_every``); ``rate_a``/``rate_b`` are the arms' conversion
-    rates (binary) or means with sd 1 (continuous)."""
-    if n_experiments < 1 or peek_every < 2 or peek_every % 2 or max_units < peek_every:
-        raise ValueError("need n_experiments >= 1, an even peek_every >= 2 and max_units >= peek_every")
+    together) up to ``max_units`` (the last look is the last multiple of ``peek_every``);
+    ``rate_a``/``rate_b`` are the arms' conversion rates (binary) or means with sd 1
+    (continuous). ``a_share`` of each look's units go to A (0.9 for a 90/10 split); it must
+    give each arm a whole number of them."""
+    a_per_look = round(peek_every * a_share)
+    b_per_look = peek_every - a_per_look
+    if n_experiments < 1 or max_units < peek_every:
+        raise ValueError("need n_experiments >= 1 and max_units >= peek_every")
+    if not (a_per_look >= 2 and b_per_look >= 2 and math.isclose(a_per_look, peek_every * a_share)):
+        raise ValueError(f"peek_every {peek_every} must give each arm 2 units or more, whole, at a_share {a_share}")
     if kind not in ("binary", "continuous"):
         raise ValueError(f"kind must be binary or continuous, got {kind!r}")
     if kind == "binary" and not (0 <= rate_a <= 1 and 0 <= rate_b <= 1):
@@ -137,23 +151,24 @@ def simulate_peeking(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     rng = np.random.default_rng(seed)
-    per_arm_per_look = peek_every // 2
-    units_per_arm = (max_units // peek_every) * per_arm_per_look
+    n_looks = max_units // peek_every
     log_threshold = math.log(1 / alpha)
     z_critical = float(stats.norm.isf(alpha / 2))
 
-    def draw(rows: int, rate: float) -> np.ndarray:
+    def draw(rows: int, units: int, rate: float) -> np.ndarray:
         if kind == "binary":
-            return (rng.random((rows, units_per_arm)) < rate).astype(float)
+            return (rng.random((rows, units)) < rate).astype(float)
         # Centred on arm A's mean: differences and variances are unchanged, and the running
         # sums of squares do not lose precision to a large common mean.
-        return rng.standard_normal((rows, units_per_arm)) + (rate - rate_a)
+        return rng.standard_normal((rows, units)) + (rate - rate_a)
 
     msprt_declared, fixed_declared, first_units, first_sign = [], [], [], []
-    rows_per_block = max(1, _VALUES_PER_BLOCK // (2 * units_per_arm))
+    rows_per_block = max(1, _VALUES_PER_BLOCK // (n_looks * peek_every))
     for start in range(0, n_experiments, rows_per_block):
         rows = min(rows_per_block, n_experiments - start)
-        looks = look_statistics(draw(rows, rate_a), draw(rows, rate_b), per_arm_per_look, mixture_sd)
+        values_a = draw(rows, n_looks * a_per_look, rate_a)
+        values_b = draw(rows, n_looks * b_per_look, rate_b)
+        looks = look_statistics(values_a, values_b, a_per_look, b_per_look, mixture_sd, binary=kind == "binary")
         # Same rule as statistics.msprt: p = 1 / Lambda < alpha.
         msprt_rejects = looks.log_likelihood_ratio > log_threshold
         ever = msprt_rejects.any(axis=1)

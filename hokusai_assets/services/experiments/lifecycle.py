@@ -154,7 +154,7 @@ def _analyse(store: ExperimentStore, experiment: StoredExperiment) -> tuple[dict
     values = store.unit_values(experiment.id, spec.kind)
     traffic = store.traffic(experiment.id)
     summaries = {arm: ArmSummary.of(values[arm]) for arm in ARMS}
-    result = msprt(summaries[ARM_A], summaries[ARM_B], alpha=spec.alpha)
+    result = msprt(summaries[ARM_A], summaries[ARM_B], alpha=spec.alpha, binary=spec.kind == "binary")
     shares = (spec.a_bps / 10_000, spec.b_bps / 10_000)
     observed = (exposed[ARM_A], exposed[ARM_B])
     srm_statistic, srm_p = sample_ratio_mismatch(observed, shares) if sum(observed) else (0.0, 1.0)

@@ -107,19 +107,44 @@ def test_simulation_is_reproducible_from_its_seed():
     assert not np.array_equal(first.units_at_declaration, other.units_at_declaration, equal_nan=True)
 
 
+def test_aa_binary_with_a_small_arm_and_a_rare_event_keeps_alpha():
+    """90/10 at a 2% conversion rate: B often has no conversion yet, and a test that trusted
+    its plug-in variance of 0 would declare A better between identical models."""
+    outcome = simulate_peeking(2_000, 100, 10_000, 0.02, 0.02, ALPHA, seed=15, kind="binary", a_share=0.9)
+    se = outcome.monte_carlo_se
+    print(f"\nA/A binary 2% at 90/10: mSPRT declared {outcome.msprt_declared_share:.2%}")
+    assert outcome.msprt_declared_share <= ALPHA + 3 * se
+    assert outcome.fixed_horizon_declared_share > ALPHA + 3 * se
+    # What the safeguard prevents, on the same kind of data: the plug-in variance alone.
+    rng = np.random.default_rng(15)
+    values_a, values_b = ((rng.random((2_000, units)) < 0.02).astype(float) for units in (9_000, 1_000))
+    plug_in = look_statistics(values_a, values_b, 90, 10, binary=False)
+    assert (plug_in.log_likelihood_ratio > math.log(1 / ALPHA)).any(axis=1).mean() > ALPHA + 3 * se
+
+
+def test_a_small_arm_without_conversions_is_not_evidence_against_it():
+    a, b = binary_arm(900, 18), binary_arm(100, 0)  # 2% in A; B's 100 units have no conversion yet
+    assert not msprt(a, b, binary=True).decisive
+    assert msprt(a, b, binary=False).decisive  # the plug-in variance is 0 in B: falsely precise
+    # Far from the null the safeguard costs nothing: the plug-in variance is the larger one.
+    a, b = binary_arm(5_000, 500), binary_arm(5_000, 1_500)
+    assert msprt(a, b, binary=True).ci_low == pytest.approx(msprt(a, b, binary=False).ci_low, rel=0.05)
+    assert msprt(a, b, binary=True).decisive
+
+
 @pytest.mark.parametrize("kind", ["binary", "continuous"])
 def test_vectorised_looks_equal_msprt_and_z_test_on_the_same_units(kind):
     rng = np.random.default_rng(21)
     if kind == "binary":
-        values_a, values_b = ((rng.random((3, 60)) < rate).astype(float) for rate in (0.2, 0.4))
+        values_a, values_b = ((rng.random((3, units)) < rate).astype(float) for rate, units in ((0.2, 90), (0.4, 30)))
     else:
-        values_a, values_b = rng.normal(5, 2, (3, 60)), rng.normal(6, 2, (3, 60))
-    looks = look_statistics(values_a, values_b, per_arm_per_look=10)
-    assert np.array_equal(looks.units, 2 * np.arange(10, 61, 10))
+        values_a, values_b = rng.normal(5, 2, (3, 90)), rng.normal(6, 2, (3, 30))
+    looks = look_statistics(values_a, values_b, 15, 5, binary=kind == "binary")  # a 75/25 split
+    assert np.array_equal(looks.units, np.arange(20, 121, 20))
     for experiment in range(3):
-        for look, n in enumerate(range(10, 61, 10)):
-            a, b = ArmSummary.of(values_a[experiment, :n]), ArmSummary.of(values_b[experiment, :n])
-            result = msprt(a, b)
+        for look, n in enumerate(range(5, 31, 5)):
+            a, b = ArmSummary.of(values_a[experiment, : 3 * n]), ArmSummary.of(values_b[experiment, :n])
+            result = msprt(a, b, binary=kind == "binary")
             assert looks.log_likelihood_ratio[experiment, look] == pytest.approx(result.log_likelihood_ratio, abs=1e-9)
             assert looks.effect[experiment, look] == pytest.approx(result.effect, abs=1e-12)
             assert looks.z[experiment, look] == pytest.approx(fixed_horizon_z_test(a, b)[0], abs=1e-9)
