@@ -79,10 +79,12 @@ def promote_version(
     approved: bool,
     alias: str = CHAMPION,
     context: dict[str, Any] | None = None,
+    expected_champion: str | None = None,
 ) -> dict[str, Any]:
     """Make ``version`` the champion, or point an environment ``alias`` at it: the same gates.
 
-    ``context`` is added to the promotion's audit record (an experiment's id and numbers)."""
+    ``context`` is added to the promotion's audit record (an experiment's id and numbers);
+    ``expected_champion`` refuses it if the champion has become another version meanwhile."""
     from hokusai_assets.services.tracking import registry
     from hokusai_assets.services.tracking.tags import TAG_MODEL_DIGEST, TAG_PARTITION
 
@@ -99,7 +101,9 @@ def promote_version(
     common = dict(actor=actor, reason=reason, evidence=gates, audit_log=settings.layout.registry_audit_log)
     try:
         if alias == CHAMPION:
-            result = registry.promote(uri, model_name, version, context=context, **common)
+            result = registry.promote(
+                uri, model_name, version, context=context, expected_champion=expected_champion, **common
+            )
         else:
             result = registry.assign_alias(uri, model_name, version, alias, **common)
     except HokusaiError as exc:

@@ -20,7 +20,7 @@ from hokusai_assets.defs.partitions import ab_experiments
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.evaluation.markdown import markdown_table
-from hokusai_assets.lib.experiments.decisions import GUARDRAIL_BREACH, SAMPLE_RATIO_MISMATCH, guardrail_breaches
+from hokusai_assets.lib.experiments.decisions import GUARDRAIL_BREACH, SAMPLE_RATIO_MISMATCH
 from hokusai_assets.lib.experiments.plots import MAX_PLOTTED_REVIEWS, effect_plot_png
 from hokusai_assets.lib.experiments.spec import ExperimentSpec
 from hokusai_assets.lib.experiments.statistics import SRM_ALERT_P
@@ -117,15 +117,11 @@ def _number(value: Any) -> Any:
 
 
 def guardrails_outcome(spec: ExperimentSpec, analysis: Mapping[str, Any]) -> CheckOutcome:
-    """Fails (a warning) when the decision is a sample-ratio mismatch or a guardrail breach.
-
-    A mismatch outranks a breach in the decision (decisions.py), so a breach it hides is
-    named here too: a broken split and a slow arm B are two things to fix."""
+    """Fails (a warning) when the decision is a sample-ratio mismatch or a guardrail breach,
+    naming both when both hold: a broken split and a slow arm B are two things to fix."""
     decision, ratio, guardrails = analysis["decision"], analysis["sample_ratio"], analysis["guardrails"]
     observed = ratio["observed"]
     breaches = list(decision.get("breaches") or [])
-    if decision["outcome"] == SAMPLE_RATIO_MISMATCH:
-        breaches = guardrail_breaches(spec, guardrails["values_of_b"], guardrails["b_requests"])
     failing = decision["outcome"] in (SAMPLE_RATIO_MISMATCH, GUARDRAIL_BREACH)
     problems = []
     if decision["outcome"] == SAMPLE_RATIO_MISMATCH:

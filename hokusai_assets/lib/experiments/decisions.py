@@ -3,7 +3,8 @@ sample-ratio mismatch, and what may follow automatically.
 
 The order is deliberate. A sample-ratio mismatch comes first: when the arms did not get the
 traffic the split promised, assignment or logging is broken and no comparison of the arms
-can be trusted. A guardrail breach comes next: a faster-converting model that fails its
+can be trusted (a guardrail breach is still named in it, and still rolls back). A guardrail
+breach comes next: a faster-converting model that fails its
 latency budget is not a winner. Only then is the sequential test read, and only once each
 arm has ``min_units`` units (a guard against acting on the first handful of outcomes, on
 top of the test's own validity). Shadow experiments never declare a winner: B's answers
@@ -57,13 +58,17 @@ def decide(
     guardrail_values: dict[str, float | None],
     b_requests: int,
 ) -> Decision:
+    # Judged whatever else is wrong: a mismatch outranks a breach as the outcome, but a slow or
+    # failing B is measured by the servers, not by the split, and must still be rolled back.
+    breaches = guardrail_breaches(spec, guardrail_values, b_requests)
     if srm_p_value is not None and srm_p_value < SRM_ALERT_P:
         return Decision(
             SAMPLE_RATIO_MISMATCH,
             f"the arms' exposure counts do not fit the {spec.split} split (chi-square p = {srm_p_value:.2g} "
-            f"< {SRM_ALERT_P}): check assignment and logging before reading any result",
+            f"< {SRM_ALERT_P}): check assignment and logging before reading any result"
+            + "".join(f"; and {breach}" for breach in breaches),
+            tuple(breaches),
         )
-    breaches = guardrail_breaches(spec, guardrail_values, b_requests)
     if breaches:
         return Decision(GUARDRAIL_BREACH, "; ".join(breaches), tuple(breaches))
     if spec.shadow:
@@ -88,7 +93,7 @@ def decide(
 
 def automatic_action(spec: ExperimentSpec, decision: Decision) -> str | None:
     """What the experiment was allowed to do on its own for this decision, if anything."""
-    if decision.outcome == GUARDRAIL_BREACH and spec.auto_rollback:
+    if decision.breaches and spec.auto_rollback:  # a breach, also under a sample-ratio mismatch
         return ROLLBACK
     if decision.outcome == B_BETTER and spec.auto_promote:
         return PROMOTE

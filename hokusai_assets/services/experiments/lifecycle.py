@@ -10,6 +10,7 @@ them act, and every change of decision is appended to the audit log with who mad
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from hokusai_assets.lib.experiments.decisions import PROMOTE, ROLLBACK, Decision
 from hokusai_assets.lib.experiments.outcomes import OutcomeEvent
 from hokusai_assets.lib.experiments.spec import Arm, ExperimentError, ExperimentSpec, Guardrail, parse_split
 from hokusai_assets.lib.experiments.statistics import ArmSummary, msprt, running_p_value, sample_ratio_mismatch
-from hokusai_assets.lib.registry.promotion import audit_record, require_who_and_why
+from hokusai_assets.lib.registry.promotion import CHAMPION, audit_record, require_who_and_why
 from hokusai_assets.services.audit_log import append_audit, utc_now
 from hokusai_assets.services.experiments.store import ExperimentStore, StoredExperiment
 from hokusai_assets.settings.load import Settings
@@ -30,6 +31,8 @@ from hokusai_assets.settings.load import Settings
 # Every server reviews every few seconds; the effect-over-time plot needs a point a minute
 # (and one at every change of decision), not one per review per server.
 SNAPSHOT_EVERY_SECONDS = 60.0
+
+logger = logging.getLogger(__name__)
 
 
 def _seconds_since(stamp: str) -> float:
@@ -249,29 +252,46 @@ def review(settings: Settings, store: ExperimentStore, experiment_id: str, actor
             "rollback",
             "rolled_back",
             actor,
-            f"guardrail breach: {decision['detail']}; all traffic back to A (version {spec.a.version})",
+            f"guardrail breach: {'; '.join(decided.breaches)}; B (version {spec.b.version}) no longer served, "
+            "every request goes to the alias it names again (the champion by default)",
             **numbers,
         )
     elif action == PROMOTE and store.stop(experiment.id, f"B better: {decision['detail']}"):
-        from hokusai_assets.services.model_registry import promote_version
-
-        context = {"experiment": {"id": experiment.id, "name": spec.name, "metric": spec.metric, **numbers}}
-        try:
-            promote_version(
-                settings,
-                spec.b.version,
-                actor=actor,
-                approved=False,
-                context=context,
-                reason=f"experiment {experiment.id} ({spec.name}): {decision['detail']}",
-            )
-        except HokusaiError as error:
-            # Refused by the gate (its attestation no longer verifies, approval required): the
-            # registry's own audit line says why; the experiment stops with the reason.
-            store.set_decision(experiment.id, {**decision, "promotion": f"refused: {error.message}"})
-        else:
-            store.set_decision(experiment.id, {**decision, "promotion": f"version {spec.b.version} is champion"})
+        outcome = _promote_b(settings, experiment, decision, actor, numbers)
+        store.set_decision(experiment.id, {**decision, "promotion": outcome})
     return analysis
+
+
+def _promote_b(
+    settings: Settings, experiment: StoredExperiment, decision: dict[str, Any], actor: str, numbers: dict[str, Any]
+) -> str:
+    """Promote B through the registry's gate; what happened, for the experiment's record.
+
+    Never raises: the experiment is already stopped, and a reviewer (a server's thread, the
+    sensor) must go on. A refusal is audited by the registry itself."""
+    from hokusai_assets.services.model_registry import promote_version
+
+    spec = experiment.spec
+    try:
+        promote_version(
+            settings,
+            spec.b.version,
+            actor=actor,
+            approved=False,
+            context={"experiment": {"id": experiment.id, "name": spec.name, "metric": spec.metric, **numbers}},
+            reason=f"experiment {experiment.id} ({spec.name}): {decision['detail']}",
+            # B was measured against the champion of the start; if a person has promoted
+            # another version since, that newer decision is not overruled.
+            expected_champion=spec.a.version if spec.a.reference == CHAMPION else None,
+        )
+    except HokusaiError as error:
+        # Refused by the gate (its attestation no longer verifies, approval required, the
+        # champion moved on): the registry's audit line says so too.
+        return f"refused: {error.message}"
+    except Exception as error:  # noqa: BLE001 - the registry unreachable, a broken store: recorded, not raised
+        logger.exception("automatic promotion of experiment %s failed", experiment.id)
+        return f"failed: {type(error).__name__}: {str(error)[:300]}"
+    return f"version {spec.b.version} is champion"
 
 
 def record_outcomes(store: ExperimentStore, experiment: StoredExperiment, events: list[OutcomeEvent]) -> list[str]:

@@ -131,11 +131,14 @@ def promote(
     evidence: PromotionEvidence,
     audit_log: Path,
     context: Mapping[str, Any] | None = None,
+    expected_champion: str | None = None,
 ) -> PromotionResult:
     """Make ``version`` the champion, if its evidence allows it (``promotion_refusals``).
 
     ``context`` goes into the audit record as it is (an experiment's id and numbers when the
-    experiment promotes its winner).
+    experiment promotes its winner). ``expected_champion``, when given, refuses the promotion
+    if the champion is another version by now (``E_REGISTRY_CHAMPION_MOVED``): an automatic
+    promotion must not overrule a person who promoted something else meanwhile.
 
     Refused (``E_REGISTRY_REFUSED``, registry untouched, a ``refused`` line in the audit
     log) otherwise. On success the old champion becomes ``previous-champion``, and
@@ -159,6 +162,13 @@ def promote(
         **dict(context or {}),
     )
 
+    if expected_champion is not None and from_version != expected_champion:
+        audit.record("refused", refusals=[f"the champion is version {from_version}, not {expected_champion}"])
+        raise RegistryError(
+            f"refusing to promote {model_name} version {target_version}: the champion is now version "
+            f"{from_version}, not version {expected_champion} as expected; promote it by hand if it should still win",
+            code="E_REGISTRY_CHAMPION_MOVED",
+        )
     refusals = promotion_refusals(evidence, target.tags.get(TAG_ACCEPTED))
     if refusals:
         audit.record("refused", refusals=refusals)

@@ -404,7 +404,10 @@ def test_a_sample_ratio_mismatch_beats_a_breach_and_a_winner():
     spec = make_spec(guardrails=P99, guardrail_min_requests=10)
     decision = decide(spec, B_WINS, SRM_P, SLOW_B, b_requests=1000)
     assert decision.outcome == SAMPLE_RATIO_MISMATCH
-    assert decision.breaches == ()
+    # The breach is still named, so that it still rolls back when allowed.
+    assert len(decision.breaches) == 1 and "latency_p99_ms" in decision.breaches[0]
+    assert automatic_action(make_spec(guardrails=P99, auto_rollback=True), decision) == ROLLBACK
+    assert decide(spec, B_WINS, SRM_P, FAST_B, b_requests=1000).breaches == ()
 
 
 def test_a_guardrail_breach_beats_a_winner():
@@ -478,7 +481,8 @@ def test_lower_is_better_flips_the_winner():
 )
 def test_automatic_action_only_with_its_flag(outcome, auto_promote, auto_rollback, expected):
     spec = make_spec(auto_promote=auto_promote, auto_rollback=auto_rollback)
-    assert automatic_action(spec, Decision(outcome, "detail")) == expected
+    breaches = ("latency_p99_ms of B is 80",) if outcome == GUARDRAIL_BREACH else ()
+    assert automatic_action(spec, Decision(outcome, "detail", breaches)) == expected
 
 
 # --- traffic -------------------------------------------------------------------------------

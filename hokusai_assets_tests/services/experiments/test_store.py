@@ -760,7 +760,8 @@ def test_auto_rollback_on_a_breach_stops_the_experiment_exactly_once(settings):
     assert not stopped.running and stopped.stop_reason.startswith("automatic rollback")
     rollbacks = actions(settings, "experiment:rollback")
     assert len(rollbacks) == 1 and rollbacks[0]["outcome"] == "rolled_back"
-    assert f"version {A.version}" in rollbacks[0]["reason"]
+    assert f"B (version {B.version}) no longer served" in rollbacks[0]["reason"]
+    assert "latency_p99_ms of B is 200" in rollbacks[0]["reason"]
 
     lifecycle.review(settings, store, experiment.id, "another reviewer")
     assert len(actions(settings, "experiment:rollback")) == 1
@@ -780,6 +781,19 @@ def test_the_same_breach_without_auto_rollback_leaves_it_running(settings):
     assert store.get(experiment.id).running
     assert [line["outcome"] for line in actions(settings, "experiment:decision")] == [GUARDRAIL_BREACH]
     assert actions(settings, "experiment:rollback") == []
+
+
+def test_a_breach_under_a_sample_ratio_mismatch_still_rolls_back(settings):
+    store = lifecycle.open_store(settings, {})
+    experiment = breached(store, settings, auto_rollback=True)
+    store.record_exposures(experiment.id, [(f"a{i}", ARM_A) for i in range(600)] + [(f"b{i}", ARM_B) for i in range(400)])
+    analysis = lifecycle.review(settings, store, experiment.id, "reviewer")
+    decision = analysis["decision"]
+    assert decision["outcome"] == SAMPLE_RATIO_MISMATCH  # the split is broken: that comes first...
+    assert decision["breaches"] == ["latency_p99_ms of B is 200, the guardrail is latency_p99_ms<=50"]
+    assert "and latency_p99_ms of B is 200" in decision["detail"]
+    assert not store.get(experiment.id).running  # ...but a slow B is still taken out of traffic
+    assert [line["outcome"] for line in actions(settings, "experiment:rollback")] == ["rolled_back"]
 
 
 def test_two_reviewers_at_once_both_complete(settings):
@@ -818,3 +832,24 @@ def test_a_b_win_refused_by_the_registry_gate_stops_the_experiment_and_says_why(
     assert not stopped.running and stopped.stop_reason.startswith("B better: ")
     assert stopped.decision["outcome"] == B_BETTER
     assert stopped.decision["promotion"].startswith("refused: refusing to promote")
+
+
+def test_a_b_win_whose_promotion_fails_unexpectedly_is_recorded_and_the_review_completes(settings, monkeypatch):
+    from hokusai_assets.services import model_registry
+
+    expected = []
+
+    def unreachable(settings, version, **kwargs):
+        expected.append(kwargs["expected_champion"])
+        raise ConnectionError("tracking server unreachable")
+
+    monkeypatch.setattr(model_registry, "promote_version", unreachable)
+    store = lifecycle.open_store(settings, {})
+    experiment = start(store, model=settings.config.registered_model_name, auto_promote=True)
+    feed(store, experiment, 600)
+    analysis = lifecycle.review(settings, store, experiment.id, "reviewer")
+    assert analysis["decision"]["outcome"] == B_BETTER
+    assert expected == [A.version]  # A is the champion arm: B may replace only that version
+    stopped = store.get(experiment.id)
+    assert not stopped.running
+    assert stopped.decision["promotion"] == "failed: ConnectionError: tracking server unreachable"

@@ -359,6 +359,24 @@ def test_rollbacks_walk_back_through_the_promotion_history(store):
     assert store.aliases(model) == {"champion": versions[0]}
 
 
+def test_a_promotion_expecting_another_champion_is_refused_and_changes_nothing(store):
+    """An experiment's automatic promotion names the champion B was measured against; a person
+    who promoted another version meanwhile is not overruled."""
+    model = "moved_model"
+    measured, promoted_meanwhile, winner = (store.log(model, f"c-00000000000002{i:02d}").model_version for i in range(3))
+    _promote(store, model, measured)
+    _promote(store, model, promoted_meanwhile, actor="erin", reason="hotfix")
+    before = store.aliases(model)
+    with pytest.raises(HokusaiError) as caught:
+        _promote(store, model, winner, expected_champion=measured)
+    assert caught.value.code == "E_REGISTRY_CHAMPION_MOVED"
+    assert f"the champion is now version {promoted_meanwhile}, not version {measured}" in caught.value.message
+    assert store.aliases(model) == before
+    assert store.audit_lines()[-1]["outcome"] == "refused"
+    result = _promote(store, model, winner, expected_champion=promoted_meanwhile)  # as expected: goes ahead
+    assert (result.from_version, result.to_version, result.changed) == (promoted_meanwhile, winner, True)
+
+
 def test_unknown_model_or_version_is_a_clear_error(store):
     with pytest.raises(HokusaiError) as caught:
         registry.rollback(store.uri, "no_such_model", actor="eve", reason="x", audit_log=store.audit_log)
