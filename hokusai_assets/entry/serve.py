@@ -108,13 +108,14 @@ class Access:
                 code="E_SERVE_TOKENS",
             )
 
-    def check(self, request: Request, admin: bool) -> None:
+    def check(self, request: Request, admin: bool, why: str = "registry changes through the API") -> None:
+        """``why`` says what needs the admin token, in the error when none is configured."""
         if not self.required and not admin:
             return
         if admin and not self.admin:
             # Registry changes over HTTP always need an admin token: `hokusai models` is the local way.
             raise ServingError(
-                f"registry changes through the API need an admin token: set {ADMIN_TOKENS_ENV} or "
+                f"{why} need an admin token: set {ADMIN_TOKENS_ENV} or "
                 "serving.admin_token_file (or use hokusai models on this machine)",
                 code="E_SERVE_FORBIDDEN",
                 status=403,
@@ -428,9 +429,12 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     @app.post("/v1/experiments/{experiment_id}/outcomes")
     async def outcomes(experiment_id: str, request: Request) -> dict:
         """Record outcomes: `{"unit_id", "event_id", "value"}` or `{"outcomes": [...]}`; idempotent by event id.
-        Answered only once they are committed."""
+        Answered only once they are committed. When the experiment may promote B on its own,
+        outcomes decide a registry change: like any registry change they need an admin token."""
         access.check(request, admin=False)
         experiment = await asyncio.to_thread(experiments.get, experiment_id)
+        if experiment.spec.auto_promote:
+            access.check(request, admin=True, why="outcomes of an --auto-promote experiment")
         events = parse_outcomes(await body_of(request), experiment.spec.kind)
         statuses = await asyncio.to_thread(lifecycle.record_outcomes, experiments, experiment, events)
         return {

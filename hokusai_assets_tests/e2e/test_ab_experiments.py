@@ -43,9 +43,12 @@ def lab(tmp_path_factory):
     return lab
 
 
+ADMIN_TOKEN = "test-admin-" + "7" * 24  # made up per test session's server; outcomes of --auto-promote need it
+
+
 @pytest.fixture(scope="session")
 def server(lab):
-    with Server(lab["home"], lab["task"].config_path) as running:
+    with Server(lab["home"], lab["task"].config_path, env={"HOKUSAI_ADMIN_TOKENS": ADMIN_TOKEN}) as running:
         yield running
 
 
@@ -293,7 +296,14 @@ def test_a_winning_b_is_promoted_through_the_gate_with_the_experiment_in_the_aud
             arm = predict(client, server.url, lab, unit)["arm"]
             if rng.random() < (0.6 if arm == "b" else 0.05):
                 outcomes.append({"unit_id": unit, "event_id": f"order-{i}", "value": 1})
-        answer = client.post(f"{server.url}/v1/experiments/{started['id']}/outcomes", json={"outcomes": outcomes})
+        url = f"{server.url}/v1/experiments/{started['id']}/outcomes"
+        # These outcomes can make B the champion: like any registry change over HTTP, an admin token.
+        anonymous = client.post(url, json={"outcomes": outcomes})
+        assert anonymous.status_code == 401 and anonymous.json()["code"] == "E_SERVE_UNAUTHORIZED"
+        wrong = client.post(url, json={"outcomes": outcomes}, headers={"Authorization": "Bearer not-it"})
+        assert wrong.status_code == 403 and wrong.json()["code"] == "E_SERVE_FORBIDDEN"
+        assert lab["experiments"].status(started["id"])["arms"][1]["mean"] == 0  # nothing recorded
+        answer = client.post(url, json={"outcomes": outcomes}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
         assert answer.status_code == 200 and answer.json()["recorded"] == len(outcomes)
     # The experiment stops first (so exactly one reviewer promotes), then the promotion is made and recorded.
     def promotion_recorded():
