@@ -33,6 +33,7 @@ from hokusai_assets.lib.experiments.decisions import (
 )
 from hokusai_assets.lib.experiments.outcomes import (
     MAX_EVENT_ID,
+    MAX_ABS_VALUE,
     MAX_EVENTS,
     MAX_UNIT_ID,
     OutcomeEvent,
@@ -598,6 +599,11 @@ def good(**changes):
         (good(value=-math.inf), "continuous", "finite number"),
         (good(value="1"), "continuous", "finite number"),
         (good(value=None), "continuous", "finite number"),
+        (good(value=10**400), "continuous", "between -1e+12 and 1e+12"),  # math.isfinite would overflow
+        (good(value=-(10**400)), "continuous", "finite number"),
+        (good(value=1.000001e12), "continuous", "finite number"),
+        (good(unit_id="u\ud800"), "binary", "valid Unicode"),  # what JSON "\ud800" decodes to
+        (good(event_id="\udfff"), "binary", "valid Unicode"),
         (good(value=0.5), "binary", "binary"),
         (good(value=2), "binary", "binary"),
         (good(value=-1), "binary", "binary"),
@@ -628,6 +634,8 @@ def test_parse_outcomes_rejects(body, kind, hint):
 def test_limits_are_inclusive():
     item = good(unit_id="u" * MAX_UNIT_ID, event_id="e" * MAX_EVENT_ID, value=0)
     assert parse_outcomes(item, "binary")[0].unit_id == "u" * MAX_UNIT_ID
+    assert parse_outcomes(good(value=-MAX_ABS_VALUE), "continuous")[0].value == -MAX_ABS_VALUE
+    assert parse_outcomes(good(value=10**12), "continuous")[0].value == 1e12
     assert check_unit_id("x") == "x"
     for bad in ("", None, 3, "u" * (MAX_UNIT_ID + 1)):
         with pytest.raises(ExperimentError):
