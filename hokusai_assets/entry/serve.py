@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.experiments.outcomes import check_unit_id, parse_outcomes
+from hokusai_assets.lib.experiments.spec import Arm
 from hokusai_assets.lib.registry.promotion import CHAMPION
 from hokusai_assets.lib.serving.batching import MicroBatcher
 from hokusai_assets.lib.serving.errors import ServingError
@@ -154,6 +155,12 @@ def _same_answer(one: dict, other: dict) -> bool:
     return one.get(key) == other.get(key)
 
 
+def pinned(arm: Arm) -> Resolved:
+    """An experiment's arm as the catalogue loads it: by the digest and attested partition
+    pinned at the start, named by the alias or version the experiment was started with."""
+    return Resolved(arm.version, arm.model_digest, arm.partition, arm.reference)
+
+
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
     environ = os.environ if environ is None else environ
     serving = settings.config.serving
@@ -211,7 +218,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         if experiment is None:
             return reviewed_at
         for arm in (experiment.spec.a, experiment.spec.b):
-            resolved = Resolved(arm.version, arm.model_digest, arm.partition, "version")
+            resolved = pinned(arm)
             if arm.model_digest not in catalogue.loaded_digests() and arm.model_digest not in warming:
                 warming.add(arm.model_digest)
                 threading.Thread(target=warm, args=(resolved,), daemon=True).start()
@@ -371,7 +378,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         """B scores what A answered, for B's latency, errors and agreement; the caller never sees it."""
         started = time.perf_counter()
         try:
-            scored = await answers_for(catalogue.resolve(version=route.shadow_version), rows)
+            scored = await answers_for(pinned(route.shadow), rows)
         except Exception as error:  # noqa: BLE001 - B failing in shadow is a figure, not the caller's problem
             router.observe_shadow((time.perf_counter() - started) * 1000, len(rows), 0, error=True)
             log.warning("shadow scoring failed: %s", type(error).__name__)
@@ -397,7 +404,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         if route is None:
             resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
         else:
-            resolved = dataclasses.replace(catalogue.resolve(version=route.served_version), via=route.served_reference)
+            resolved = pinned(route.served)  # what the experiment pinned at its start, whatever the aliases say now
         try:
             answers = await answers_for(resolved, rows)
         except Exception:  # whatever stops an arm answering counts against it (error_rate), then answers as usual
@@ -418,7 +425,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         }
         if route is not None:
             router.observe(route.served_arm, (time.perf_counter() - started) * 1000)
-            if route.shadow_version:
+            if route.shadow:
                 shadow_task = asyncio.create_task(shadow(route, rows, answers))
                 shadow_tasks.add(shadow_task)
                 shadow_task.add_done_callback(shadow_tasks.discard)

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, ARMS, assign
+from hokusai_assets.lib.experiments.spec import Arm
 from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments.store import ExperimentStore, StoredExperiment
 
@@ -32,15 +33,14 @@ MAX_REMEMBERED_UNITS = 1_000_000
 class Route:
     experiment_id: str
     arm: str  # the unit's arm ("a" for a request without a unit id)
-    served_version: str  # the version that answers the caller
-    served_reference: str  # that arm's alias or version as the experiment names it
-    shadow_version: str | None  # B's version, when B scores this request in shadow only
+    served: Arm  # the pinned version (digest, attested partition) that answers the caller
+    shadow: Arm | None  # B, when B scores this request in shadow only
     anonymous: bool
 
     @property
     def served_arm(self) -> str:
         """The arm whose model answers: A whenever B only scores in shadow."""
-        return ARM_A if self.shadow_version else self.arm
+        return ARM_A if self.shadow else self.arm
 
 
 class ExperimentRouter:
@@ -80,7 +80,7 @@ class ExperimentRouter:
             with self._lock:
                 self._traffic[ARM_A].anonymous += 1
                 self._dirty = True
-            return Route(experiment.id, ARM_A, spec.a.version, spec.a.reference, None, True)
+            return Route(experiment.id, ARM_A, spec.a, None, True)
         arm, key = assign(experiment.salt, unit_id, spec.a_bps)
         with self._lock:
             if key not in self._seen:
@@ -89,10 +89,8 @@ class ExperimentRouter:
                 self._seen.add(key)
                 self._pending.append((key, arm))
         if spec.shadow:
-            shadow = spec.b.version if arm == ARM_B else None
-            return Route(experiment.id, arm, spec.a.version, spec.a.reference, shadow, False)
-        served = spec.a if arm == ARM_A else spec.b
-        return Route(experiment.id, arm, served.version, served.reference, None, False)
+            return Route(experiment.id, arm, spec.a, spec.b if arm == ARM_B else None, False)
+        return Route(experiment.id, arm, spec.a if arm == ARM_A else spec.b, None, False)
 
     def observe(self, arm: str, latency_ms: float, error: bool = False) -> None:
         with self._lock:

@@ -32,8 +32,8 @@ from hokusai_assets.lib.experiments.decisions import (
     guardrail_breaches,
 )
 from hokusai_assets.lib.experiments.outcomes import (
-    MAX_EVENT_ID,
     MAX_ABS_VALUE,
+    MAX_EVENT_ID,
     MAX_EVENTS,
     MAX_UNIT_ID,
     OutcomeEvent,

@@ -284,9 +284,8 @@ def test_assignment_is_sticky_across_two_routers_on_one_store(store):
         one, other = first.route(unit), second.route(unit)
         expected_arm = key_and_arm(experiment, unit)[1]
         assert one.arm == other.arm == expected_arm
-        assert one.served_version == (A.version if expected_arm == ARM_A else B.version)
-        assert one.served_reference == (A.reference if expected_arm == ARM_A else B.reference)
-        assert not one.anonymous and one.shadow_version is None and one.served_arm == one.arm
+        assert one.served == (A if expected_arm == ARM_A else B)  # the pinned arm: version, digest, partition
+        assert not one.anonymous and one.shadow is None and one.served_arm == one.arm
         assert first.route(unit) == one  # and again in the same process
     assert {first.route(u).arm for u in units} == {ARM_A, ARM_B}
 
@@ -339,8 +338,8 @@ def test_anonymous_requests_are_served_a_and_counted_apart(store):
     router.refresh()
     for _ in range(7):
         route = router.route(None)
-        assert route.anonymous and route.arm == ARM_A and route.served_version == A.version
-        assert route.shadow_version is None
+        assert route.anonymous and route.arm == ARM_A and route.served == A
+        assert route.shadow is None
         router.observe(route.served_arm, 1.0)
     named = router.route("user1")
     router.observe(named.served_arm, 1.0)
@@ -380,8 +379,8 @@ def test_shadow_serves_a_to_every_unit_and_scores_b_in_shadow(store):
         route = router.route(f"user{i}")
         arm = key_and_arm(experiment, f"user{i}")[1]
         seen.add(arm)
-        assert route.arm == arm and route.served_version == A.version and route.served_arm == ARM_A
-        assert route.shadow_version == (B.version if arm == ARM_B else None)
+        assert route.arm == arm and route.served == A and route.served_arm == ARM_A
+        assert route.shadow == (B if arm == ARM_B else None)
     assert seen == {ARM_A, ARM_B}
     router.observe_shadow(12.0, rows=10, agreed=7)
     router.flush()
