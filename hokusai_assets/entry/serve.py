@@ -212,8 +212,13 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         try:
             router.refresh()
         except Exception as error:  # noqa: BLE001 - routing keeps the last experiment; try again next time
-            log.warning("experiment store refresh failed (%s)", type(error).__name__)
+            failure = error.message if isinstance(error, HokusaiError) else type(error).__name__
+            if failure != state.get("experiment_store_failure"):  # once per kind of failure, not every second
+                log.warning("experiment store refresh failed (%s); trying again at every refresh", failure)
+                state["experiment_store_failure"] = failure
             return reviewed_at
+        if state.pop("experiment_store_failure", None):
+            log.warning("experiment store reachable again")
         experiment = router.experiment
         if experiment is None:
             return reviewed_at
@@ -300,7 +305,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             else 409 if error.code in ("E_AB_NOT_RUNNING", "E_AB_EVENT_CONFLICT")
             else 422 if error.code == "E_AB_OUTCOME"
             else 409 if error.code.endswith("REFUSED")
-            else 503 if error.code.endswith("FAILED")
+            else 503 if error.code.endswith("FAILED") or error.code == "E_AB_STORE"
             else 400
         )
         return answer(error, status)

@@ -321,3 +321,19 @@ def test_a_winning_b_is_promoted_through_the_gate_with_the_experiment_in_the_aud
         assert promotion["experiment"]["arms"][1]["units_analysed"] >= 60
     finally:
         lab["api"].rollback(actor="test", reason="restore version 1 for the other tests")
+
+
+def test_a_server_whose_experiment_store_is_down_still_serves_predictions(lab):
+    down = "postgresql+psycopg2://hokusai:secret@127.0.0.1:1/experiments"  # nothing listens on port 1
+    with Server(lab["home"], lab["task"].config_path, env={"HOKUSAI_EXPERIMENTS_DB_URL": down}) as running:
+        with httpx.Client(timeout=30) as client:
+            answer = predict(client, running.url, lab, "user-1")
+            assert answer["version"] == "1" and answer["experiment"] is None  # the champion, unrouted
+            outcome = client.post(f"{running.url}/v1/experiments/ab-any/outcomes",
+                                  json={"unit_id": "user-1", "event_id": "e1", "value": 1})
+            assert outcome.status_code == 503 and outcome.json()["code"] == "E_AB_STORE"
+            assert "secret" not in outcome.text
+    log = running.log.read_text()
+    assert log.count("experiment store refresh failed") == 1  # said once, not at every refresh
+    assert "secret" not in log  # the URL is logged with its password hidden
+    assert "Traceback" not in log

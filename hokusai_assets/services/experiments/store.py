@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -185,38 +186,65 @@ _engines_lock = threading.Lock()
 
 
 def _engine(url: str) -> sa.Engine:
-    """One engine per URL in a process; tables created on first use."""
+    """One engine per URL in a process; tables created on first use. E_AB_STORE when the URL
+    is not one SQLAlchemy can use or the database cannot be reached; tried again next call."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is not None:
             return engine
-        if url.startswith("sqlite:///"):
-            from pathlib import Path
-
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-            @sa.event.listens_for(engine, "connect")
-            def _pragmas(connection, _record) -> None:
-                cursor = connection.cursor()
-                # WAL: readers (status, the Dagster asset) never block the server's writes;
-                # synchronous=FULL: a committed outcome is on disk before it is acknowledged.
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=FULL")
-                cursor.execute("PRAGMA busy_timeout=30000")
-                cursor.close()
-        else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = None
         try:
-            metadata.create_all(engine)
-        except sa.exc.SQLAlchemyError as error:
+            engine = _new_engine(url)
+            _create_tables(engine)
+        except (sa.exc.SQLAlchemyError, OSError, ValueError, ImportError) as error:  # ImportError: no driver
+            where = url.split("://", 1)[0][:40] if engine is None else engine.url.render_as_string(hide_password=True)
+            detail = str(getattr(error, "orig", None) or error).strip().splitlines()
             raise ExperimentError(
-                f"the experiment store at {engine.url.render_as_string(hide_password=True)} cannot be opened: "
-                f"{type(error).__name__}",
+                f"the experiment store ({where}) cannot be opened: {type(error).__name__}"
+                + (f": {detail[0][:200]}" if detail else "")
+                + f"; check {URL_ENV} or the instance's PostgreSQL settings",
                 code="E_AB_STORE",
             ) from None
         _engines[url] = engine
         return engine
+
+
+def _new_engine(url: str) -> sa.Engine:
+    if not url.startswith("sqlite:///"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    from pathlib import Path
+
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(connection, _record) -> None:
+        cursor = connection.cursor()
+        # WAL: readers (status, the Dagster asset) never block the server's writes;
+        # synchronous=FULL: a committed outcome is on disk before it is acknowledged.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def _create_tables(engine: sa.Engine, attempts: int = 4) -> None:
+    """``create_all`` checks, then creates: two processes opening a new store at once (two
+    servers, a server and the sensor) can both see a table missing, and the second CREATE
+    fails ("already exists", or on PostgreSQL a duplicate in pg_type). Looking again then
+    finds the tables made by the other."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError) as error:
+            text = str(error.orig).lower()
+            racing = "already exists" in text or "duplicate" in text or "locked" in text
+            if not racing or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _insert_ignoring_duplicates(
@@ -246,7 +274,12 @@ def _insert_ignoring_duplicates(
 class ExperimentStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _engine(url)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """Opened on first use, and again on the next use if the database could not be
+        reached: a server starts and keeps serving predictions while its store is down."""
+        return _engine(self.url)
 
     @classmethod
     def open(cls, layout: HomeLayout, environ: Mapping[str, str]) -> ExperimentStore:

@@ -77,6 +77,57 @@ def store(tmp_path: Path) -> ExperimentStore:
     return ExperimentStore(f"sqlite:///{tmp_path}/experiments/experiments.db")
 
 
+# --- opening the store ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        ("not a url", "Could not parse SQLAlchemy URL"),
+        ("mysql://someone@127.0.0.1/db", "No module named"),  # no driver installed
+        ("postgresql+psycopg2://someone:hunter2secret@127.0.0.1:1/db", "Connection refused"),
+    ],
+)
+def test_a_store_that_cannot_be_opened_is_a_clear_error_without_the_password(url, hint):
+    store = ExperimentStore(url)  # nothing is opened yet: a server starts without its store
+    with pytest.raises(ExperimentError) as caught:
+        store.running(MODEL)
+    assert caught.value.code == "E_AB_STORE"
+    assert hint in caught.value.message and "HOKUSAI_EXPERIMENTS_DB_URL" in caught.value.message
+    assert "hunter2secret" not in caught.value.message
+
+
+def test_a_store_is_opened_on_a_later_use_once_it_can_be(tmp_path):
+    blocker = tmp_path / "experiments"
+    blocker.write_text("a file where the store's folder goes")
+    store = ExperimentStore(f"sqlite:///{blocker}/experiments.db")
+    with pytest.raises(ExperimentError) as caught:
+        store.running(MODEL)
+    assert caught.value.code == "E_AB_STORE"
+    blocker.unlink()
+    assert store.running(MODEL) is None
+    assert start(store).running
+
+
+OPENER = """
+import sys, time
+from hokusai_assets.services.experiments.store import ExperimentStore
+time.sleep(float(sys.argv[2]) - time.time())  # all children open the new store at the same moment
+print(ExperimentStore(sys.argv[1]).list("m"))
+"""
+
+
+def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path):
+    url = f"sqlite:///{tmp_path}/new/experiments.db"
+    at = time.time() + 6  # past the children's imports
+    children = [
+        subprocess.Popen([sys.executable, "-c", OPENER, url, str(at)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    results = [(child.wait(120), child.stdout.read(), child.stderr.read()) for child in children]
+    assert [(code, out.strip()) for code, out, _ in results] == [(0, "[]")] * 6, [err[-500:] for *_, err in results]
+
+
 # --- experiments ---------------------------------------------------------------------------
 
 
