@@ -382,14 +382,20 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     async def shadow(route: Route, rows: list[dict], served: list[dict]) -> None:
         """B scores what A answered, for B's latency, errors and agreement; the caller never sees it."""
         started = time.perf_counter()
+        resolved = pinned(route.shadow)
+        warm = catalogue.loaded_model(resolved) is not None  # as for served requests: a first load is not latency
+
+        def elapsed_ms() -> float | None:
+            return (time.perf_counter() - started) * 1000 if warm else None
+
         try:
-            scored = await answers_for(pinned(route.shadow), rows)
+            scored = await answers_for(resolved, rows)
         except Exception as error:  # noqa: BLE001 - B failing in shadow is a figure, not the caller's problem
-            router.observe_shadow((time.perf_counter() - started) * 1000, len(rows), 0, error=True)
+            router.observe_shadow(elapsed_ms(), len(rows), 0, error=True)
             log.warning("shadow scoring failed: %s", type(error).__name__)
             return
         agreed = sum(_same_answer(mine, theirs) for mine, theirs in zip(scored, served, strict=True))
-        router.observe_shadow((time.perf_counter() - started) * 1000, len(rows), agreed)
+        router.observe_shadow(elapsed_ms(), len(rows), agreed)
 
     @app.post("/v1/models/{name}/predict")
     async def predict(name: str, request: Request, alias: str | None = None, version: str | None = None) -> Response:
@@ -410,11 +416,17 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             resolved = catalogue.resolve(alias=alias, version=version)  # once: the request keeps this version
         else:
             resolved = pinned(route.served)  # what the experiment pinned at its start, whatever the aliases say now
+        # A request that waits for the model's first load says nothing about its latency.
+        warm = catalogue.loaded_model(resolved) is not None
+
+        def elapsed_ms() -> float | None:
+            return (time.perf_counter() - started) * 1000 if warm else None
+
         try:
             answers = await answers_for(resolved, rows)
         except Exception:  # whatever stops an arm answering counts against it (error_rate), then answers as usual
             if route is not None:
-                router.observe(route.served_arm, (time.perf_counter() - started) * 1000, error=True)
+                router.observe(route.served_arm, elapsed_ms(), error=True)
             raise
         metrics.predictions.labels(resolved.version).inc(len(rows))
         # One version answers a whole request, so it is named once, beside all its predictions.
@@ -429,7 +441,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             "predictions": answers,
         }
         if route is not None:
-            router.observe(route.served_arm, (time.perf_counter() - started) * 1000)
+            router.observe(route.served_arm, elapsed_ms())
             if route.shadow:
                 shadow_task = asyncio.create_task(shadow(route, rows, answers))
                 shadow_tasks.add(shadow_task)

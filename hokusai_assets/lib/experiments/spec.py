@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.experiments.assignment import BUCKETS
+from hokusai_assets.lib.experiments.traffic import LATENCY_CEILING_MS
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -63,6 +64,12 @@ class Guardrail:
             threshold = math.nan
         if not math.isfinite(threshold):
             raise ExperimentError(f"guardrail {text[:80]!r}: {number!r} is not a finite number", code="E_AB_GUARDRAIL")
+        if metric.startswith("latency_") and not 0 < threshold < LATENCY_CEILING_MS:
+            raise ExperimentError(
+                f"guardrail {text[:80]!r}: a latency bound is between 0 and {LATENCY_CEILING_MS:g} ms "
+                "(slower requests are counted together)",
+                code="E_AB_GUARDRAIL",
+            )
         return cls(metric, op, threshold)
 
     def holds(self, value: float) -> bool:

@@ -12,8 +12,13 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
-# Upper bounds in milliseconds; the last bucket holds everything slower.
-LATENCY_BOUNDS_MS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000)
+# Upper bounds in milliseconds; one more bucket holds everything slower than the last.
+LATENCY_BOUNDS_MS = (
+    0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000, 60000,
+)  # fmt: skip
+# A quantile in the slowest bucket is reported as this ceiling ("a minute or more"): a finite
+# number for JSON, and above any latency guardrail, which spec.Guardrail keeps below it.
+LATENCY_CEILING_MS = float(LATENCY_BOUNDS_MS[-1])
 
 
 @dataclass
@@ -25,10 +30,13 @@ class ArmTraffic:
     shadow_agreed: int = 0  # of those, rows where B's answer equals what A served
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
 
-    def observe(self, latency_ms: float, error: bool = False) -> None:
+    def observe(self, latency_ms: float | None, error: bool = False) -> None:
+        """One request; ``latency_ms`` None when its time says nothing about the model (it
+        waited for the model's first load), so it counts for the error rate only."""
         self.requests += 1
         self.errors += int(error)
-        self.latency_counts[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
+        if latency_ms is not None:
+            self.latency_counts[bisect.bisect_left(LATENCY_BOUNDS_MS, latency_ms)] += 1
 
     def add(self, other: ArmTraffic) -> ArmTraffic:
         return ArmTraffic(
@@ -41,7 +49,8 @@ class ArmTraffic:
         )
 
     def latency_quantile_ms(self, q: float) -> float | None:
-        """The upper bound of the bucket holding the q-quantile (None before any request)."""
+        """The upper bound of the bucket holding the q-quantile (None before any request;
+        LATENCY_CEILING_MS when it is in the slowest bucket)."""
         total = sum(self.latency_counts)
         if total == 0:
             return None
@@ -49,8 +58,8 @@ class ArmTraffic:
         for i, count in enumerate(self.latency_counts):
             seen += count
             if seen >= rank and count:
-                return float(LATENCY_BOUNDS_MS[i]) if i < len(LATENCY_BOUNDS_MS) else float("inf")
-        return float("inf")
+                return float(LATENCY_BOUNDS_MS[i]) if i < len(LATENCY_BOUNDS_MS) else LATENCY_CEILING_MS
+        return LATENCY_CEILING_MS
 
     @property
     def error_rate(self) -> float | None:

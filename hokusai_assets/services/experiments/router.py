@@ -27,6 +27,8 @@ from hokusai_assets.services.experiments.store import ExperimentStore, StoredExp
 # Bound on the units remembered as exposed per process: past it the memory is cleared and
 # the store's insert-or-ignore keeps exposures unique.
 MAX_REMEMBERED_UNITS = 1_000_000
+# Bound on exposures waiting for the store (about 100 bytes each).
+MAX_PENDING_EXPOSURES = 100_000
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,18 @@ class ExperimentRouter:
         return self._experiment
 
     def refresh(self) -> None:
-        """Write what is pending, then pick up the running experiment (or its end)."""
-        self.flush()
-        running = self.store.running(self.model)
-        with self._lock:
-            if (running and running.id) != (self._experiment and self._experiment.id):
-                self._experiment = running
-                self._seen, self._pending = set(), []
-                self._traffic = {arm: ArmTraffic() for arm in ARMS}
-                self._dirty = False
+        """Write what is pending, then pick up the running experiment (or its end), even when
+        the write failed: a stop must reach routing whatever else is wrong."""
+        try:
+            self.flush()
+        finally:
+            running = self.store.running(self.model)
+            with self._lock:
+                if (running and running.id) != (self._experiment and self._experiment.id):
+                    self._experiment = running
+                    self._seen, self._pending = set(), []
+                    self._traffic = {arm: ArmTraffic() for arm in ARMS}
+                    self._dirty = False
 
     def route(self, unit_id: str | None) -> Route | None:
         experiment = self._experiment
@@ -83,7 +88,9 @@ class ExperimentRouter:
             return Route(experiment.id, ARM_A, spec.a, None, True)
         arm, key = assign(experiment.salt, unit_id, spec.a_bps)
         with self._lock:
-            if key not in self._seen:
+            # While the store refuses writes the queue stops growing: a unit left out is not
+            # remembered, so its next request (or first outcome) exposes it.
+            if key not in self._seen and len(self._pending) < MAX_PENDING_EXPOSURES:
                 if len(self._seen) >= MAX_REMEMBERED_UNITS:
                     self._seen.clear()
                 self._seen.add(key)
@@ -92,14 +99,14 @@ class ExperimentRouter:
             return Route(experiment.id, arm, spec.a, spec.b if arm == ARM_B else None, False)
         return Route(experiment.id, arm, spec.a if arm == ARM_A else spec.b, None, False)
 
-    def observe(self, arm: str, latency_ms: float, error: bool = False) -> None:
+    def observe(self, arm: str, latency_ms: float | None, error: bool = False) -> None:
         with self._lock:
             traffic = self._traffic.get(arm)
             if traffic is not None:
                 traffic.observe(latency_ms, error)
                 self._dirty = True
 
-    def observe_shadow(self, latency_ms: float, rows: int, agreed: int, error: bool = False) -> None:
+    def observe_shadow(self, latency_ms: float | None, rows: int, agreed: int, error: bool = False) -> None:
         """B scored in shadow: its latency and errors are B's, its agreement with A is kept."""
         with self._lock:
             traffic = self._traffic.get(ARM_B)

@@ -49,7 +49,7 @@ from hokusai_assets.lib.experiments.spec import (
     parse_split,
 )
 from hokusai_assets.lib.experiments.statistics import SRM_ALERT_P, ArmSummary, msprt, sample_ratio_mismatch
-from hokusai_assets.lib.experiments.traffic import LATENCY_BOUNDS_MS, ArmTraffic
+from hokusai_assets.lib.experiments.traffic import LATENCY_BOUNDS_MS, LATENCY_CEILING_MS, ArmTraffic
 from hokusai_assets_tests.lib.experiments.factories import A, fixed_salt, make_spec
 
 
@@ -240,6 +240,8 @@ def test_guardrail_parses_the_four_operators_with_or_without_spaces(text, metric
         ("latency_p99_ms==50", "latency_p99_ms<=50"),
         ("Latency_P99_ms<=50", "latency_p99_ms<=50"),
         ("", "latency_p99_ms<=50"),
+        ("latency_p99_ms<=60000", "between 0 and 60000 ms"),  # slower requests share one bucket
+        ("latency_p50_ms<=0", "between 0 and 60000 ms"),
     ],
 )
 def test_guardrail_rejects_with_a_helpful_message(text, hint):
@@ -262,11 +264,11 @@ def test_guardrail_holds_at_the_boundary(op, below, at, above):
 
 
 @pytest.mark.parametrize(
-    "text", ["latency_p99_ms<=1234567", "latency_p99_ms<=50.1234567", "error_rate<=0.00123456789", "error_rate<1e-300"]
+    "text", ["latency_p99_ms<=12345.67", "latency_p99_ms<=50.1234567", "error_rate<=0.00123456789", "error_rate<1e-300"]
 )
 def test_a_guardrail_threshold_survives_the_spec_round_trip_exactly(text):
     """What the store keeps is ``as_dict`` as JSON: a threshold needing more than 6 digits must
-    come back unchanged (a ``:g`` rendering would turn 1234567 into 1234570)."""
+    come back unchanged (a ``:g`` rendering would turn 12345.67 into 12345.7)."""
     guardrail = Guardrail.parse(text)
     assert guardrail.threshold == float(text.split("=")[-1].split("<")[-1])
     spec = make_spec(guardrails=(guardrail,))
@@ -274,13 +276,22 @@ def test_a_guardrail_threshold_survives_the_spec_round_trip_exactly(text):
     assert str(Guardrail.parse("latency_p99_ms<=50")) == "latency_p99_ms<=50"  # short when exact
 
 
+def thresholds_of(metric: str) -> st.SearchStrategy[float]:
+    """What a guardrail on ``metric`` may have: latency bounds stay under the slowest bucket."""
+    if metric.startswith("latency_"):
+        return st.floats(0, LATENCY_CEILING_MS, exclude_min=True, exclude_max=True)
+    return st.floats(allow_nan=False, allow_infinity=False)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    metric=st.sampled_from(sorted(GUARDRAIL_METRICS)),
+    metric_and_threshold=st.sampled_from(sorted(GUARDRAIL_METRICS)).flatmap(
+        lambda metric: st.tuples(st.just(metric), thresholds_of(metric))
+    ),
     op=st.sampled_from(["<=", "<", ">=", ">"]),
-    threshold=st.floats(allow_nan=False, allow_infinity=False),
 )
-def test_any_finite_guardrail_round_trips_through_its_text(metric, op, threshold):
+def test_any_finite_guardrail_round_trips_through_its_text(metric_and_threshold, op):
+    metric, threshold = metric_and_threshold
     guardrail = Guardrail(metric, op, threshold)
     again = Guardrail.parse(str(guardrail))
     assert again == guardrail and again.threshold == threshold
@@ -290,9 +301,13 @@ def test_any_finite_guardrail_round_trips_through_its_text(metric, op, threshold
 
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", fullmatch=True)
 metrics = st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
-thresholds = st.integers(0, 100_000).map(float) | st.floats(-1e9, 1e9, allow_nan=False)
-guardrails = st.builds(
-    Guardrail, st.sampled_from(sorted(GUARDRAIL_METRICS)), st.sampled_from(["<=", "<", ">=", ">"]), thresholds
+guardrails = st.sampled_from(sorted(GUARDRAIL_METRICS)).flatmap(
+    lambda metric: st.builds(
+        Guardrail,
+        st.just(metric),
+        st.sampled_from(["<=", "<", ">=", ">"]),
+        st.integers(1, 59_999).map(float) | thresholds_of(metric),
+    )
 )
 
 
@@ -514,7 +529,10 @@ def test_latency_quantile_edges():
     assert ArmTraffic().latency_quantile_ms(0.99) is None
     assert traffic_of([3.0] * 10).latency_quantile_ms(0.5) == 3.0  # a bound belongs to its own bucket
     assert traffic_of([3.0001] * 10).latency_quantile_ms(0.5) == 5.0
-    assert traffic_of([6000.0]).latency_quantile_ms(0.5) == math.inf
+    assert traffic_of([6000.0]).latency_quantile_ms(0.5) == 10000.0
+    # A minute or more is reported as the ceiling: a finite number, above every allowed guardrail.
+    assert traffic_of([61_000.0, 3_600_000.0]).latency_quantile_ms(0.99) == LATENCY_CEILING_MS
+    assert json.loads(json.dumps(traffic_of([1e9]).guardrail_values()))["latency_p99_ms"] == LATENCY_CEILING_MS
     # 99 fast requests and one slow: p99 is still fast, p100 is not.
     mixed = traffic_of([1.0] * 99 + [400.0])
     assert mixed.latency_quantile_ms(0.99) == 1.0 and mixed.latency_quantile_ms(1.0) == 500.0

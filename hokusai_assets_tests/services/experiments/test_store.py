@@ -383,6 +383,44 @@ def test_a_failed_flush_keeps_the_exposures_for_the_next_one(store, monkeypatch)
     assert sum(store.exposure_counts(experiment.id).values()) == 10
 
 
+def test_a_stop_reaches_routing_even_while_writes_fail(store, monkeypatch):
+    experiment = start(store)
+    router = ExperimentRouter(store, MODEL)
+    router.refresh()
+    router.route("user1")
+    monkeypatch.setattr(store, "record_exposures", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    store.stop(experiment.id, "manual")
+    with pytest.raises(OSError):
+        router.refresh()  # the failure is still reported, to be logged...
+    assert router.route("user2") is None  # ...and the stop has been seen
+
+
+def test_exposures_waiting_for_a_failing_store_are_bounded_and_not_forgotten(store, monkeypatch):
+    from hokusai_assets.services.experiments import router as router_module
+
+    monkeypatch.setattr(router_module, "MAX_PENDING_EXPOSURES", 5)
+    experiment = start(store)
+    router = ExperimentRouter(store, MODEL)
+    router.refresh()
+    for i in range(8):
+        router.route(f"user{i}")
+    assert len(router._pending) == 5
+    router.flush()
+    for i in range(8):  # the three left out are queued by their next request
+        router.route(f"user{i}")
+    router.flush()
+    assert sum(store.exposure_counts(experiment.id).values()) == 8
+
+
+def test_a_request_that_waited_for_a_first_load_counts_for_errors_not_latency():
+    traffic = ArmTraffic()
+    traffic.observe(None, error=False)
+    traffic.observe(None, error=True)
+    traffic.observe(2.0)
+    assert (traffic.requests, traffic.errors, sum(traffic.latency_counts)) == (3, 1, 1)
+    assert traffic.guardrail_values() == {"latency_p50_ms": 2.0, "latency_p99_ms": 2.0, "error_rate": 1 / 3}
+
+
 def test_anonymous_requests_are_served_a_and_counted_apart(store):
     experiment = start(store)
     router = ExperimentRouter(store, MODEL)
