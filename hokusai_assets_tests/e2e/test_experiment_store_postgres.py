@@ -26,6 +26,7 @@ from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 from hokusai_assets_tests.services.experiments.test_store import (
     EXAMPLE_CONFIG,
     POSTGRES_YAML,
+    assert_summaries_match,
     feed,
     fixed_salt,
     key_and_arm,
@@ -182,6 +183,7 @@ def test_unit_values(store):
         expected[key_and_arm(binary, unit)[1]].append(1.0 if 5 <= i < 15 else 0.0)
     values = store.unit_values(binary.id, "binary")
     assert {arm: sorted(v) for arm, v in values.items()} == {arm: sorted(v) for arm, v in expected.items()}
+    assert_summaries_match(store, binary.id, "binary", expected)
 
     continuous = start(store, unique("model"), kind="continuous")
     store.record_exposures(continuous.id, [key_and_arm(continuous, u) for u in units])
@@ -195,6 +197,7 @@ def test_unit_values(store):
     expected[key_and_arm(continuous, "user1")[1]].append(2.5)
     expected[key_and_arm(continuous, "user2")[1]].append(0.5)
     assert {arm: sorted(v) for arm, v in values.items()} == {arm: sorted(v) for arm, v in expected.items()}
+    assert_summaries_match(store, continuous.id, "continuous", expected)  # PostgreSQL's arithmetic too
 
 
 def test_traffic_adds_up_across_servers_and_is_replaced_per_server(store):

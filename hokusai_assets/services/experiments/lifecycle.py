@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, ARMS, assign
+from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, assign
 from hokusai_assets.lib.experiments.decisions import PROMOTE, ROLLBACK, Decision, automatic_action, decide
 from hokusai_assets.lib.experiments.outcomes import OutcomeEvent
 from hokusai_assets.lib.experiments.spec import Arm, ExperimentError, ExperimentSpec, Guardrail, parse_split
-from hokusai_assets.lib.experiments.statistics import ArmSummary, msprt, running_p_value, sample_ratio_mismatch
+from hokusai_assets.lib.experiments.statistics import msprt, running_p_value, sample_ratio_mismatch
 from hokusai_assets.lib.registry.promotion import CHAMPION, audit_record, require_who_and_why
 from hokusai_assets.services.audit_log import append_audit, utc_now
 from hokusai_assets.services.experiments.store import ExperimentStore, StoredExperiment
@@ -154,9 +154,8 @@ def analyse(store: ExperimentStore, experiment: StoredExperiment) -> dict[str, A
 def _analyse(store: ExperimentStore, experiment: StoredExperiment) -> tuple[dict[str, Any], Decision]:
     spec = experiment.spec
     exposed = store.exposure_counts(experiment.id)
-    values = store.unit_values(experiment.id, spec.kind)
+    summaries = store.arm_summaries(experiment.id, spec.kind)
     traffic = store.traffic(experiment.id)
-    summaries = {arm: ArmSummary.of(values[arm]) for arm in ARMS}
     result = msprt(summaries[ARM_A], summaries[ARM_B], alpha=spec.alpha, binary=spec.kind == "binary")
     shares = (spec.a_bps / 10_000, spec.b_bps / 10_000)
     observed = (exposed[ARM_A], exposed[ARM_B])

@@ -21,6 +21,7 @@ The PostgreSQL URL comes from the instance file (deploy/dagster.postgres.yaml re
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ import yaml
 from hokusai_assets.lib.experiments.assignment import ARMS
 from hokusai_assets.lib.experiments.outcomes import MAX_EVENT_ID
 from hokusai_assets.lib.experiments.spec import ExperimentError, ExperimentSpec
+from hokusai_assets.lib.experiments.statistics import ArmSummary
 from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.settings.layout import HomeLayout
 
@@ -450,9 +452,44 @@ class ExperimentStore:
         converted sends nothing, so the exposures are the denominator); continuous: the mean of
         each unit's outcomes, over the units that sent any.
         """
+        values: dict[str, list[float]] = {arm: [] for arm in ARMS}
+        with self.engine.connect() as connection:
+            for arm, value in connection.execute(self._unit_values_query(experiment_id, kind)):
+                values[arm].append(float(value))
+        return values
+
+    def arm_summaries(self, experiment_id: str, kind: str) -> dict[str, ArmSummary]:
+        """Per arm, what the test needs of :meth:`unit_values` (count, mean, sample variance),
+        computed in the database: a review reads two rows, not one per unit. Two passes, as
+        numpy's variance does (the mean first, then squared deviations from it), so a large
+        mean does not cost the variance its precision."""
+        units = self._unit_values_query(experiment_id, kind).cte("unit_values")
+        arm, value = units.c.arm, units.c.value
+        means = (
+            sa.select(arm.label("arm"), sa.func.count().label("n"), sa.func.avg(value).label("mean"))
+            .group_by(arm)
+            .cte("arm_means")
+        )
+        deviation = value - means.c.mean
+        query = (
+            sa.select(means.c.arm, means.c.n, means.c.mean, sa.func.sum(deviation * deviation))
+            .select_from(units.join(means, arm == means.c.arm))
+            .group_by(means.c.arm, means.c.n, means.c.mean)
+        )
+        summaries = {arm_name: ArmSummary(0, math.nan, 0.0) for arm_name in ARMS}
+        with self.engine.connect() as connection:
+            for arm_name, n, mean, squared_deviations in connection.execute(query):
+                n = int(n)
+                variance = float(squared_deviations) / (n - 1) if n >= 2 else 0.0
+                summaries[arm_name] = ArmSummary(n, float(mean), variance)
+        return summaries
+
+    @staticmethod
+    def _unit_values_query(experiment_id: str, kind: str) -> sa.Select:
+        """(arm, value) per unit analysed, as :meth:`unit_values` describes."""
         if kind == "binary":
-            query = (
-                sa.select(exposures.c.arm, sa.func.coalesce(sa.func.max(outcomes.c.value), 0.0))
+            return (
+                sa.select(exposures.c.arm, sa.func.coalesce(sa.func.max(outcomes.c.value), 0.0).label("value"))
                 .select_from(
                     exposures.outerjoin(
                         outcomes,
@@ -465,17 +502,11 @@ class ExperimentStore:
                 .where(exposures.c.experiment_id == experiment_id)
                 .group_by(exposures.c.arm, exposures.c.unit_key)
             )
-        else:
-            query = (
-                sa.select(outcomes.c.arm, sa.func.avg(outcomes.c.value))
-                .where(outcomes.c.experiment_id == experiment_id)
-                .group_by(outcomes.c.arm, outcomes.c.unit_key)
-            )
-        values: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        with self.engine.connect() as connection:
-            for arm, value in connection.execute(query):
-                values[arm].append(float(value))
-        return values
+        return (
+            sa.select(outcomes.c.arm, sa.func.avg(outcomes.c.value).label("value"))
+            .where(outcomes.c.experiment_id == experiment_id)
+            .group_by(outcomes.c.arm, outcomes.c.unit_key)
+        )
 
     def outcome_count(self, experiment_id: str) -> int:
         query = sa.select(sa.func.count()).select_from(outcomes).where(outcomes.c.experiment_id == experiment_id)

@@ -9,6 +9,7 @@ worked out from the events each test sends.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -28,6 +29,7 @@ from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, assign
 from hokusai_assets.lib.experiments.decisions import B_BETTER, CONTINUE, GUARDRAIL_BREACH, SAMPLE_RATIO_MISMATCH
 from hokusai_assets.lib.experiments.outcomes import OutcomeEvent
 from hokusai_assets.lib.experiments.spec import ExperimentError, Guardrail
+from hokusai_assets.lib.experiments.statistics import ArmSummary
 from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments import lifecycle
 from hokusai_assets.services.experiments.router import ExperimentRouter
@@ -274,6 +276,7 @@ def test_binary_unit_values_count_every_exposed_unit(store):
         expected[arm].append(1.0 if unit in converted else 0.0)
     values = store.unit_values(experiment.id, "binary")
     assert {arm: sorted(v) for arm, v in values.items()} == {arm: sorted(expected[arm]) for arm in (ARM_A, ARM_B)}
+    assert_summaries_match(store, experiment.id, "binary", expected)
 
 
 def test_continuous_unit_values_average_each_units_outcomes(store):
@@ -294,6 +297,37 @@ def test_continuous_unit_values_average_each_units_outcomes(store):
     got = store.unit_values(experiment.id, "continuous")
     for arm in (ARM_A, ARM_B):
         assert sorted(got[arm]) == pytest.approx(sorted(expected[arm]))
+    assert_summaries_match(store, experiment.id, "continuous", expected)
+
+
+def assert_summaries_match(store: ExperimentStore, experiment_id: str, kind: str, expected: dict) -> None:
+    """The summaries the database computes equal numpy's of the same per-unit values."""
+    summaries = store.arm_summaries(experiment_id, kind)
+    for arm in (ARM_A, ARM_B):
+        reference = ArmSummary.of(expected[arm])
+        assert summaries[arm].n == reference.n
+        assert summaries[arm].mean == pytest.approx(reference.mean, rel=1e-12, nan_ok=True)  # NaN: an empty arm
+        assert summaries[arm].variance == pytest.approx(reference.variance, rel=1e-9)
+
+
+def test_arm_summaries_keep_their_precision_with_a_large_mean(store):
+    """Values near 1e9 differing by a few units: a one-pass sum of squares would lose the variance."""
+    experiment = start(store, kind="continuous")
+    values = {f"user{i}": 1e9 + (i % 7) for i in range(400)}
+    lifecycle.record_outcomes(store, experiment, [OutcomeEvent(u, f"e-{u}", v) for u, v in values.items()])
+    expected = defaultdict(list)
+    for unit, value in values.items():
+        expected[key_and_arm(experiment, unit)[1]].append(value)
+    assert_summaries_match(store, experiment.id, "continuous", expected)
+
+
+def test_arm_summaries_before_any_data_are_empty_arms(store):
+    experiment = start(store, kind="continuous")
+    expose(store, experiment, ["user1"])  # exposed, no outcome: nothing to analyse for a continuous metric
+    summaries = store.arm_summaries(experiment.id, "continuous")
+    assert [(s.n, math.isnan(s.mean), s.variance) for s in summaries.values()] == [(0, True, 0.0)] * 2
+    binary = store.arm_summaries(experiment.id, "binary")  # as binary, the exposed unit counts as a 0
+    assert sorted((s.n, s.variance) for s in binary.values()) == [(0, 0.0), (1, 0.0)]
 
 
 # --- traffic -------------------------------------------------------------------------------
