@@ -52,6 +52,8 @@ log = logging.getLogger("hokusai.serve")
 CACHE_URL_ENV = "HOKUSAI_CACHE_URL"
 TOKENS_ENV = "HOKUSAI_SERVING_TOKENS"
 ADMIN_TOKENS_ENV = "HOKUSAI_ADMIN_TOKENS"
+# How long an experiment arm whose model failed to load waits before it is loaded ahead again.
+WARM_RETRY_SECONDS = 30.0
 
 
 class Metrics:
@@ -157,8 +159,10 @@ def _same_answer(one: dict, other: dict) -> bool:
 
 def pinned(arm: Arm) -> Resolved:
     """An experiment's arm as the catalogue loads it: by the digest and attested partition
-    pinned at the start, named by the alias or version the experiment was started with."""
-    return Resolved(arm.version, arm.model_digest, arm.partition, arm.reference)
+    pinned at the start, named by the alias the experiment was started with (an arm given
+    as a version number is answered as by ``?version=``: no alias)."""
+    via = "version" if arm.reference == arm.version else arm.reference
+    return Resolved(arm.version, arm.model_digest, arm.partition, via)
 
 
 def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> FastAPI:
@@ -203,6 +207,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             catalogue.model(resolved)
         except Exception as error:  # noqa: BLE001 - the request that needs it will answer the error
             log.warning("loading experiment arm version %s failed: %s", resolved.version, type(error).__name__)
+            warm_failed[resolved.model_digest] = time.monotonic()
         finally:
             warming.discard(resolved.model_digest)
 
@@ -224,6 +229,9 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
             return reviewed_at
         for arm in (experiment.spec.a, experiment.spec.b):
             resolved = pinned(arm)
+            failed_at = warm_failed.get(arm.model_digest)
+            if failed_at is not None and time.monotonic() - failed_at < WARM_RETRY_SECONDS:
+                continue  # not a new thread and log line every refresh while an arm cannot load
             if arm.model_digest not in catalogue.loaded_digests() and arm.model_digest not in warming:
                 warming.add(arm.model_digest)
                 threading.Thread(target=warm, args=(resolved,), daemon=True).start()
@@ -268,6 +276,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
 
     preloading = threading.Event()
     warming: set[str] = set()
+    warm_failed: dict[str, float] = {}  # digest -> when loading it last failed
     reviewing = threading.Event()
 
     @asynccontextmanager

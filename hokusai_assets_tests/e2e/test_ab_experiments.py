@@ -141,7 +141,7 @@ def test_the_cli_starts_lists_shows_and_stops_one_experiment_per_model(lab):
 
 
 def test_assignment_is_sticky_across_two_servers_and_a_restart(lab, server, experiment):
-    started = experiment("sticky", split="50/50")
+    started = experiment("sticky", split="50/50", a="champion", b="2")  # B named by its version number
     salt = open_store(lab["settings"]).get(started["id"]).salt
     units = [f"user-{i}" for i in range(120)]
     with Server(lab["home"], lab["task"].config_path) as other, httpx.Client(timeout=30) as client:
@@ -154,6 +154,8 @@ def test_assignment_is_sticky_across_two_servers_and_a_restart(lab, server, expe
         assert first[unit]["arm"] == second[unit]["arm"] == expected_arm
         assert first[unit]["version"] == {"a": "1", "b": "2"}[expected_arm] == second[unit]["version"]
         assert first[unit]["experiment"] == started["id"]
+        # Named as the experiment names the arm: A by its alias, B by version only (no alias).
+        assert first[unit]["alias"] == second[unit]["alias"] == {"a": "champion", "b": None}[expected_arm]
     assert 30 < sum(answer["arm"] == "b" for answer in first.values()) < 90
 
     with Server(lab["home"], lab["task"].config_path) as restarted, httpx.Client(timeout=30) as client:

@@ -24,9 +24,9 @@ from hokusai_assets.lib.experiments.spec import Arm
 from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments.store import ExperimentStore, StoredExperiment
 
-# Bound on the units remembered as exposed per process: past it the memory is cleared and
-# the store's insert-or-ignore keeps exposures unique.
-MAX_REMEMBERED_UNITS = 1_000_000
+# Bound on the units remembered as exposed per process (about 120 bytes each: some 30 MB):
+# past it the memory is cleared and the store's insert-or-ignore keeps exposures unique.
+MAX_REMEMBERED_UNITS = 250_000
 # Bound on exposures waiting for the store (about 100 bytes each).
 MAX_PENDING_EXPOSURES = 100_000
 

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -112,7 +112,7 @@ def now() -> str:
 @dataclass(frozen=True)
 class StoredExperiment:
     spec: ExperimentSpec
-    salt: bytes
+    salt: bytes = field(repr=False)  # the secret behind every unit's arm: never in a log line or traceback
     status: str
     created_at: str
     created_by: str
