@@ -140,7 +140,8 @@ def _print_analysis(analysis: dict) -> None:
 
     click.echo(
         f"effect B - A: {number(test['effect'])}, always-valid CI {number(test['ci_low'])} to {number(test['ci_high'])}, "
-        f"p = {test['p_value_running']:.3g}; sample ratio p = {analysis['sample_ratio']['p_value']:.3g}"
+        f"p = {test['p_value']:.3g} now, {test['p_value_running']:.3g} lowest over the reviews; "
+        f"sample ratio p = {analysis['sample_ratio']['p_value']:.3g}"
     )
     click.echo(f"decision: {decision['outcome']}: {decision['detail']}")
     if summary["stop_reason"]:
