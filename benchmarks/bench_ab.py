@@ -78,12 +78,16 @@ def sequential_test_figures() -> list[str]:
 
     started = time.perf_counter()
     aa = simulate_peeking(2000, 100, 10_000, 0.10, 0.10, alpha=0.05, seed=1)
+    # A small arm with a rare event: where a plug-in variance would fool the test.
+    aa_small = simulate_peeking(2000, 100, 10_000, 0.02, 0.02, alpha=0.05, seed=3, a_share=0.9)
     power = simulate_peeking(1000, 100, 20_000, 0.10, 0.12, alpha=0.05, seed=2)
     took = time.perf_counter() - started
     return [
         f"A/A, 2,000 experiments, a look every 100 units up to 10,000 (alpha 0.05): mSPRT declared "
         f"{aa.msprt_declared_share:.2%}, the fixed-horizon z test {aa.fixed_horizon_declared_share:.2%} "
         f"(Monte-Carlo SE {aa.monte_carlo_se:.2%})",
+        f"A/A at 90/10 with a 2% conversion rate, the same looks: mSPRT declared {aa_small.msprt_declared_share:.2%}, "
+        f"the fixed-horizon z test {aa_small.fixed_horizon_declared_share:.2%}",
         f"power, 10% vs 12% conversion, 1,000 experiments up to 20,000 units: B declared better in "
         f"{power.share_declared(1):.1%}, median units to a decision {power.median_units_to_declare:,.0f} "
         f"(simulations: {took:.1f} s)",

@@ -7,7 +7,6 @@ review promotes or rolls back only when the experiment allows it, and none here 
 
 import base64
 import json
-import random
 import re
 import secrets
 
@@ -19,9 +18,9 @@ from hokusai_assets.defs.assets.ab_experiments import PNG_SIGNATURE
 from hokusai_assets.defs.definitions import build_definitions
 from hokusai_assets.lib.experiments.plots import effect_plot_png
 from hokusai_assets.lib.experiments.spec import Arm, ExperimentSpec, Guardrail
-from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments.lifecycle import open_store
 from hokusai_assets.settings.load import BUNDLED_CONFIG, load_settings
+from hokusai_assets_tests.lib.experiments.factories import observe
 
 SENSOR = "ab_experiment_sensor"
 JOB = "refresh_ab_experiment"
@@ -67,25 +66,6 @@ def start(store, experiment_id, model="digits", guardrails=(), **spec):
         secrets.token_bytes(32),
         "tester",
     )
-
-
-def observe(store, experiment_id, exposed_a=1000, exposed_b=1000, rate_a=0.10, rate_b=0.30, latency_b_ms=3.0):
-    """Exposures, conversions and both arms' served traffic (150 requests each), as servers record them."""
-    rng = random.Random(7)
-    units = [(f"a{i}", "a") for i in range(exposed_a)] + [(f"b{i}", "b") for i in range(exposed_b)]
-    store.record_exposures(experiment_id, units)
-    rates = {"a": rate_a, "b": rate_b}
-    events = [
-        {"event_id": f"e-{key}", "unit_key": key, "arm": arm, "value": 1.0}
-        for key, arm in units
-        if rng.random() < rates[arm]
-    ]
-    store.record_outcomes(experiment_id, events)
-    traffic = {"a": ArmTraffic(), "b": ArmTraffic()}
-    for _ in range(150):
-        traffic["a"].observe(3.0)
-        traffic["b"].observe(latency_b_ms)
-    store.save_traffic(experiment_id, "server-1", traffic)
 
 
 def tick(defs, instance, cursor=None):

@@ -11,7 +11,6 @@ refresh_ab_experiment launched, through the running webserver's GraphQL API.
 """
 
 import base64
-import random
 import re
 import secrets
 
@@ -19,11 +18,11 @@ import pytest
 
 from hokusai_assets.defs.assets.ab_experiments import ARMS_HEADERS, PNG_SIGNATURE
 from hokusai_assets.lib.experiments.spec import Arm, ExperimentSpec
-from hokusai_assets.lib.experiments.traffic import ArmTraffic
 from hokusai_assets.services.experiments.lifecycle import open_store
 from hokusai_assets.settings.load import load_settings
 from hokusai_assets_tests.e2e.browser import shot, visible_text
 from hokusai_assets_tests.e2e.platform import MATERIALIZATIONS, wait_for
+from hokusai_assets_tests.lib.experiments.factories import observe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("platform")]
 
@@ -59,25 +58,6 @@ def _start(store, name: str):
     return store.create(spec, secrets.token_bytes(32), "test_ab_ui")
 
 
-def _observe(store, experiment_id: str, exposed_a: int, exposed_b: int, rate_a: float, rate_b: float) -> None:
-    """Exposures, conversions and both arms' served traffic, as `hokusai serve` records them."""
-    rng = random.Random(7)
-    units = [(f"a{i}", "a") for i in range(exposed_a)] + [(f"b{i}", "b") for i in range(exposed_b)]
-    store.record_exposures(experiment_id, units)
-    rates = {"a": rate_a, "b": rate_b}
-    events = [
-        {"event_id": f"e-{key}", "unit_key": key, "arm": arm, "value": 1.0}
-        for key, arm in units
-        if rng.random() < rates[arm]
-    ]
-    store.record_outcomes(experiment_id, events)
-    traffic = {"a": ArmTraffic(), "b": ArmTraffic()}
-    for _ in range(150):
-        traffic["a"].observe(3.0)
-        traffic["b"].observe(3.0)
-    store.save_traffic(experiment_id, "server-1", traffic)
-
-
 def _refresh(platform, key: str) -> str:
     """Add the partition and launch its refresh through the webserver, as the UI does; the run id."""
     added = platform.query(ADD_PARTITION, {"repository": LOCATION, "key": key})["addDynamicPartition"]
@@ -99,9 +79,9 @@ def experiments(platform):
     settings = load_settings(config_path=platform.config, home=platform.home, environ=platform.env)
     store = open_store(settings, environ=platform.env)
     healthy = _start(store, "healthy")
-    _observe(store, healthy.id, 1000, 1000, 0.10, 0.30)  # B converts at 30%, A at 10%
+    observe(store, healthy.id, 1000, 1000, 0.10, 0.30)  # B converts at 30%, A at 10%
     srm = _start(store, "srm")
-    _observe(store, srm.id, 5000, 4000, 0.10, 0.10)  # 50/50 split, 5000 vs 4000 exposed
+    observe(store, srm.id, 5000, 4000, 0.10, 0.10)  # 50/50 split, 5000 vs 4000 exposed
     keys = {"healthy": healthy.id, "srm": srm.id}
     launched = {key: _refresh(platform, key) for key in keys.values()}
     for key, run_id in launched.items():
