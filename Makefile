@@ -45,14 +45,16 @@ dry-run: venv
 
 # What the tests need from the system, not from pip: Debian's chromium for the browser
 # tests (Playwright drives it; no browser is downloaded), a PostgreSQL server for the
-# instance-on-PostgreSQL test and redis-server for the serving cache shared by two servers.
+# instance-on-PostgreSQL test, redis-server for the serving cache shared by two servers and
+# libgomp1, the OpenMP runtime that LightGBM's wheel links to (xgboost-cpu ships its own).
 # Installed with apt when missing (as root, or through sudo).
-APT_PACKAGES := chromium postgresql redis-server
+APT_PACKAGES := chromium postgresql redis-server libgomp1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 system-deps:
 	@if command -v chromium >/dev/null && command -v redis-server >/dev/null && \
-		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+		ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		ls /usr/lib/*-linux-gnu/libgomp.so.1 >/dev/null 2>&1; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
 		echo "make test needs: $(APT_PACKAGES) (Debian package names); install them, then run make test again" >&2; exit 1; fi; \
 	echo "installing $(APT_PACKAGES) with apt-get"; \

@@ -57,7 +57,7 @@ class TaskConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    framework: Literal["sklearn", "torch"] = "sklearn"
+    framework: Literal["sklearn", "torch", "xgboost", "lightgbm"] = "sklearn"
     model: str = "logistic_regression"
     hyperparameters: dict[str, int | float | str | bool | list[int] | None] = Field(default_factory=dict)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)

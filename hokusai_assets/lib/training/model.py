@@ -3,13 +3,15 @@
 A model file is a standard ``.safetensors`` file. Its tensors are the fitted arrays; its
 ``__metadata__`` holds one key, ``hokusai.model``, whose value is the RFC 8785 JSON
 description of the model (format, framework, task, features and the family's own body:
-for scikit-learn the estimator tree, for torch the architecture). The same model always
-gives the same bytes, so the file's SHA-256 is the model digest.
+for scikit-learn the estimator tree, for torch the architecture, for XGBoost and LightGBM
+what the scikit-learn wrapper adds to the booster, whose own model text is the one
+tensor). The same model always gives the same bytes, so the file's SHA-256 is the model
+digest.
 
 Loading never executes code from the file: each model family (``sklearn_files``,
-``torch_mlp.network``) rebuilds its estimator from an allow-list, and a file naming any
-other family or class is refused. That is what makes it safe to verify a model someone
-else hands us.
+``torch_mlp.network``, ``boosting_files``) rebuilds its estimator from an allow-list, and
+a file naming any other family or class is refused. That is what makes it safe to verify
+a model someone else hands us.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def model_from_bytes(data: bytes) -> TrainedModel:
 
 
 # The model families: each stores its estimator as (format, JSON body, tensors) and rebuilds
-# it from an allow-list. Imported on use: torch costs about a second, which sklearn need not pay.
+# it from an allow-list. Imported on use: torch, xgboost and lightgbm cost about a second each,
+# which sklearn need not pay.
 
 
 def _encode(model: TrainedModel) -> tuple[str, dict, dict[str, np.ndarray]]:
@@ -134,6 +137,10 @@ def _encode(model: TrainedModel) -> tuple[str, dict, dict[str, np.ndarray]]:
         from hokusai_assets.lib.training.torch_mlp.network import TORCH_FORMAT
 
         return TORCH_FORMAT, model.estimator.body(), model.estimator.tensors()
+    if model.framework in ("xgboost", "lightgbm"):
+        from hokusai_assets.lib.training.boosting_files import encode_boosted
+
+        return encode_boosted(model.estimator)
     raise ModelError(f"no serialiser for framework {model.framework!r}", code="E_MODEL_UNSUPPORTED")
 
 
@@ -147,4 +154,8 @@ def _decode(description: dict, tensors: dict[str, np.ndarray]) -> Any:
         from hokusai_assets.lib.training.torch_mlp.network import load_torch
 
         return load_torch(description, tensors)
+    if framework in ("xgboost", "lightgbm"):
+        from hokusai_assets.lib.training.boosting_files import decode_boosted
+
+        return decode_boosted(description, tensors)
     raise ModelError(f"unsupported model framework {framework!r}", code="E_MODEL_FORMAT")

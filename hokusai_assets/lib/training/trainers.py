@@ -1,6 +1,7 @@
 """Training: one trainer protocol, the same trainer for the baseline and the improved model.
 
-``training.framework`` picks the trainer (``sklearn_trainer``, ``torch_mlp``); both fit rows
+``training.framework`` picks the trainer (``sklearn_trainer``, ``torch_mlp``,
+``boosting_trainer`` for ``xgboost`` and ``lightgbm``); each fits rows
 of the task schema into a :class:`~hokusai_assets.lib.training.model.TrainedModel`, and the
 same rows, hyperparameters and seed always give the same model file bytes.
 """
@@ -20,7 +21,7 @@ from hokusai_assets.lib.training.sklearn_trainer import SklearnTrainer
 
 
 class Trainer(Protocol):
-    """What both frameworks provide: fit rows of the task schema into a TrainedModel."""
+    """What every framework provides: fit rows of the task schema into a TrainedModel."""
 
     def fit(self, frame: pd.DataFrame, schema: TaskSchema) -> TrainedModel: ...
 
@@ -48,7 +49,12 @@ def get_trainer(
             checkpoint_dir=checkpoint_dir,
             progress=progress,
         )
+    if framework in ("xgboost", "lightgbm"):
+        # Imported here like torch: the module itself is light, xgboost/lightgbm load when it fits.
+        from hokusai_assets.lib.training.boosting_trainer import BoostingTrainer
+
+        return BoostingTrainer(framework=framework, model=model, hyperparameters=dict(hyperparameters), seed=seed)
     raise ModelError(
-        f"training.framework {framework!r} is not available; use 'sklearn' or 'torch'",
+        f"training.framework {framework!r} is not available; use 'sklearn', 'torch', 'xgboost' or 'lightgbm'",
         code="E_MODEL_FRAMEWORK",
     )

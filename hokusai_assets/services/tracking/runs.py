@@ -14,6 +14,7 @@ from Dagster definitions and the CLI.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -93,8 +94,8 @@ def _run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
 def _pip_requirements(framework: str) -> list[str]:
     """An explicit, short list: MLflow infers one by loading the model otherwise (seconds)."""
     names = ["mlflow", "numpy", "pandas", "safetensors", "scikit-learn", "hokusai_assets"]
-    if framework == "torch":
-        names.append("torch")
+    # The distribution that provides the framework's module (xgboost comes as its CPU-only build).
+    names += {"torch": ["torch"], "xgboost": ["xgboost-cpu"], "lightgbm": ["lightgbm"]}.get(framework, [])
     requirements = []
     for name in names:
         try:
@@ -358,8 +359,9 @@ def warm_up(tracking_uri: str, framework: str = "sklearn") -> None:
     from hokusai_assets.lib.training.sklearn_files import warm_up as warm_up_models
 
     warm_up_models()
-    if framework == "torch":
-        import torch  # noqa: F401  (about 1 s; a torch model file needs it to be read back)
+    if framework in ("torch", "xgboost", "lightgbm"):
+        # About 1 s each; a model file of that framework needs its library to be read back.
+        importlib.import_module(framework)
     # log_model checks the pip requirements against what is installed through a map of
     # every installed distribution, built once per process (about 1 s); build it now.
     from mlflow.utils.requirements_utils import _init_packages_to_modules_map
