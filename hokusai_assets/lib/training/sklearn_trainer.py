@@ -1,9 +1,12 @@
-"""The scikit-learn trainer: linear models behind a standard scaler, seeded and single-threaded.
+"""The scikit-learn trainer: linear models behind a standard scaler, and tree ensembles; seeded
+and single-threaded.
 
 Determinism is part of the contract: the rows arrive in canonical order (see
 ``lib.task.canonical_order``), the seed goes into every estimator that takes one, and
-BLAS runs on one thread while fitting so that summation order, and so every bit of the
-weights, does not depend on the machine's core count.
+BLAS and OpenMP run on one thread while fitting so that summation order, and so every bit
+of the weights, does not depend on the machine's core count. Tree ensembles with ``n_jobs`` get
+one job: a forest with more sums its trees' votes in the order threads finish, which can
+change the last bit of a probability.
 """
 
 from __future__ import annotations
@@ -18,13 +21,54 @@ from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.model import TrainedModel
 
-# name -> (task type, estimator factory path, defaults). Only estimators whose fitted state
-# is plain arrays, so that model files stay pickle-free (see sklearn_files).
-SKLEARN_MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "logistic_regression": ("classification", "sklearn.linear_model:LogisticRegression", {"max_iter": 2000}),
-    "ridge": ("regression", "sklearn.linear_model:Ridge", {}),
-    "linear_regression": ("regression", "sklearn.linear_model:LinearRegression", {}),
+# name -> {"estimators": factory path per task type, "defaults": hyperparameters}. Only
+# estimators whose fitted state sklearn_files can store without pickle. A linear name serves
+# one task type; a tree family both, the task type picking the classifier or the regressor.
+SKLEARN_MODELS: dict[str, dict[str, dict[str, Any]]] = {
+    "logistic_regression": {
+        "estimators": {"classification": "sklearn.linear_model:LogisticRegression"},
+        "defaults": {"max_iter": 2000},
+    },
+    "ridge": {"estimators": {"regression": "sklearn.linear_model:Ridge"}, "defaults": {}},
+    "linear_regression": {"estimators": {"regression": "sklearn.linear_model:LinearRegression"}, "defaults": {}},
+    # The old pipeline's default: 100 trees, at most 10 deep.
+    "random_forest": {
+        "estimators": {
+            "classification": "sklearn.ensemble:RandomForestClassifier",
+            "regression": "sklearn.ensemble:RandomForestRegressor",
+        },
+        "defaults": {"n_estimators": 100, "max_depth": 10},
+    },
+    "extra_trees": {
+        "estimators": {
+            "classification": "sklearn.ensemble:ExtraTreesClassifier",
+            "regression": "sklearn.ensemble:ExtraTreesRegressor",
+        },
+        "defaults": {"n_estimators": 100, "max_depth": 10},
+    },
+    "gradient_boosting": {
+        "estimators": {
+            "classification": "sklearn.ensemble:GradientBoostingClassifier",
+            "regression": "sklearn.ensemble:GradientBoostingRegressor",
+        },
+        "defaults": {"n_estimators": 100, "max_depth": 3, "learning_rate": 0.1},
+    },
+    # early_stopping off: scikit-learn's "auto" turns it on above 10,000 rows and then holds
+    # out a validation split, so a baseline and an improved model of different sizes would
+    # be trained differently.
+    "hist_gradient_boosting": {
+        "estimators": {
+            "classification": "sklearn.ensemble:HistGradientBoostingClassifier",
+            "regression": "sklearn.ensemble:HistGradientBoostingRegressor",
+        },
+        "defaults": {"max_iter": 100, "max_leaf_nodes": 31, "learning_rate": 0.1, "early_stopping": False},
+    },
 }
+
+# Trees split on thresholds, which a per-feature rescaling only moves: a scaler would add a
+# step and put the thresholds in standardised units. Tree families get none; the Pipeline
+# keeps its shape with the one "model" step.
+_TREE_FAMILIES = frozenset({"random_forest", "extra_trees", "gradient_boosting", "hist_gradient_boosting"})
 
 
 @dataclass(frozen=True)
@@ -40,18 +84,19 @@ class SklearnTrainer:
         from sklearn.preprocessing import StandardScaler
 
         try:
-            task_type, target, defaults = SKLEARN_MODELS[self.model]
+            entry = SKLEARN_MODELS[self.model]
         except KeyError:
             raise ModelError(
                 f"unknown training.model {self.model!r}; choose one of {', '.join(SKLEARN_MODELS)}",
                 code="E_MODEL_UNKNOWN",
             ) from None
-        if task_type != schema.task_type:
+        targets, defaults = entry["estimators"], entry["defaults"]
+        if schema.task_type not in targets:
             raise ModelError(
-                f"training.model {self.model!r} is for {task_type}, but the task is {schema.task_type}",
+                f"training.model {self.model!r} is for {' or '.join(targets)}, but the task is {schema.task_type}",
                 code="E_MODEL_TASK_MISMATCH",
             )
-        module, name = target.split(":")
+        module, name = targets[schema.task_type].split(":")
         cls = getattr(importlib.import_module(module), name)
         params = {**defaults, **self.hyperparameters}
         valid = cls().get_params()
@@ -62,8 +107,21 @@ class SklearnTrainer:
                 f"valid: {', '.join(sorted(valid))}",
                 code="E_MODEL_HYPERPARAMETER",
             )
+        if params.get("categorical_features", None) not in (None, "from_dtype"):
+            # Features arrive as float64, so "from_dtype" finds none; naming some would train
+            # categorical splits, which a model file cannot hold (refused here, not after fitting).
+            raise ModelError(
+                "training.hyperparameters: categorical_features is not supported; model files hold numeric splits only",
+                code="E_MODEL_HYPERPARAMETER",
+            )
         if "random_state" in valid:
             params["random_state"] = self.seed
+        if self.model in _TREE_FAMILIES:
+            # Only trees: the linear models' n_jobs is unused (LogisticRegression warns about it
+            # since 1.8), and setting it would change their existing model files' bytes.
+            if "n_jobs" in valid:
+                params["n_jobs"] = 1
+            return Pipeline([("model", cls(**params))])
         return Pipeline([("scale", StandardScaler()), ("model", cls(**params))])
 
     def fit(self, frame: pd.DataFrame, schema: TaskSchema) -> TrainedModel:
