@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -76,21 +77,31 @@ def _contributor(settings, wallet: str, contributor_id: str | None, license_: st
     show_default=True,
     help="The dry run's trainer.",
 )
+@click.option(
+    "--model",
+    default=None,
+    metavar="NAME",
+    help="The dry run's model of that framework, e.g. random_forest [default: logistic_regression, or mlp].",
+)
 @HOME
 @VERBOSE
-def run(dry_run: bool, framework: str, home: Path | None, verbose: bool) -> None:
+def run(dry_run: bool, framework: str, model: str | None, home: Path | None, verbose: bool) -> None:
     """Materialise the whole graph headless and print the result as JSON."""
     from hokusai_assets.services.tracking.worker import TrackingWorker
     from hokusai_assets.settings.layout import DEFAULT_HOME, HomeLayout
 
     if not dry_run:
         raise click.UsageError("hokusai run needs --dry-run; to evaluate a real file use: hokusai evaluate FILE --wallet 0x...")
+    if model is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", model):
+        # It names the dry run's folder too: a model name, not a path.
+        raise click.BadParameter(f"{model[:40]!r} is not a model name (e.g. random_forest)", param_hint="--model")
     home = (home or Path(os.environ.get("HOKUSAI_HOME", DEFAULT_HOME))).expanduser().resolve()
     # Started before Dagster is even imported: MLflow's start-up runs on the other core.
-    worker = TrackingWorker.start(HomeLayout(home).dry_run(framework).tracking_uri({}), framework)
+    worker = TrackingWorker.start(HomeLayout(home).dry_run(framework, model).tracking_uri({}), framework)
     from hokusai_assets.entry.runner import dry_run as run_dry
 
-    click.echo(json.dumps(run_dry(home, verbose=verbose, worker=worker, framework=framework).as_dict()))
+    outcome = run_dry(home, verbose=verbose, worker=worker, framework=framework, model=model)
+    click.echo(json.dumps(outcome.as_dict()))
 
 
 @main.command()

@@ -195,7 +195,11 @@ def evaluate_file(
 
 
 def dry_run(
-    home: Path, verbose: bool = False, worker: TrackingWorker | None = None, framework: str = "sklearn"
+    home: Path,
+    verbose: bool = False,
+    worker: TrackingWorker | None = None,
+    framework: str = "sklearn",
+    model: str | None = None,
 ) -> Outcome:
     """The whole graph on deterministic mock data, in ``<home>/dry-run``.
 
@@ -208,10 +212,10 @@ def dry_run(
     """
     from hokusai_assets.lib.samples.mock_task import write_mock_task
 
-    dry_home = HomeLayout(home).dry_run(framework)
+    dry_home = HomeLayout(home).dry_run(framework, model)
     # First, so that MLflow's start-up overlaps everything below.
     with warm_tracking(dry_home.home, dry_home.tracking_uri({}), worker, framework) as tracking:
-        task = write_mock_task(dry_home.mock_task_dir, framework=framework)
+        task = write_mock_task(dry_home.mock_task_dir, framework=framework, model=model)
         settings = load_settings(config_path=task.config_path, home=dry_home.home, environ={})
         contributor = Contributor(wallet=task.wallet, contributor_id="dry-run")
         with dg.DagsterInstance.ephemeral() as instance:

@@ -7,17 +7,18 @@ and the home are chosen, and the settings built from them, are in ``settings/loa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hokusai_assets.lib.attestation.eip712 import Eip712Domain
-from hokusai_assets.lib.errors import ConfigError
+from hokusai_assets.lib.errors import ConfigError, HokusaiError
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
 from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from hokusai_assets.lib.intake.validate import IntakePolicy
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.training.aliases import implied_task_type, normalise_training
 from hokusai_assets.settings.layout import DEFAULT_INBOX, DEFAULT_QUARANTINE
 
 
@@ -59,8 +60,21 @@ class TaskConfig(_Strict):
 class TrainingConfig(_Strict):
     framework: Literal["sklearn", "torch", "xgboost", "lightgbm"] = "sklearn"
     model: str = "logistic_regression"
+    # The replaced pipeline's spelling (RandomForestClassifier, ...), accepted as written:
+    # it sets model (lib/training/aliases.py) and is kept only to check it against task.type.
+    model_type: str | None = None
     hyperparameters: dict[str, int | float | str | bool | list[int] | None] = Field(default_factory=dict)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            return normalise_training(data)
+        except HokusaiError as error:  # reported as a config error, with the file's path
+            raise ValueError(error.message) from None
 
 
 class BootstrapConfig(_Strict):
@@ -251,6 +265,12 @@ class HokusaiConfig(_Strict):
         stray = [m for m in self.evaluation.weights if m not in metrics]
         if stray:
             raise ValueError(f"evaluation.weights names metrics that are not evaluated: {', '.join(stray)}")
+        implied = implied_task_type(self.training.model_type)
+        if implied is not None and implied != self.task.type:
+            raise ValueError(
+                f"training.model_type {self.training.model_type} is a {implied} model, but task.type is "
+                f"{self.task.type}; use the {'Classifier' if self.task.type == 'classification' else 'Regressor'}"
+            )
         if self.integration.strategy == "update" and not self.task.id_column:
             raise ValueError("integration.strategy 'update' matches rows by id: set task.id_column")
         return self
@@ -300,6 +320,9 @@ class HokusaiConfig(_Strict):
         view = self.model_dump(
             mode="json", exclude={"paths": True, "tracking": True, "serving": True, "rewards": True}
         )
+        # model_type only spells model, which is in the view: configs that say the same
+        # thing in the old words and in ours have the same digest.
+        view["training"].pop("model_type")
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

@@ -222,10 +222,11 @@ class HomeLayout:
             return configured
         return f"sqlite:///{self.mlflow_db.expanduser().absolute()}"
 
-    def dry_run(self, framework: str = "sklearn") -> HomeLayout:
+    def dry_run(self, framework: str = "sklearn", model: str | None = None) -> HomeLayout:
         """The home a dry run keeps everything it writes in, apart from real runs (and per
-        framework, since both frameworks' dry runs evaluate the same contribution bytes)."""
-        return HomeLayout(self.home / (DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}"))
+        framework and model, since every dry run evaluates the same contribution bytes)."""
+        name = DRY_RUN_DIR if framework == "sklearn" else f"{DRY_RUN_DIR}-{framework}"
+        return HomeLayout(self.home / (f"{name}-{model}" if model else name))
 
     @property
     def mock_task_dir(self) -> Path:

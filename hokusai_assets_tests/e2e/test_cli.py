@@ -193,3 +193,30 @@ def test_validate_exit_codes_and_json_report(cli, tmp_path):
     assert rejected.returncode == 2
     assert "FAIL  no_benchmark_leakage" in rejected.stdout
     assert rejected.stderr.strip().startswith("error[E_INTAKE_BENCHMARK_LEAKAGE]: ")
+
+
+def test_a_random_forest_dry_run_is_byte_identical_and_reruns(cli, tmp_path):
+    """A tree family through the whole graph: same bytes in two fresh homes, and
+    `hokusai verify --rerun` retrains both forests to the attested bytes."""
+    outputs = []
+    for name in ("home-a", "home-b"):
+        done = cli("run", "--dry-run", "--model", "random_forest", home=tmp_path / name, env=SAME_KEYS)
+        assert done.returncode == 0, done.stderr
+        outputs.append(json.loads(done.stdout))
+    a, b = (Path(output["attestation"]).parent for output in outputs)
+    assert (a / "statement.json").read_bytes() == (b / "statement.json").read_bytes()
+    assert a.parents[1].name == "dry-run-random_forest"  # apart from the default model's dry run
+    statement = json.loads((a / "statement.json").read_bytes())
+    home = a.parents[1]
+    done = cli("verify", str(a), "--rerun", "--config", str(home / "task" / "hokusai.yaml"), "--home", str(home),
+               home=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok    rerun_models:" in done.stdout
+    default = json.loads(cli("run", "--dry-run", home=tmp_path / "home-a", env=SAME_KEYS).stdout)
+    default_statement = json.loads((Path(default["attestation"]).parent / "statement.json").read_bytes())
+    assert default_statement["subject"] != statement["subject"]  # another improved model digest
+
+
+def test_a_dry_run_model_must_be_a_model_name(cli, tmp_path):
+    done = cli("run", "--dry-run", "--model", "../elsewhere", home=tmp_path)
+    assert done.returncode == 2 and "is not a model name" in done.stderr and "Traceback" not in done.stderr

@@ -100,3 +100,63 @@ def test_evaluation_policy_defaults_follow_task_type(regression_task):
     settings = load_settings(config_path=regression_task.config_path, environ={})
     policy = settings.config.evaluation_policy()
     assert policy.metrics == ("mse", "mae", "r2", "mape") and policy.primary_metric == "mse"
+
+
+# --- the replaced pipeline's training config, as written ----------------------------------
+
+OLD_TRAINING = {
+    "framework": "scikit-learn",
+    "model_type": "RandomForestClassifier",
+    "hyperparameters": {"n_estimators": 100, "max_depth": 10},
+}
+
+
+def test_the_old_pipelines_training_config_runs_as_written(mock_task):
+    from hokusai_assets.lib.training.trainers import get_trainer
+
+    old = write_config(mock_task.config_path.parent, lambda c: c.update(training=dict(OLD_TRAINING)))
+    settings = load_settings(config_path=old, environ={})
+    training = settings.config.training
+    assert (training.framework, training.model) == ("sklearn", "random_forest")
+    trainer = get_trainer(training.framework, training.model, training.hyperparameters, training.seed)
+    forest = trainer._estimator(settings.schema).steps[-1][1]
+    assert type(forest).__name__ == "RandomForestClassifier"
+    assert (forest.n_estimators, forest.max_depth) == (100, 10)
+
+    # The same training said in our words has the same config digest.
+    ours = {"framework": "sklearn", "model": "random_forest", "hyperparameters": {"n_estimators": 100, "max_depth": 10}}
+    new = write_config(mock_task.config_path.parent, lambda c: c.update(training=ours))
+    assert load_settings(config_path=new, environ={}).config_digest == settings.config_digest
+
+
+@pytest.mark.parametrize(
+    ("training", "hint"),
+    [
+        ({"model_type": "RandomForestRegressor"}, "is a regression model, but task.type is classification"),
+        ({"model_type": "SVC"}, "is not a class hokusai trains"),
+        ({"model_type": "RandomForestClassifier", "model": "ridge"}, "keep one of them"),
+        ({"model_type": "XGBClassifier", "framework": "lightgbm"}, "drop one of them"),
+    ],
+)
+def test_old_spellings_that_do_not_fit_are_named(mock_task, training, hint):
+    path = write_config(mock_task.config_path.parent, lambda c: c.update(training=training))
+    with pytest.raises(ConfigError) as error:
+        load_settings(config_path=path, environ={})
+    assert error.value.code == "E_CONFIG_INVALID" and hint in error.value.message
+
+
+@pytest.mark.parametrize(
+    ("training", "expected"),
+    [
+        ({"model_type": "XGBClassifier"}, ("xgboost", "xgboost")),
+        ({"model_type": "LGBMClassifier"}, ("lightgbm", "lightgbm")),
+        ({"framework": "xgboost"}, ("xgboost", "xgboost")),  # the framework's one model by default
+        ({"framework": "lightgbm"}, ("lightgbm", "lightgbm")),
+        ({"framework": "scikit-learn", "model_type": "HistGradientBoostingClassifier"}, ("sklearn", "hist_gradient_boosting")),
+        ({"model_type": "LogisticRegression"}, ("sklearn", "logistic_regression")),
+    ],
+)
+def test_old_class_names_and_framework_defaults(mock_task, training, expected):
+    path = write_config(mock_task.config_path.parent, lambda c: c.update(training=training))
+    config = load_settings(config_path=path, environ={}).config
+    assert (config.training.framework, config.training.model) == expected

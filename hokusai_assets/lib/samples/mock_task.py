@@ -64,22 +64,27 @@ class MockTask:
     wallet: str
 
 
-def _mock_training(task_type: str, framework: str, seed: int) -> dict:
+def _mock_training(task_type: str, framework: str, seed: int, model: str | None) -> dict:
     if framework == "torch":
-        return {"framework": "torch", "model": "mlp", "seed": seed}
+        return {"framework": "torch", "model": model or "mlp", "seed": seed}
     if framework != "sklearn":
         raise ValueError(f"unknown framework {framework!r}; use sklearn or torch")
-    model = "logistic_regression" if task_type == "classification" else "ridge"
-    return {"framework": "sklearn", "model": model, "seed": seed}
+    default = "logistic_regression" if task_type == "classification" else "ridge"
+    return {"framework": "sklearn", "model": model or default, "seed": seed}
 
 
 def write_mock_task(
-    directory: Path, task_type: str = "classification", seed: int = 0, framework: str = "sklearn"
+    directory: Path,
+    task_type: str = "classification",
+    seed: int = 0,
+    framework: str = "sklearn",
+    model: str | None = None,
 ) -> MockTask:
     """Write a complete mock task (config, baseline, benchmark, contribution) into ``directory``.
 
     Rows are drawn once and split, so all three tables come from one distribution.
-    ``framework`` picks the trainer: scikit-learn's linear models or the torch MLP.
+    ``framework`` picks the trainer: scikit-learn's models or the torch MLP; ``model`` one of
+    its models (default: the linear model of the task type, or the MLP).
     """
     directory.mkdir(parents=True, exist_ok=True)
     total = BASELINE_ROWS + BENCHMARK_ROWS + CONTRIBUTION_ROWS
@@ -101,7 +106,7 @@ def write_mock_task(
             "baseline_data": "baseline.parquet",
             "benchmark_data": "benchmark.parquet",
         },
-        "training": _mock_training(task_type, framework, seed),
+        "training": _mock_training(task_type, framework, seed, model),
         "evaluation": {"min_benchmark_rows": 100, "bootstrap": {"resamples": 1000, "seed": seed}},
         # The dry run keeps to its 5 s budget without Evidently's 3.5 s import; the
         # drift report is exercised by the bundled example and the tests.
