@@ -103,7 +103,9 @@ class BoostedModel:
     framework: str
     task_type: str
     booster: Any  # xgboost.Booster or lightgbm.Booster
-    booster_text: bytes  # what the file stores; kept so that a loaded model re-saves byte for byte
+    # What the file stores: read from the file on load (so a loaded model re-saves byte for
+    # byte), written from the booster on the first save after a fit (not during the fit).
+    booster_text: bytes | None
     n_features: int
     library_version: str
     classes: list[Any] | None = None  # sorted training labels; the booster predicts their indices
@@ -118,13 +120,20 @@ class BoostedModel:
             import xgboost
 
             booster, version = wrapper.get_booster(), xgboost.__version__
-            text = bytes(booster.save_raw("json"))
         else:
             import lightgbm
 
             booster, version = wrapper.booster_, lightgbm.__version__
-            text = booster.model_to_string().encode("utf-8")
-        return cls(framework, task_type, booster, text, int(wrapper.n_features_in_), version, classes, dict(params))
+        return cls(framework, task_type, booster, None, int(wrapper.n_features_in_), version, classes, dict(params))
+
+    def text(self) -> bytes:
+        """The booster in its library's own model format (JSON for XGBoost, text for LightGBM)."""
+        if self.booster_text is None:
+            if self.framework == "xgboost":
+                self.booster_text = bytes(self.booster.save_raw("json"))
+            else:
+                self.booster_text = self.booster.model_to_string().encode("utf-8")
+        return self.booster_text
 
     @property
     def classes_(self) -> np.ndarray:
@@ -190,7 +199,7 @@ class BoostedModel:
         return body
 
     def tensors(self) -> dict[str, np.ndarray]:
-        return {BOOSTER_TENSOR: np.frombuffer(self.booster_text, dtype=np.uint8).copy()}
+        return {BOOSTER_TENSOR: np.frombuffer(self.text(), dtype=np.uint8).copy()}
 
 
 def encode_boosted(model: BoostedModel) -> tuple[str, dict, dict[str, np.ndarray]]:
