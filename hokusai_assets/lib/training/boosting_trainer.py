@@ -39,6 +39,7 @@ import pandas as pd
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.boosting_files import FAMILIES, BoostedModel, family
+from hokusai_assets.lib.training.features import training_matrix
 from hokusai_assets.lib.training.model import TrainedModel
 
 MODEL_NAMES = {"xgboost": ("xgboost", "gradient_boosting"), "lightgbm": ("lightgbm", "gradient_boosting")}
@@ -124,7 +125,8 @@ class BoostingTrainer:
     def fit(self, frame: pd.DataFrame, schema: TaskSchema) -> TrainedModel:
         if frame.empty:
             raise ModelError("cannot train on an empty training set", code="E_MODEL_NO_ROWS")
-        X = np.ascontiguousarray(frame[schema.feature_names].astype("float64").to_numpy())
+        encoder, features = training_matrix(frame, schema)
+        X = np.ascontiguousarray(features.to_numpy())
         if np.isinf(X).any():
             # NaN is a missing value to both libraries; infinity is not a value they split on.
             raise ModelError("the training set has infinite feature values", code="E_MODEL_NONFINITE")
@@ -152,4 +154,4 @@ class BoostingTrainer:
                 code="E_MODEL_HYPERPARAMETER",
             ) from exc
         predictor = BoostedModel.from_wrapper(self.framework, schema.task_type, estimator, classes, params)
-        return TrainedModel.fitted(self.framework, schema, predictor)
+        return TrainedModel.fitted(self.framework, schema, predictor, encoder)

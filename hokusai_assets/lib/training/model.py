@@ -8,6 +8,12 @@ what the scikit-learn wrapper adds to the booster, whose own model text is the o
 tensor). The same model always gives the same bytes, so the file's SHA-256 is the model
 digest.
 
+A model whose features need more than a cast to float64 (categories, text, imputation)
+also has a fitted :class:`~hokusai_assets.lib.training.features.FeatureEncoder`: its state
+is the description's ``encoder`` (see ``features_files``), its idf tensors sit beside the
+family's, and the family is described as reading the encoder's output columns. A model
+without one has no ``encoder`` key, so its file is what it was before encoders existed.
+
 Loading never executes code from the file: each model family (``sklearn_files``,
 ``torch_mlp.network``, ``boosting_files``) rebuilds its estimator from an allow-list, and
 a file naming any other family or class is refused. That is what makes it safe to verify
@@ -26,6 +32,7 @@ import pandas as pd
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.evaluation.metrics import Predictions
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.training.features import FeatureEncoder
 
 METADATA_KEY = "hokusai.model"
 
@@ -40,16 +47,26 @@ class TrainedModel:
     label: str
     label_type: str
     estimator: Any
+    # The preprocessing the estimator was fitted behind; None when the features are numbers
+    # read as they are.
+    encoder: FeatureEncoder | None = None
 
     @classmethod
-    def fitted(cls, framework: str, schema: TaskSchema, estimator: Any) -> TrainedModel:
-        """What a trainer returns: ``estimator`` fitted to rows of ``schema``."""
-        return cls(framework, schema.task_type, schema.feature_names, schema.label, schema.label_type, estimator)
+    def fitted(
+        cls, framework: str, schema: TaskSchema, estimator: Any, encoder: FeatureEncoder | None = None
+    ) -> TrainedModel:
+        """What a trainer returns: ``estimator`` fitted to rows of ``schema`` (through ``encoder``)."""
+        return cls(
+            framework, schema.task_type, schema.feature_names, schema.label, schema.label_type, estimator, encoder
+        )
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What the estimator reads: the float64 features, or the encoder's output for them."""
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise ModelError(f"the model needs feature column(s) {', '.join(missing)}", code="E_MODEL_FEATURES")
+        if self.encoder is not None:
+            return self.encoder.frame(frame)
         return frame[self.feature_names].astype("float64")
 
     def predict_features(self, frame: pd.DataFrame) -> np.ndarray:
@@ -78,7 +95,7 @@ class TrainedModel:
         from hokusai_assets.lib.commitments.canonical import canonical_json
 
         model_format, body, tensors = _encode(self)
-        description = {
+        description: dict[str, Any] = {
             "format": model_format,
             "framework": self.framework,
             "task_type": self.task_type,
@@ -87,6 +104,15 @@ class TrainedModel:
             "label_type": self.label_type,
             "model": body,
         }
+        if self.encoder is not None:
+            from hokusai_assets.lib.training.features_files import encode_encoder
+
+            state, encoder_tensors = encode_encoder(self.encoder)
+            clash = sorted(set(tensors) & set(encoder_tensors))
+            if clash:
+                raise ModelError(f"tensor name(s) {', '.join(clash)} used twice", code="E_MODEL_UNSUPPORTED")
+            description["encoder"] = state
+            tensors = {**tensors, **encoder_tensors}
         return save(tensors, metadata={METADATA_KEY: canonical_json(description).decode("utf-8")})
 
 
@@ -111,15 +137,42 @@ def read_model_file(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 def model_from_bytes(data: bytes) -> TrainedModel:
     """Rebuild a model from a model file, without executing anything from it."""
     description, tensors = read_model_file(data)
+    encoder = None
+    if "encoder" in description:
+        from hokusai_assets.lib.training.features_files import decode_encoder
+
+        feature_names = description.get("feature_names")
+        if not isinstance(feature_names, list):
+            raise ModelError("model file feature_names must be a list", code="E_MODEL_FORMAT")
+        encoder, owned = decode_encoder(description["encoder"], tensors, feature_names)
+        # The family sees what it was fitted on: the encoder's columns and its own tensors.
+        tensors = {name: value for name, value in tensors.items() if name not in owned}
+        description = {**description, "feature_names": encoder.output_names}
+        del description["encoder"]
     estimator = _decode(description, tensors)
+    if encoder is not None:
+        _check_reads(estimator, encoder.output_names)
     return TrainedModel(
         framework=description["framework"],
         task_type=description["task_type"],
-        feature_names=list(description["feature_names"]),
+        feature_names=list(encoder.feature_names if encoder else description["feature_names"]),
         label=description["label"],
         label_type=description["label_type"],
         estimator=estimator,
+        encoder=encoder,
     )
+
+
+def _check_reads(estimator: Any, columns: list[str]) -> None:
+    """The estimator reads the encoder's columns (the torch and boosting decoders check the
+    count against the description; a scikit-learn estimator says it in n_features_in_)."""
+    width = getattr(estimator, "n_features_in_", len(columns))
+    names = getattr(estimator, "feature_names_in_", None)
+    if width != len(columns) or (names is not None and list(names) != columns):
+        raise ModelError(
+            f"the estimator does not read the {len(columns)} columns the feature encoder makes ({width} columns)",
+            code="E_MODEL_FORMAT",
+        )
 
 
 # The model families: each stores its estimator as (format, JSON body, tensors) and rebuilds

@@ -19,6 +19,7 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.training.features import training_matrix
 from hokusai_assets.lib.training.model import TrainedModel
 
 # name -> {"estimators": factory path per task type, "defaults": hyperparameters}. Only
@@ -135,8 +136,10 @@ class SklearnTrainer:
                 code="E_MODEL_ONE_CLASS",
             )
         estimator = self._estimator(schema)
-        X = frame[schema.feature_names].astype("float64")
+        # Categories and text are encoded first: a linear model's scaler then standardises
+        # the encoded columns, as it does plain numbers.
+        encoder, X = training_matrix(frame, schema)
         y = frame[schema.label].to_numpy()
         with threadpool_limits(limits=1):
             estimator.fit(X, y)
-        return TrainedModel.fitted("sklearn", schema, estimator)
+        return TrainedModel.fitted("sklearn", schema, estimator, encoder)

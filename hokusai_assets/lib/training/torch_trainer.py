@@ -14,6 +14,7 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
+from hokusai_assets.lib.training.features import FeatureEncoder, training_matrix
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.torch_mlp.checkpoints import (
     checkpoint_file,
@@ -29,14 +30,16 @@ TORCH_MODELS = ("mlp",)
 
 @dataclass(frozen=True)
 class _Data:
-    X: np.ndarray  # raw features, float64
+    X: np.ndarray  # features (encoded, when there is an encoder), float64
     y: np.ndarray  # class indices (int64) or the target (float64)
     classes: list[Any] | None
     fingerprint: str
+    encoder: FeatureEncoder | None
 
 
 def _training_data(frame: pd.DataFrame, schema: TaskSchema) -> _Data:
-    X = np.ascontiguousarray(frame[schema.feature_names].astype("float64").to_numpy())
+    encoder, features = training_matrix(frame, schema)
+    X = np.ascontiguousarray(features.to_numpy())
     if not np.all(np.isfinite(X)):
         raise ModelError("the training set has missing or infinite feature values", code="E_MODEL_NONFINITE")
     labels = frame[schema.label]
@@ -71,7 +74,7 @@ def _training_data(frame: pd.DataFrame, schema: TaskSchema) -> _Data:
     digest = hashlib.sha256()
     header = {
         "task_type": schema.task_type,
-        "feature_names": schema.feature_names,
+        "feature_names": encoder.output_names if encoder else schema.feature_names,
         "label": schema.label,
         "classes": classes,
         "shape": list(X.shape),
@@ -79,7 +82,7 @@ def _training_data(frame: pd.DataFrame, schema: TaskSchema) -> _Data:
     digest.update(canonical_json(header))
     digest.update(X.tobytes())
     digest.update(y.tobytes())
-    return _Data(X=X, y=y, classes=classes, fingerprint="sha256:" + digest.hexdigest())
+    return _Data(X=X, y=y, classes=classes, fingerprint="sha256:" + digest.hexdigest(), encoder=encoder)
 
 
 def _standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +137,7 @@ class TorchTrainer:
         else:
             targets = data.y
         outputs = 1 if data.classes is None else len(data.classes)
-        layer_sizes = [len(schema.feature_names), *params["hidden_sizes"], outputs]
+        layer_sizes = [data.X.shape[1], *params["hidden_sizes"], outputs]
 
         network = self._train(inputs, targets, layer_sizes, params, data)
         estimator = TorchMLP(
@@ -149,7 +152,7 @@ class TorchTrainer:
             target_scale=target_scale,
             training={"model": self.model, "hyperparameters": params, "seed": self.seed},
         )
-        return TrainedModel.fitted("torch", schema, estimator)
+        return TrainedModel.fitted("torch", schema, estimator, data.encoder)
 
     def _train(self, inputs: np.ndarray, targets: np.ndarray, layer_sizes: list[int], params: dict, data: _Data) -> Any:
         import torch
