@@ -135,7 +135,24 @@ def read_model_file(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def model_from_bytes(data: bytes) -> TrainedModel:
-    """Rebuild a model from a model file, without executing anything from it."""
+    """Rebuild a model from a model file, without executing anything from it.
+
+    Every family checks what it reads, but a crafted file can still trip a library's own
+    code in ways no check names (a seed out of range, a loss strategy it does not know):
+    any failure to rebuild is the file's fault, reported as E_MODEL_FORMAT, never a crash."""
+    try:
+        return _model_from_bytes(data)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise ModelError(
+            f"the model file cannot be rebuilt ({type(exc).__name__}: {str(exc)[:200]}); it was not written by "
+            "this version of hokusai, or it was altered",
+            code="E_MODEL_FORMAT",
+        ) from exc
+
+
+def _model_from_bytes(data: bytes) -> TrainedModel:
     description, tensors = read_model_file(data)
     encoder = None
     if "encoder" in description:

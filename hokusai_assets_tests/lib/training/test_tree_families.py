@@ -243,3 +243,19 @@ def test_a_boosting_grid_wider_than_its_initial_prediction_is_refused():
 
     error = _refusal(_forge(_model_bytes("gradient_boosting", "multiclass"), one_stage_per_column))
     assert error.code == "E_MODEL_FORMAT"
+
+
+def _unknown_init_strategy(description: dict, tensors: dict) -> None:
+    _final(description)["state"]["init_"]["estimator"]["state"]["_strategy"] = {"value": "nonsense"}
+
+
+def _feature_names_not_a_list(description: dict, tensors: dict) -> None:
+    description["feature_names"] = 7
+
+
+@pytest.mark.parametrize("edit", [_unknown_init_strategy, _feature_names_not_a_list], ids=["init-strategy", "names"])
+def test_a_file_that_trips_the_library_itself_is_a_format_error_not_a_crash(edit):
+    """What no check names (scikit-learn failing inside its own code on a crafted value)
+    is still E_MODEL_FORMAT, never a TypeError or UnboundLocalError for the caller."""
+    error = _refusal(_forge(_model_bytes("gradient_boosting", "binary"), edit))
+    assert error.code in {"E_MODEL_FORMAT", "E_MODEL_UNTRUSTED"}
