@@ -222,17 +222,19 @@ def _new_engine(url: str) -> sa.Engine:
     @sa.event.listens_for(engine, "connect")
     def _pragmas(connection, _record) -> None:
         cursor = connection.cursor()
+        # The wait first: switching to WAL takes a lock that another process opening the
+        # same new store may hold for a moment.
+        cursor.execute("PRAGMA busy_timeout=30000")
         # WAL: readers (status, the Dagster asset) never block the server's writes;
         # synchronous=FULL: a committed outcome is on disk before it is acknowledged.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     return engine
 
 
-def _create_tables(engine: sa.Engine, attempts: int = 4) -> None:
+def _create_tables(engine: sa.Engine, attempts: int = 6) -> None:
     """``create_all`` checks, then creates: two processes opening a new store at once (two
     servers, a server and the sensor) can both see a table missing, and the second CREATE
     fails ("already exists", or on PostgreSQL a duplicate in pg_type). Looking again then
