@@ -3,7 +3,13 @@ close a reward epoch, refresh an A/B experiment."""
 
 import dagster as dg
 
-REFERENCE_ASSETS = ("baseline_training_set", "benchmark_dataset", "baseline_model", "baseline_metrics")
+REFERENCE_ASSETS = (
+    "baseline_training_set",
+    "benchmark_dataset",
+    "tuned_hyperparameters",
+    "baseline_model",
+    "baseline_metrics",
+)
 CONTRIBUTION_ASSETS = (
     "contributed_dataset",
     "validated_contribution",
@@ -20,7 +26,7 @@ CONTRIBUTION_ASSETS = (
 prepare_baseline = dg.define_asset_job(
     "prepare_baseline",
     selection=dg.AssetSelection.assets(*REFERENCE_ASSETS),
-    description="Load the baseline and benchmark, train the baseline model and score it.",
+    description="Load the baseline and benchmark, tune (when configured), train the baseline model and score it.",
 )
 
 

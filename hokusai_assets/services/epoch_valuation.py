@@ -5,14 +5,19 @@ decides it: the coalition's data root, the baseline and benchmark data roots, th
 digest (trainer, hyperparameters, seed, metric) and the code version. So each subset is
 trained once, across materialisations and epochs, and a change of any input is a new key.
 ``--rerun`` verification passes ``use_cache=False`` and retrains everything.
+
+Every fit uses the hyperparameters the baseline was trained with (``tuned_hyperparameters``:
+the configured ones, or the tuning study's choice). The choice is a function of the baseline
+rows, the config and the code, which the cache key already holds.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +32,9 @@ from hokusai_assets.lib.rewards.epoch_rows import OWNER, ROW_KEY, MemberAccount
 from hokusai_assets.lib.rewards.players import KMEANS_RESTARTS, assign_players, holdings, standardised_features
 from hokusai_assets.lib.rewards.shapley import coalition_mask, leave_one_out_budget, shapley_values
 from hokusai_assets.lib.training.trainers import get_trainer
+from hokusai_assets.lib.training.tuning import training_hyperparameters
 from hokusai_assets.services.epochs import rewards_config
+from hokusai_assets.services.tuning import recorded_document
 from hokusai_assets.settings.load import Settings
 
 
@@ -55,12 +62,15 @@ class FitCache:
 
 
 def _scorer(
-    settings: Settings, baseline: pd.DataFrame, benchmark: pd.DataFrame, table: pd.DataFrame, players: np.ndarray
+    settings: Settings,
+    baseline: pd.DataFrame,
+    benchmark: pd.DataFrame,
+    table: pd.DataFrame,
+    players: np.ndarray,
+    hyperparameters: Mapping[str, Any],
 ) -> CoalitionScorer:
     config = settings.config
-    trainer = get_trainer(
-        config.training.framework, config.training.model, config.training.hyperparameters, config.training.seed
-    )
+    trainer = get_trainer(config.training.framework, config.training.model, hyperparameters, config.training.seed)
     schema = settings.schema
     return CoalitionScorer(
         schema=schema,
@@ -85,13 +95,22 @@ def value_epoch(
     *,
     use_cache: bool = True,
     progress: Callable[[str], None] = lambda _: None,
+    hyperparameters: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The epoch's ``contribution_values`` document (JSON-ready; see the README's "Rewards")."""
+    """The epoch's ``contribution_values`` document (JSON-ready; see the README's "Rewards").
+
+    ``hyperparameters``: what the baseline was trained with; by default the stored choice
+    (``services/tuning.recorded_document``), which is the configured values without tuning.
+    """
+    if hyperparameters is None:
+        hyperparameters = training_hyperparameters(
+            settings.config.training.hyperparameters, recorded_document(settings)
+        )
     rewards = rewards_config(settings)
     schema = settings.schema
     players = assign_players(table, schema, rewards.players, rewards.seed)
     n = int(players.max()) + 1 if len(players) else 0
-    scorer = _scorer(settings, baseline, benchmark, table, players)
+    scorer = _scorer(settings, baseline, benchmark, table, players, hyperparameters)
     cache = FitCache(
         settings.layout.reward_subset_cache_dir if use_cache else None,
         {

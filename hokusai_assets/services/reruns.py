@@ -8,8 +8,16 @@ it. A re-run finds them there and checks, in order:
   benchmark) against its committed data root;
 - ``rerun_stored_models``: each stored model file against its attested digest, so a model
   swapped under HOKUSAI_HOME (the file the registry and serving would use) is caught;
-- ``rerun_models``: both models trained again with the same trainer, hyperparameters and
-  seed, which must give byte-identical files;
+- with ``training.tuning`` only, ``rerun_tuning_record``: the stored study
+  (``storage/tuned_hyperparameters.json``) is the one attested: its trials hash to the study
+  digest, its choice is the statement's; and ``rerun_tuning``: the study run again on the
+  stored baseline chooses the same parameters with the same digest. The recorded choice is
+  checked first so a swapped file is named as such; the study is then re-run rather than
+  trusted, because it is deterministic (seeded TPE, one worker, seeded folds, deterministic
+  trainers) and bounded (trials x folds fits of the baseline), and only a re-run shows the
+  parameters came out of the study rather than being written into it;
+- ``rerun_models``: both models trained again with the same trainer, hyperparameters (the
+  attested choice, with tuning) and seed, which must give byte-identical files;
 - ``rerun_metrics``: the delta recomputed, which must equal the statement's exactly.
 
 Training is deterministic, so every digest and number must come out exactly as recorded.
@@ -28,7 +36,68 @@ from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.evaluation.delta import compute_delta
 from hokusai_assets.lib.training.trainers import get_trainer
+from hokusai_assets.lib.training.tuning import (
+    TuningError,
+    attested_section,
+    recorded_trials,
+    study_digest,
+    training_hyperparameters,
+)
+from hokusai_assets.services.tuning import TUNED_ASSET, choose_hyperparameters, recorded_document
 from hokusai_assets.settings.load import Settings
+
+
+def _tuning_checks(
+    predicate: DeltaOnePredicate, settings: Settings, baseline: pd.DataFrame
+) -> tuple[list[Check], dict[str, Any] | None]:
+    """(checks, hyperparameters to retrain with, or None when a check failed). No checks at all
+    when neither the config nor the statement tunes: such a re-run is what it always was."""
+    training = settings.config.training
+    attested = predicate.tuning
+    if training.tuning is None and attested is None:
+        return [], dict(training.hyperparameters)
+    if training.tuning is None or attested is None:
+        detail = "the statement records a tuning study but hokusai.yaml has no training.tuning" if attested else (
+            "hokusai.yaml sets training.tuning but the statement records no tuning study"
+        )
+        return [Check("rerun_tuning_record", False, detail)], None
+    try:
+        document = recorded_document(settings)
+    except TuningError as error:
+        return [Check("rerun_tuning_record", False, error.message)], None
+    expected = training_hyperparameters(training.hyperparameters, document)
+    problems = []
+    if study_digest(recorded_trials(document)) != attested["study_digest"]:
+        problems.append("its trials do not hash to the attested study digest")
+    if canonical_json(attested_section(document)) != canonical_json(attested):
+        problems.append("its choice or CV scores differ from the statement's")
+    if canonical_json(document["hyperparameters"]) != canonical_json(expected):
+        problems.append("its hyperparameters are not training.hyperparameters with the attested choice")
+    path = settings.layout.document_file(TUNED_ASSET)
+    checks = [
+        Check(
+            "rerun_tuning_record",
+            not problems,
+            f"the stored study is the attested one ({attested['study_digest']})"
+            if not problems
+            else f"{path}: {'; '.join(problems)}",
+        )
+    ]
+    if problems:
+        return checks, None
+    again = attested_section(choose_hyperparameters(settings, baseline))
+    same = canonical_json(again) == canonical_json(attested)
+    checks.append(
+        Check(
+            "rerun_tuning",
+            same,
+            f"the study run again chose {attested['chosen']} with the attested study digest"
+            if same
+            else f"the study run again gave study digest {again['study_digest']} and chose {again['chosen']}; "
+            f"the statement has {attested['study_digest']} and {attested['chosen']}",
+        )
+    )
+    return checks, expected if same else None
 
 
 def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
@@ -107,11 +176,16 @@ def rerun_checks(statement: dict[str, Any], settings: Settings) -> list[Check]:
     if changed:
         return checks
 
+    tuning_checks, hyperparameters = _tuning_checks(predicate, settings, baseline)
+    checks.extend(tuning_checks)
+    if hyperparameters is None:
+        return checks
+
     training = settings.config.training
     schema = settings.schema
     models = {}
     for name, frame in (("baseline", baseline), ("improved", integrated)):
-        trainer = get_trainer(training.framework, training.model, training.hyperparameters, training.seed)
+        trainer = get_trainer(training.framework, training.model, hyperparameters, training.seed)
         models[name] = trainer.fit(frame, schema)
     mismatched = [name for name, model in models.items() if bytes_digest(model.to_bytes()) != stored[name][1]]
     checks.append(

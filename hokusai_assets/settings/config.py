@@ -57,6 +57,15 @@ class TaskConfig(_Strict):
         )
 
 
+class TuningConfig(_Strict):
+    """``training.tuning``: one seeded Optuna study on the baseline training set (lib/training/tuning.py)."""
+
+    method: Literal["optuna"] = "optuna"
+    trials: int = Field(default=20, ge=1, le=10_000)
+    cv_folds: int = Field(default=5, ge=2, le=100)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)  # default: training.seed
+
+
 class TrainingConfig(_Strict):
     framework: Literal["sklearn", "torch", "xgboost", "lightgbm"] = "sklearn"
     model: str = "logistic_regression"
@@ -65,6 +74,8 @@ class TrainingConfig(_Strict):
     model_type: str | None = None
     hyperparameters: dict[str, int | float | str | bool | list[int] | None] = Field(default_factory=dict)
     seed: int = Field(default=42, ge=0, le=2**32 - 1)
+    # Absent: the configured hyperparameters, as before; present: tuned once on the baseline.
+    tuning: TuningConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -323,6 +334,9 @@ class HokusaiConfig(_Strict):
         # model_type only spells model, which is in the view: configs that say the same
         # thing in the old words and in ours have the same digest.
         view["training"].pop("model_type")
+        # A config without training.tuning keeps the digest it had before tuning existed.
+        if view["training"]["tuning"] is None:
+            view["training"].pop("tuning")
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

@@ -31,7 +31,9 @@ OVERVIEW_ASSETS = {"contributions_overview"}
 REWARD_ASSETS = {"reward_epoch", "epoch_rows", "epoch_model", "contribution_values", "payouts", "epoch_attestation", "epoch_mlflow_run"}
 # Issue 15 adds one partition per A/B experiment.
 EXPERIMENT_ASSETS = {"ab_experiment"}
-ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS | EXPERIMENT_ASSETS
+# Issue 16 adds the hyperparameters every model is trained with (tuned once, or as configured).
+TUNING_ASSETS = {"tuned_hyperparameters"}
+ALL_ASSETS = DESIGN_ASSETS | TRACKING_ASSETS | OVERVIEW_ASSETS | REWARD_ASSETS | EXPERIMENT_ASSETS | TUNING_ASSETS
 # What evaluating a contribution runs; closing a reward epoch is a job of its own.
 CONTRIBUTION_JOBS = {"prepare_baseline", "evaluate_contribution", "refresh_contributions_overview"}
 ALL_JOBS = CONTRIBUTION_JOBS | {"close_reward_epoch", "refresh_ab_experiment"}
@@ -79,11 +81,14 @@ def test_lineage_follows_the_design(mock_settings):
 
     assert "contributed_dataset" in parents("validated_contribution")
     assert {"baseline_training_set", "validated_contribution"} <= parents("integrated_training_set")
-    assert parents("improved_model") == {"integrated_training_set"}
+    # Tuned once, on the baseline: the baseline and every improved model share the choice.
+    assert parents("tuned_hyperparameters") == {"baseline_training_set"}
+    assert parents("baseline_model") == {"baseline_training_set", "tuned_hyperparameters"}
+    assert parents("improved_model") == {"integrated_training_set", "tuned_hyperparameters"}
     assert {"improved_model", "benchmark_dataset"} <= parents("improved_metrics")
     assert {"baseline_metrics", "improved_metrics"} <= parents("delta_result")
     assert "delta_result" in parents("attestation")
-    assert {"baseline_training_set", "epoch_rows"} <= parents("epoch_model")
+    assert {"baseline_training_set", "epoch_rows", "tuned_hyperparameters"} <= parents("epoch_model")
     assert {"reward_epoch", "epoch_rows", "benchmark_dataset"} <= parents("contribution_values")
     assert "contribution_values" in parents("payouts")
     assert {"payouts", "epoch_model", "contribution_values"} <= parents("epoch_attestation")

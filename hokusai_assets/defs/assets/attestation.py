@@ -9,6 +9,7 @@ from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.attestation.statement import attest_contribution
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.training.model import TrainedModel
+from hokusai_assets.lib.training.tuning import attested_section
 from hokusai_assets.services.attestations import verify_files, write_attestation
 
 
@@ -42,6 +43,7 @@ def attestation(
     improved_model: TrainedModel,
     delta_result: dict,
     drift_report: dict,
+    tuned_hyperparameters: dict,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     contributor = Contributor(**contributed_dataset["contributor"])
@@ -63,6 +65,7 @@ def attestation(
         delta=delta_result,
         config_digest=settings.config_digest,
         seed=settings.config.training.seed,
+        tuning=attested_section(tuned_hyperparameters),
     )
     files = settings.layout.attestation(context.partition_key)
     keys = hokusai.attester_keys()

@@ -14,7 +14,16 @@ from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.settings.load import Settings
 
 
-def _score(settings: Settings, model: TrainedModel, benchmark: pd.DataFrame, **extra_metadata: str) -> dg.MaterializeResult:
+def cv_metadata(tuned_hyperparameters: dict) -> dict[str, float]:
+    """The chosen parameters' cross-validated score on the baseline training set (mean and sd
+    over the folds), beside the benchmark metrics; nothing when training.tuning is off."""
+    tuning = tuned_hyperparameters["tuning"]
+    if tuning is None:
+        return {}
+    return {f"cv/{tuning['metric']}_mean": tuning["cv_mean"], f"cv/{tuning['metric']}_sd": tuning["cv_sd"]}
+
+
+def _score(settings: Settings, model: TrainedModel, benchmark: pd.DataFrame, **extra_metadata) -> dg.MaterializeResult:
     config = settings.config
     table = metrics_table(config.task.type, config.metric_names, model.predict(benchmark), config.evaluation.average)
     overall = table[table["scope"] == "overall"]
@@ -38,11 +47,20 @@ def _score(settings: Settings, model: TrainedModel, benchmark: pd.DataFrame, **e
     description="Every configured metric of the baseline model on the benchmark, overall and per class.",
 )
 def baseline_metrics(
-    hokusai: HokusaiResource, baseline_model: TrainedModel, benchmark_dataset: pd.DataFrame
+    hokusai: HokusaiResource,
+    baseline_model: TrainedModel,
+    benchmark_dataset: pd.DataFrame,
+    tuned_hyperparameters: dict,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     # The fingerprint lets a headless runner tell whether the reference is current.
-    return _score(settings, baseline_model, benchmark_dataset, **{FINGERPRINT_METADATA_KEY: settings.reference_fingerprint()})
+    return _score(
+        settings,
+        baseline_model,
+        benchmark_dataset,
+        **{FINGERPRINT_METADATA_KEY: settings.reference_fingerprint()},
+        **cv_metadata(tuned_hyperparameters),
+    )
 
 
 @dg.asset(

@@ -10,10 +10,17 @@ from hokusai_assets.defs.assets.training import benchmark_dataset
 from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.resources import HokusaiResource, TrackingResource
 from hokusai_assets.defs.retries import OUTSIDE_RETRY_POLICY
-from hokusai_assets.lib.tracking.record import METRICS_COMPARISON_MD, ContributionRecord, delta_metrics
+from hokusai_assets.lib.tracking.record import (
+    METRICS_COMPARISON_MD,
+    ContributionRecord,
+    delta_metrics,
+    tuning_tracking,
+)
+from hokusai_assets.lib.training.tuning import training_hyperparameters
+from hokusai_assets.services.tuning import TUNED_ASSET
 
 
-def _params(settings, key: str, contributor: dict) -> dict[str, str]:
+def _params(settings, key: str, contributor: dict, hyperparameters: dict) -> dict[str, str]:
     config = settings.config
     params = {
         "config_digest": settings.config_digest,
@@ -24,7 +31,8 @@ def _params(settings, key: str, contributor: dict) -> dict[str, str]:
         "integration_strategy": config.integration.strategy,
         "contribution_key": key,
         "wallet": contributor["wallet"],
-        **{f"hp.{name}": value for name, value in sorted(config.training.hyperparameters.items())},
+        # What the models were trained with: training.hyperparameters, and the tuned ones if any.
+        **{f"hp.{name}": value for name, value in sorted(hyperparameters.items())},
     }
     return {name: str(value) for name, value in params.items()}
 
@@ -47,6 +55,7 @@ def mlflow_run(
     contributed_dataset: dict,
     delta_result: dict,
     drift_report: dict,
+    tuned_hyperparameters: dict,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     if not settings.config.tracking.enabled:
@@ -56,10 +65,15 @@ def mlflow_run(
     metrics = delta_metrics(delta_result)
     if drift_report.get("enabled"):
         metrics["drift.drifted_share"] = float(drift_report["drifted_share"])
+    cv_metrics, tuning_params = tuning_tracking(tuned_hyperparameters)
+    metrics |= cv_metrics
     artifacts = {
         "delta/delta_result.json": layout.document_file("delta_result", key),
         "attestation": layout.attestation(key).directory,
     }
+    if tuned_hyperparameters["tuning"] is not None:
+        # The study's every trial (params, fold scores, CV score) as the run's trials table.
+        artifacts["tuning/tuned_hyperparameters.json"] = layout.document_file(TUNED_ASSET)
     drift_html = layout.drift_report_file(key)
     if drift_html.is_file():
         artifacts["drift/drift_report.html"] = drift_html
@@ -70,7 +84,15 @@ def mlflow_run(
         partition=key,
         dagster_run_id=context.run.run_id,
         task_type=settings.config.task.type,
-        params=_params(settings, key, contributed_dataset["contributor"]),
+        params={
+            **_params(
+                settings,
+                key,
+                contributed_dataset["contributor"],
+                training_hyperparameters(settings.config.training.hyperparameters, tuned_hyperparameters),
+            ),
+            **tuning_params,
+        },
         metrics=metrics,
         delta=delta_result,
         artifacts={name: str(path) for name, path in artifacts.items()},

@@ -25,6 +25,7 @@ from hokusai_assets.lib.rewards.report import epoch_markdown, harmful_markdown, 
 from hokusai_assets.lib.rewards.statement import epoch_statement
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.trainers import get_trainer
+from hokusai_assets.lib.training.tuning import training_hyperparameters
 from hokusai_assets.services.epoch_files import PLOT_FILE, attest_epoch, epoch_predicate_of
 from hokusai_assets.services.epoch_valuation import value_epoch
 from hokusai_assets.services.epochs import gather_epoch, rewards_config
@@ -77,16 +78,18 @@ def reward_epoch(
     description="The same trainer, hyperparameters and seed as the baseline, on the baseline plus every new row of the epoch.",
 )
 def epoch_model(
-    hokusai: HokusaiResource, baseline_training_set: pd.DataFrame, epoch_rows: pd.DataFrame
+    hokusai: HokusaiResource,
+    baseline_training_set: pd.DataFrame,
+    epoch_rows: pd.DataFrame,
+    tuned_hyperparameters: dict,
 ) -> dg.MaterializeResult:
     settings = hokusai.load()
     training = settings.config.training
     frame = training_set(
         baseline_training_set, epoch_rows, settings.schema, settings.config.integration.max_samples, training.seed
     )
-    model = get_trainer(training.framework, training.model, training.hyperparameters, training.seed).fit(
-        frame, settings.schema
-    )
+    hyperparameters = training_hyperparameters(training.hyperparameters, tuned_hyperparameters)
+    model = get_trainer(training.framework, training.model, hyperparameters, training.seed).fit(frame, settings.schema)
     return dg.MaterializeResult(
         value=model, metadata={"model_digest": bytes_digest(model.to_bytes()), "training_rows": len(frame)}
     )
@@ -107,11 +110,14 @@ def contribution_values(
     epoch_rows: pd.DataFrame,
     baseline_training_set: pd.DataFrame,
     benchmark_dataset: pd.DataFrame,
+    tuned_hyperparameters: dict,
 ) -> dg.MaterializeResult:
+    settings = hokusai.load()
     accounts = [MemberAccount.from_document(c) for c in reward_epoch["contributions"]]
     values = value_epoch(
-        hokusai.load(), epoch_rows, accounts, baseline_training_set, benchmark_dataset, progress=context.log.info
-    )
+        settings, epoch_rows, accounts, baseline_training_set, benchmark_dataset, progress=context.log.info,
+        hyperparameters=training_hyperparameters(settings.config.training.hyperparameters, tuned_hyperparameters),
+    )  # fmt: skip
     valuation = values["valuation"]
     return dg.MaterializeResult(
         value=values,

@@ -135,11 +135,15 @@ class DeltaOnePredicate:
     config_digest: str
     code_version: Mapping[str, Any]
     seed: int
+    # With training.tuning only: the study's settings, the chosen hyperparameters, their CV score
+    # and the study digest (lib/training/tuning.py). Absent otherwise, so untuned statements keep
+    # their bytes.
+    tuning: Mapping[str, Any] | None = None
 
     def statement(self) -> dict[str, Any]:
         """The in-toto Statement v1: subjects are the improved model and the contribution's data root."""
         partition = self.contribution.partition
-        return {
+        statement = {
             "_type": STATEMENT_TYPE,
             "subject": [
                 {"name": f"model:{self.task_name}:{partition}", "digest": {"sha256": _hex(self.improved.model_digest)}},
@@ -158,6 +162,9 @@ class DeltaOnePredicate:
                 "seed": self.seed,
             },
         }
+        if self.tuning is not None:
+            statement["predicate"]["tuning"] = dict(self.tuning)
+        return statement
 
     @classmethod
     def from_statement(cls, statement: Any) -> DeltaOnePredicate:
@@ -213,6 +220,11 @@ class DeltaOnePredicate:
             subjects[1] == {"name": f"data:{partition}", "digest": {DATA_ROOT_ALGORITHM: root.hex()}},
             f"subject[1] is not the contribution ({DATA_ROOT_ALGORITHM} == predicate.contribution.data_root)",
         )
+        tuning = predicate.get("tuning")
+        if tuning is not None:
+            tuning = _mapping(predicate, "tuning", "predicate")
+            _digest(tuning.get("study_digest"), "tuning.study_digest")
+            _require(isinstance(tuning.get("chosen"), dict), "tuning.chosen is missing or not an object")
         columns = task.get("columns")
         return cls(
             task_name=task.get("name"),
@@ -230,6 +242,7 @@ class DeltaOnePredicate:
             config_digest=predicate["config_digest"],
             code_version=predicate["code_version"],
             seed=predicate["seed"],
+            tuning=tuning,
         )
 
 
@@ -282,11 +295,13 @@ def attest_contribution(
     config_digest: str,
     seed: int,
     code: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> DeltaOnePredicate:
     """The predicate of one evaluated contribution, from the tables and models actually used.
 
     Data roots are computed over the task's committed columns; model digests are the
-    SHA-256 of the model files the models write.
+    SHA-256 of the model files the models write. ``tuning`` is the tuning section
+    (``lib/training/tuning.attested_section``), None when nothing was tuned.
     """
     columns = schema.columns
     return DeltaOnePredicate(
@@ -322,4 +337,5 @@ def attest_contribution(
         config_digest=config_digest,
         code_version=code_version() if code is None else code,
         seed=seed,
+        tuning=tuning,
     )

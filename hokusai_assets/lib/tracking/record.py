@@ -44,6 +44,25 @@ def delta_metrics(delta: Mapping[str, Any]) -> dict[str, float]:
     return metrics
 
 
+def tuning_tracking(tuned: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """(metrics, params) of the ``tuned_hyperparameters`` document for the MLflow run.
+
+    Metrics ``cv.<metric>_mean`` and ``cv.<metric>_sd`` (the chosen parameters' folds on the
+    baseline training set) sit beside the benchmark metrics; params ``tuning.*`` say how the
+    study ran and its digest. Both empty when nothing was tuned, so untuned runs log as before.
+    """
+    tuning = tuned.get("tuning")
+    if tuning is None:
+        return {}, {}
+    metric = tuning["metric"]
+    metrics = {f"cv.{metric}_mean": float(tuning["cv_mean"]), f"cv.{metric}_sd": float(tuning["cv_sd"])}
+    params = {
+        f"tuning.{key}": str(tuning[key])
+        for key in ("method", "trials", "cv_folds", "seed", "metric", "direction", "best_trial", "study_digest")
+    }
+    return metrics, params
+
+
 @dataclass(frozen=True)
 class ContributionRecord:
     """Everything one contribution's MLflow run is made of, as plain JSON-able values.
