@@ -43,6 +43,17 @@ from hokusai_assets.services.serving.predictions import predict_now
 from hokusai_assets.settings.load import Settings, load_settings
 
 
+def _plain_cell(value: Any, nullable: bool) -> Any:
+    """A frame cell as the plain value a request has (numpy scalars unwrapped); a missing cell of
+    a feature that may be missing is None."""
+    if nullable and not isinstance(value, str) and value is not None:
+        import pandas as pd
+
+        if pd.api.types.is_scalar(value) and pd.isna(value):
+            return None
+    return value.item() if hasattr(value, "item") else value
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     version: str
@@ -127,9 +138,12 @@ class ModelRegistry:
         if hasattr(data, "to_dict"):
             # A frame may carry more than the features (a label, an id): the model reads its features.
             # Its cells are numpy scalars: made the plain values a request has, exactly (no JSON round trip).
-            present = [name for name in self.settings.schema.feature_names if name in data.columns]
+            schema = self.settings.schema
+            present = [name for name in schema.feature_names if name in data.columns]
+            # Features that may be missing (categories, texts, imputed numbers): NaN / pd.NA is null.
+            nullable = {name for name, kind in schema.features if kind in ("category", "text")} | set(schema.imputation_of)
             records = [
-                {name: value.item() if hasattr(value, "item") else value for name, value in row.items()}
+                {name: _plain_cell(value, name in nullable) for name, value in row.items()}
                 for row in data[present].to_dict(orient="records")
             ]
         else:

@@ -17,7 +17,18 @@ from hokusai_assets.lib.task import TaskSchema
 def _pandas_type(schema: TaskSchema) -> dg.DagsterType:
     from dagster_pandas import PandasColumn, create_dagster_pandas_dataframe_type
 
+    imputed = schema.imputation_of
+
     def feature_column(name: str, kind: str) -> PandasColumn:
+        # Categories, texts and imputed numbers may be missing (null in a committed row).
+        if kind in ("category", "text"):
+            return PandasColumn.string_column(name, non_nullable=False)
+        if name in imputed:  # missing values allowed: the range constraints skip them
+            if kind == "int":
+                return PandasColumn.integer_column(name, ignore_missing_vals=True)
+            if kind == "bool":
+                return PandasColumn.boolean_column(name, ignore_missing_vals=True)
+            return PandasColumn.float_column(name, ignore_missing_vals=True)
         if kind == "int":
             return PandasColumn.integer_column(name, non_nullable=True)
         if kind == "bool":

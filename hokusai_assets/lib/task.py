@@ -126,6 +126,8 @@ def canonical_order(frame: pd.DataFrame, schema: TaskSchema) -> pd.DataFrame:
 
     Tables are kept in this order wherever a model is trained on them, so what is trained
     (and so every bit of the model) does not depend on the order in which rows arrived.
+    Category and text columns hold strings (compared as strings); a missing value (None,
+    NaN, pd.NA) sorts after every value, so rows with nulls have their place too.
     """
     return frame.iloc[canonical_permutation(frame, schema)].reset_index(drop=True)
 

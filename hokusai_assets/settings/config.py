@@ -31,7 +31,12 @@ class TaskConfig(_Strict):
     type: Literal["classification", "regression"]
     label: str
     label_type: Literal["int", "str", "float"] | None = None
-    features: dict[str, Literal["int", "float", "bool"]] = Field(min_length=1)
+    # int, float and bool are numbers; category a string one-hot encoded over the training
+    # set's values; text free text read as TF-IDF (lib/training/features.py).
+    features: dict[str, Literal["int", "float", "bool", "category", "text"]] = Field(min_length=1)
+    # feature -> mean | median | most_frequent | constant:<value>: what a missing value becomes.
+    # A numeric feature named here may be missing in the data (null); others may not.
+    imputation: dict[str, str] = Field(default_factory=dict)
     id_column: str | None = None
     baseline_data: str
     benchmark_data: str
@@ -44,6 +49,10 @@ class TaskConfig(_Strict):
             raise ValueError("a regression label must be numeric (label_type int or float)")
         if self.id_column and (self.id_column in self.features or self.id_column == self.label):
             raise ValueError(f"id_column {self.id_column!r} must not be a feature or the label")
+        try:
+            self.schema()
+        except HokusaiError as error:  # an imputation that names no feature or does not fit its type
+            raise ValueError(f"task.imputation: {error.message}") from None
         return self
 
     def schema(self) -> TaskSchema:
@@ -54,6 +63,7 @@ class TaskConfig(_Strict):
             label_type=label_type,
             features=tuple(self.features.items()),
             id_column=self.id_column,
+            imputation=tuple(self.imputation.items()),
         )
 
 
@@ -337,6 +347,9 @@ class HokusaiConfig(_Strict):
         # A config without training.tuning keeps the digest it had before tuning existed.
         if view["training"]["tuning"] is None:
             view["training"].pop("tuning")
+        # A task without imputation keeps the digest it had before imputation existed.
+        if not view["task"]["imputation"]:
+            view["task"].pop("imputation")
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

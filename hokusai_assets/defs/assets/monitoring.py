@@ -11,7 +11,7 @@ from hokusai_assets.lib.files import atomic_write_bytes
 
 # Evidently (3.5 s) is imported by detect_drift when it runs, not by this import.
 from hokusai_assets.lib.monitoring.drift import detect_drift
-from hokusai_assets.lib.monitoring.drift_check import DRIFT_CHECK, drift_check, drift_skip_reason
+from hokusai_assets.lib.monitoring.drift_check import DRIFT_CHECK, drift_check, drift_columns, drift_skip_reason
 
 
 @dg.asset(
@@ -47,13 +47,15 @@ def drift_report(
             check_results=[check_result(drift_check(None, monitoring.drift_share_threshold, skipped))],
         )
     schema = settings.schema
+    compared, categorical = drift_columns(schema, baseline_training_set, validated_contribution)
     result = detect_drift(
         baseline_training_set,
         validated_contribution,
-        [*schema.feature_names, schema.label],
+        compared,
         share_threshold=monitoring.drift_share_threshold,
         label=schema.label,
         task_type=schema.task_type,
+        categorical=categorical,
     )
     html_path = settings.layout.drift_report_file(context.partition_key)
     atomic_write_bytes(html_path, result.html)

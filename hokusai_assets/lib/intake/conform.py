@@ -4,6 +4,21 @@ Every table that enters the graph (baseline, benchmark, contribution) goes throu
 :func:`conform`, so "what a valid row is" has exactly one definition: the task's columns,
 each coerced safely to its declared type. Coercion never loses information silently: a
 float that is not integral never becomes an int, a non-numeric string never becomes NaN.
+
+``category`` and ``text`` features hold strings (object columns, ``None`` where missing).
+A category is stripped of surrounding spaces and an empty one is missing; a number in a
+category cell is read as its text, written the way JSON would write it, so a CSV's ``7``
+and a Parquet file's ``7.0`` are both the category ``"7"`` (``2.5`` stays ``"2.5"``;
+booleans are ``"true"``/``"false"``). A text is kept as written (a number becomes its text
+the same way), except that an empty text is missing (a CSV cannot tell the two apart).
+Both may be missing in any row: a missing category or text is ``null`` in the committed
+row, never a reason to reject it.
+
+Missing numbers: a numeric feature with a declared imputation may be missing (kept as a
+missing value, committed as ``null``; ``int`` becomes the nullable ``Int64`` and ``bool``
+``boolean``); ``intake.nan_policy`` (reject the file or drop the rows) applies to the
+label, the id and numeric features without one. ±inf is never a missing value: it follows
+``nan_policy`` for every numeric column.
 """
 
 from __future__ import annotations
@@ -67,7 +82,43 @@ def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
     return parsed.astype("float64")
 
 
+def _value_text(value: object) -> str | None:
+    """A cell of a category or text column as a string, None where missing."""
+    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if number.is_integer() and abs(number) < 2**53:
+            return str(int(number))
+        return repr(number)
+    return str(value)
+
+
+def category_text(value: object) -> str | None:
+    """A category value as intake stores it: text stripped of surrounding spaces, a number as
+    its JSON text (``7`` and ``7.0`` are ``"7"``), None where missing or empty."""
+    text = _value_text(value)
+    return None if text is None or not text.strip() else text.strip()
+
+
+def _to_strings(series: pd.Series, kind: FeatureType) -> pd.Series:
+    values = series.tolist()
+    if kind == "category":
+        texts = [category_text(v) for v in values]
+    else:  # an empty text is a missing one: a CSV cannot tell them apart
+        texts = [t if t else None for t in map(_value_text, values)]
+    return pd.Series(texts, index=series.index, dtype=object)
+
+
 def _coerce_feature(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series:
+    if kind in ("category", "text"):
+        return _to_strings(series, kind)
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series):
             return series.astype("boolean")
@@ -115,7 +166,9 @@ def conform(
 
     ``source`` names the table in messages (a file name or "baseline training set").
     Missing values and ±inf are rejected, or their rows dropped when ``nan_policy`` is
-    ``drop_rows``: a committed row never holds NaN or infinity.
+    ``drop_rows``: a committed row never holds NaN or infinity. Missing values of category
+    and text features, and of numeric features with a declared imputation, are kept as
+    missing (committed as ``null``); see the module docstring.
     """
     present = [str(c) for c in frame.columns]
     require_unique_columns(present, source)
@@ -134,16 +187,31 @@ def conform(
     coerced[schema.label] = _coerce_label(frame[schema.label], schema.label, schema.label_type, source)
     out = pd.DataFrame(coerced, index=pd.RangeIndex(len(frame)))
 
+    types = schema.feature_types
+    imputed = set(schema.imputation_of)
     invalid = np.zeros(len(out), dtype=bool)
     for column in out.columns:
         values = out[column]
-        bad = values.isna().to_numpy()
+        kind = types.get(column)
+        if kind in ("category", "text"):
+            continue  # strings or None: missing is allowed, committed as null
+        missing = values.isna().to_numpy()
+        infinite = np.zeros(len(out), dtype=bool)
         if pd.api.types.is_float_dtype(values):
-            bad |= ~np.isfinite(values.to_numpy(dtype="float64", na_value=np.nan))
+            infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+        may_be_missing = kind is not None and column in imputed
+        bad = infinite if may_be_missing else missing | infinite
         if bad.any() and nan_policy == "reject":
+            what = "infinite values" if may_be_missing else "missing, NaN or infinite values"
+            if may_be_missing:
+                fix = "replace them"
+            elif kind is not None:
+                fix = "fill them, declare an imputation for the feature in task.imputation"
+            else:
+                fix = "fill them"
             raise SchemaError(
-                f"{source}: column '{column}' has missing, NaN or infinite values in rows "
-                f"{_row_numbers(bad)}; fill them, or set intake.nan_policy: drop_rows to drop such rows",
+                f"{source}: column '{column}' has {what} in rows "
+                f"{_row_numbers(bad)}; {fix}, or set intake.nan_policy: drop_rows to drop such rows",
                 code="E_SCHEMA_MISSING_VALUE",
             )
         invalid |= bad
@@ -152,10 +220,11 @@ def conform(
         out = out.loc[~invalid].reset_index(drop=True)
 
     for name, kind in schema.features:
+        nullable = name in imputed
         if kind == "int":
-            out[name] = out[name].astype("int64")
+            out[name] = out[name].astype("Int64" if nullable else "int64")
         elif kind == "bool":
-            out[name] = out[name].astype("bool")
+            out[name] = out[name].astype("boolean" if nullable else "bool")
     if schema.label_type == "int":
         out[schema.label] = out[schema.label].astype("int64")
     elif schema.label_type == "str":

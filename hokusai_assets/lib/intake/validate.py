@@ -8,8 +8,11 @@ Dagster asset, the CLI and the tests all see one explained outcome.
 Steps, in order:
 1. parse (formats) and enforce size/row limits;
 2. scan every string column for PII and replace each value by its keyed pseudonym;
-3. conform to the task schema (columns, safe types, NaN policy) and check labels;
-4. score quality (completeness, uniqueness, label balance, values in range);
+3. conform to the task schema (columns, safe types, NaN policy; category and text
+   features as strings, missing as null) and check labels; a category or text feature
+   the parser read as numbers is scanned for PII here, once it is text;
+4. score quality (completeness, uniqueness, label balance, values in range: numeric
+   features only, a missing value with a declared imputation is not out of range);
 5. deduplicate by canonical row hash: within the file, against the baseline training set
    and against earlier accepted contributions, so resubmitted rows earn nothing;
 6. remove rows whose features equal a benchmark row (leakage), and reject the file when
@@ -115,21 +118,30 @@ def _rows_in(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np
     candidates = np.flatnonzero(np.isin(mine, theirs))
     if candidates.size == 0:
         return np.zeros(len(frame), dtype=bool)
-    exact = set(other[columns].itertuples(index=False, name=None))
+    exact = set(map(_comparable, other[columns].itertuples(index=False, name=None)))
     found = np.zeros(len(frame), dtype=bool)
     for i, row in zip(candidates, frame[columns].iloc[candidates].itertuples(index=False, name=None)):
-        found[i] = row in exact
+        found[i] = _comparable(row) in exact
     return found
+
+
+def _comparable(row: tuple) -> tuple:
+    """A row whose missing cells (None, NaN, pd.NA) all compare equal: a missing value is null
+    in a committed row, so two rows that differ only in how pandas marks missing are one row."""
+    return tuple(None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in row)
 
 
 def empty_rows(schema: TaskSchema) -> pd.DataFrame:
     """A zero-row table with the task's columns and dtypes (what a rejected file yields)."""
-    dtypes = {"int": "int64", "float": "float64", "bool": "bool", "str": object}
+    dtypes = {"int": "int64", "float": "float64", "bool": "bool", "str": object, "category": object, "text": object}
+    nullable = {"int": "Int64", "bool": "boolean"}
+    imputed = schema.imputation_of
     columns = {}
     if schema.id_column:
         columns[schema.id_column] = pd.Series([], dtype=object)
     for name, kind in schema.features:
-        columns[name] = pd.Series([], dtype=dtypes[kind])
+        dtype = nullable.get(kind, dtypes[kind]) if name in imputed else dtypes[kind]
+        columns[name] = pd.Series([], dtype=dtype)
     columns[schema.label] = pd.Series([], dtype=dtypes[schema.label_type])
     return pd.DataFrame(columns)
 
@@ -175,10 +187,13 @@ def _in_range(frame: pd.DataFrame, baseline: pd.DataFrame, schema: TaskSchema) -
     numeric = [name for name, kind in schema.features if kind in ("int", "float")]
     if not numeric or frame.empty:
         return 1.0
-    low, high = baseline[numeric].min(), baseline[numeric].max()
+    # Only numbers have a range (categories and texts are not compared); a missing value
+    # (declared imputation) is not out of range.
+    reference = baseline[numeric].astype("float64")
+    low, high = reference.min(), reference.max()
     margin = (high - low) * _RANGE_MARGIN
-    values = frame[numeric]
-    inside = (values >= low - margin) & (values <= high + margin)
+    values = frame[numeric].astype("float64")
+    inside = ((values >= low - margin) & (values <= high + margin)) | values.isna()
     return float(inside.all(axis=1).mean())
 
 
@@ -237,6 +252,7 @@ def _fit_schema(
         report["pii"] = pii.as_dict()
         report["pii"]["column_hints"] = {c: h for c in map(str, raw.columns) if (h := column_hint(c))}
         conformed, conform_report = conform(protected, schema, source=name, nan_policy=policy.nan_policy)
+        conformed = _scan_late_strings(raw, conformed, schema, key, pii, report)
         check_labels(conformed, schema, classes, source=name)
     except HokusaiError as error:
         return _failed_schema(error.message, error.code, schema, report)
@@ -244,6 +260,33 @@ def _fit_schema(
     if conformed.empty:
         return _failed_schema(f"{name}: no rows left after validation", "E_DATA_EMPTY", schema, report)
     return _FittedRows(raw, conformed, conform_report, pii)
+
+
+def _scan_late_strings(
+    raw: pd.DataFrame, conformed: pd.DataFrame, schema: TaskSchema, key: PiiKey, pii: PiiReport, report: dict
+) -> pd.DataFrame:
+    """Scan the category and text features that became strings only in ``conform``.
+
+    Step 2 scans the file's string columns; a category or text column the parser read as
+    numbers (a column of card numbers, say) is text only after conforming, and is scanned
+    here, so its PII is pseudonymised rather than the file rejected.
+    """
+    late = [
+        name
+        for name, kind in schema.features
+        if kind in ("category", "text")
+        and not (pd.api.types.is_object_dtype(raw[name].dtype) or pd.api.types.is_string_dtype(raw[name].dtype))
+    ]
+    if not late:
+        return conformed
+    scanned, found = scan_and_pseudonymise(conformed, key, columns=late)
+    for column, per_entity in found.counts.items():
+        merged = pii.counts.setdefault(column, {})
+        for entity, count in per_entity.items():
+            merged[entity] = merged.get(entity, 0) + count
+    pii.scanned_columns.extend(c for c in late if c not in pii.scanned_columns)
+    report["pii"].update(pii.as_dict() | {"column_hints": report["pii"].get("column_hints", {})})
+    return scanned
 
 
 def schema_misfit(

@@ -134,6 +134,7 @@ def detect_drift(
     share_threshold: float = 0.5,
     label: str | None = None,
     task_type: str | None = None,
+    categorical: Sequence[str] = (),
 ) -> DriftResult:
     """Compare ``current`` (the contribution) with ``reference`` (the baseline) over ``columns``.
 
@@ -147,6 +148,8 @@ def detect_drift(
         label: the label column, if it is among ``columns``; only used with ``task_type``.
         task_type: ``"classification"`` tests the label as categorical, ``"regression"``
             as numerical; ``None`` lets Evidently infer its type like any other column.
+        categorical: columns tested as categorical whatever their values look like (the
+            task's ``category`` features: a category "7" is a label, not a number).
 
     Raises:
         HokusaiError: ``E_DRIFT_COLUMN`` if a column is missing from either frame;
@@ -156,8 +159,8 @@ def detect_drift(
             ``E_DRIFT`` if Evidently itself fails.
     """
     wanted = _check_arguments(reference, current, columns, share_threshold, label, task_type)
-    reference = reference.loc[:, wanted].reset_index(drop=True)
-    current = current.loc[:, wanted].reset_index(drop=True)
+    reference = _plain_dtypes(reference.loc[:, wanted].reset_index(drop=True))
+    current = _plain_dtypes(current.loc[:, wanted].reset_index(drop=True))
     for column in wanted:
         for name, frame in (("reference", reference), ("current", current)):
             if not frame[column].replace([math.inf, -math.inf], float("nan")).notna().any():
@@ -168,7 +171,7 @@ def detect_drift(
                 )
 
     columns_out, drifted_share, dataset_drift, html = _run_evidently(
-        reference, current, wanted, share_threshold, label if task_type else None, task_type
+        reference, current, wanted, share_threshold, label if task_type else None, task_type, categorical
     )
     summary = _summary(columns_out, drifted_share, dataset_drift)
     digest = "sha256:" + hashlib.sha256(canonical_json(summary)).hexdigest()
@@ -182,6 +185,18 @@ def detect_drift(
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integers (``Int64``: a numeric feature with missing values) as float64 with
+    NaN, nullable booleans as objects: Evidently infers neither extension dtype."""
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, pd.BooleanDtype):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(dtype):
+            frame[column] = frame[column].astype("float64")
+    return frame
 
 
 def _json_float(value: float) -> float | None:
@@ -307,6 +322,7 @@ def _data_definition(
     wanted: list[str],
     label: str | None,
     task_type: str | None,
+    forced_categorical: Sequence[str] = (),
 ) -> Any:
     numerical: list[str] = []
     categorical: list[str] = []
@@ -317,6 +333,8 @@ def _data_definition(
             kind = ct.Categorical
         elif column == label and task_type == "regression":
             kind = ct.Numerical
+        elif column in forced_categorical:
+            kind = ct.Categorical
         else:
             kind = api.infer_column_type(reference[column])
         if kind == ct.Numerical:
@@ -357,9 +375,10 @@ def _run_evidently(
     share_threshold: float,
     label: str | None,
     task_type: str | None,
+    categorical: Sequence[str] = (),
 ) -> tuple[tuple[ColumnDrift, ...], float, bool, bytes]:
     api = _evidently()
-    definition = _data_definition(api, reference, current, wanted, label, task_type)
+    definition = _data_definition(api, reference, current, wanted, label, task_type, categorical)
     share = float(share_threshold)
     try:
         report = api.Report([api.Preset(columns=wanted, drift_share=share)], include_tests=True)

@@ -5,10 +5,36 @@ Importing this module does not import Evidently; ``drift.detect_drift`` does, wh
 
 from __future__ import annotations
 
+import pandas as pd
+
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.monitoring.drift import DriftResult
+from hokusai_assets.lib.task import TaskSchema
 
 DRIFT_CHECK = "drift_below_threshold"
+
+
+def drift_columns(
+    schema: TaskSchema, reference: pd.DataFrame, current: pd.DataFrame
+) -> tuple[list[str], list[str]]:
+    """(columns compared, those compared as categorical) for a task.
+
+    Numbers are compared as Evidently infers them, ``category`` features as categorical;
+    ``text`` features are left out (Evidently's text drift trains a classifier per column:
+    slow, and not a distribution test), and so is a feature with no value on one side
+    (all missing: nothing to compare). The label is always compared.
+    """
+    compared: list[str] = []
+    categorical: list[str] = []
+    for name, kind in schema.features:
+        if kind == "text":
+            continue
+        if not (reference[name].notna().any() and current[name].notna().any()):
+            continue
+        compared.append(name)
+        if kind == "category":
+            categorical.append(name)
+    return [*compared, schema.label], categorical
 
 
 def drift_skip_reason(enabled: bool, rows: int) -> str | None:

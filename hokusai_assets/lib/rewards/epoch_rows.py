@@ -77,12 +77,16 @@ def content_keys(frame: pd.DataFrame, schema: TaskSchema, float_decimals: int) -
     return [leaf.hex() for leaf in row_leaves(rounded, columns)]
 
 
-_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": "object"}
+_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "str": "object", "category": "object", "text": "object"}
+_NULLABLE = {"int": "Int64", "bool": "boolean"}  # numeric features with a declared imputation
 
 
 def _empty_table(schema: TaskSchema) -> pd.DataFrame:
     """No rows, but the task's column types: an empty epoch still trains on the baseline's."""
-    types = {name: _DTYPES[kind] for name, kind in schema.features} | {schema.label: _DTYPES[schema.label_type]}
+    imputed = schema.imputation_of
+    types = {
+        name: _NULLABLE.get(kind, _DTYPES[kind]) if name in imputed else _DTYPES[kind] for name, kind in schema.features
+    } | {schema.label: _DTYPES[schema.label_type]}
     if schema.id_column:
         types[schema.id_column] = "object"
     types |= {OWNER: "object", ROW_KEY: "object"}

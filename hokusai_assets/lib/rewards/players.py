@@ -28,8 +28,21 @@ KMEANS_RESTARTS = 3  # seeded k-means++ starts; the best (lowest inertia) is kep
 
 
 def standardised_features(table: pd.DataFrame, schema: TaskSchema) -> np.ndarray:
-    """Features as float64, centred and scaled per column (a constant column stays 0)."""
-    X = table[schema.feature_names].astype("float64").to_numpy()
+    """Features as float64, centred and scaled per column (a constant column stays 0).
+
+    A task with categories, texts or imputation is first encoded by a
+    :class:`~hokusai_assets.lib.training.features.FeatureEncoder` fitted on ``table`` itself
+    (one-hot categories, TF-IDF texts, imputed numbers), the same encoding its models read;
+    a purely numeric task is cast to float64 as it always was.
+    """
+    if schema.needs_encoding:
+        if len(table) == 0:
+            return np.zeros((0, 0), dtype=np.float64)
+        from hokusai_assets.lib.training.features import FeatureEncoder
+
+        X = FeatureEncoder.fit(table, schema).transform(table)
+    else:
+        X = table[schema.feature_names].astype("float64").to_numpy()
     if len(X) == 0:
         return X
     centre = X.mean(axis=0)

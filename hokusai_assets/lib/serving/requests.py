@@ -3,7 +3,10 @@
 Two shapes: ``{"records": [{feature: value, …}, …]}`` or ``{"columns": […], "rows": [[…], …]}``.
 Every row must carry exactly the task's features, each of its declared type: an ``int``
 feature takes JSON integers that fit int64, a ``float`` feature finite numbers, a ``bool``
-feature ``true``/``false``. Messages name the row and the feature, never a value: inputs can
+feature ``true``/``false``; a ``category`` or ``text`` feature takes a string or ``null`` (a
+number in a category is read as its text, as intake does: ``7`` is ``"7"``; a category the
+model never saw is fine: it reads as none of the known ones), and a numeric feature with a
+declared imputation also takes ``null`` (the model imputes it). Messages name the row and the feature, never a value: inputs can
 hold personal data, so a string where a number belongs is run through the intake's PII
 detector and the message says what it looks like instead of echoing it.
 """
@@ -37,8 +40,25 @@ def _looks_like(value: str) -> str:
     return f" (it looks like {', '.join(kinds)}; the value is not shown or logged)" if kinds else ""
 
 
-def _value(row: int, name: str, kind: str, value: Any) -> int | float | bool:
+def _string_value(row: int, name: str, kind: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if kind == "category" and isinstance(value, int | float) and (not isinstance(value, float) or math.isfinite(value)):
+        from hokusai_assets.lib.intake.conform import category_text
+
+        return category_text(value)
+    what = "a string or null" if kind == "text" else "a string, a number or null"
+    raise _bad(f"row {row}, feature {name!r}: expected {what} ({kind}), got {type(value).__name__}", "E_SERVE_TYPE")
+
+
+def _value(row: int, name: str, kind: str, value: Any, nullable: bool = False) -> Any:
     where = f"row {row}, feature {name!r}"
+    if kind in ("category", "text"):
+        return _string_value(row, name, kind, value)
+    if value is None:
+        if nullable:
+            return None
+        raise _bad(f"{where}: null is not a value here (no imputation is declared for it); send a {kind}", "E_SERVE_TYPE")
     if isinstance(value, str):
         raise _bad(f"{where}: expected {kind}, got a string{_looks_like(value)}", "E_SERVE_TYPE")
     if kind == "bool":
@@ -78,7 +98,7 @@ def _records(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, int | float | bool]]:
+def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, Any]]:
     """The request's rows, each a dict of the task's features in schema order, typed."""
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object", "E_SERVE_BODY_SHAPE")
@@ -91,6 +111,7 @@ def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, i
     if len(records) > max_rows:
         raise _bad(f"{len(records)} rows in one request; at most {max_rows} (serving.max_rows)", "E_SERVE_TOO_MANY_ROWS", 413)
     features = schema.features
+    imputed = schema.imputation_of
     names = {name for name, _ in features}
     rows = []
     for i, record in enumerate(records):
@@ -106,7 +127,7 @@ def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, i
             elif kind == "int" and kind_of_value is int and INT64[0] <= value <= INT64[1]:
                 row[name] = value
             else:
-                row[name] = _value(i, name, kind, value)
+                row[name] = _value(i, name, kind, value, name in imputed)
         rows.append(row)
     return rows
 

@@ -37,8 +37,13 @@ def score_rows(model: TrainedModel, rows: Sequence[Mapping[str, Any]]) -> list[d
             code="E_SERVE_MODEL_FEATURES",
             status=409,
         )
-    # Straight to float64 in feature order (what model.features gives), without a frame of dicts.
-    X = pd.DataFrame(np.array([[row[name] for name in names] for row in rows], dtype="float64"), columns=names)
+    if model.encoder is not None:
+        # Categories, texts or imputation: the model's own encoder reads the rows (an unseen
+        # category is all zeros, a missing value its declared imputation).
+        X = model.features(pd.DataFrame([[row[name] for name in names] for row in rows], columns=names, dtype=object))
+    else:
+        # Straight to float64 in feature order (what model.features gives), without a frame of dicts.
+        X = pd.DataFrame(np.array([[row[name] for name in names] for row in rows], dtype="float64"), columns=names)
     # Rows are checked finite when the request is parsed; sklearn need not scan them again.
     with sklearn.config_context(assume_finite=True):
         if model.task_type == "regression":

@@ -167,7 +167,11 @@ def _log_pyfunc_model(
     from hokusai_assets.lib.training.model import model_from_bytes
 
     model = model_from_bytes(Path(model_file).read_bytes())
-    example = model.features(input_example).head(_EXAMPLE_ROWS).reset_index(drop=True)
+    if model.encoder is None:
+        example = model.features(input_example).head(_EXAMPLE_ROWS).reset_index(drop=True)
+    else:
+        # The pyfunc reads raw features (strings, missing values) and encodes them itself.
+        example = input_example[model.feature_names].head(_EXAMPLE_ROWS).reset_index(drop=True)
     # What the logged pyfunc (pyfunc.py) returns for these rows.
     signature = infer_signature(example, model.predict_features(example))
 
