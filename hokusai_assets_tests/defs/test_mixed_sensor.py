@@ -36,3 +36,26 @@ def test_the_sensor_screens_mixed_files_by_the_mixed_rules(mixed, instance, tmp_
     assert requests[good].asset_selection is None  # missing age, visits, country and comment are fine
     assert requests[bad].asset_check_keys is not None
     assert f"{bad} does not fit the task schema (E_SCHEMA_MISSING_VALUE)" in said
+
+
+def test_a_mixed_contribution_is_attested_through_the_sensor_and_its_run(mixed, instance):
+    """The whole way a dropped file goes: the reference prepared, the sensor's tick, the run it
+    asks for, executed as the daemon would, ending in a signed statement for the file."""
+    import json
+
+    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets_tests.defs.conftest import run_job, run_request, statement_path
+
+    task, settings = mixed
+    defs = build_definitions(settings)
+    assert run_job(defs, "prepare_baseline", instance).success
+    key = submit(settings, task.contribution_path)["partition"]
+    [request] = tick(settings, instance).run_requests
+    assert request.partition_key == key
+    assert run_request(defs, request, instance).success
+    statement = json.loads(statement_path(settings, key).read_text())
+    predicate = statement["predicate"]
+    assert predicate["contribution"]["partition"] == key
+    assert predicate["contribution"]["data_root"].startswith("sha256:")
+    # The sample contribution helps (it brings the country the baseline never saw): accepted.
+    assert predicate["evaluation"]["accepted"] is True and predicate["evaluation"]["delta_one_bps"] > 0
