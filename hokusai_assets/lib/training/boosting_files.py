@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
+from hokusai_assets.lib.training.labels import classes_array
 
 XGBOOST_FORMAT = "hokusai-xgboost/v1"
 LIGHTGBM_FORMAT = "hokusai-lightgbm/v1"
@@ -137,11 +138,7 @@ class BoostedModel:
 
     @property
     def classes_(self) -> np.ndarray:
-        if self.classes is None:
-            raise AttributeError("a regression model has no classes_")
-        if all(isinstance(c, str) for c in self.classes):
-            return np.array(self.classes, dtype=object)  # like scikit-learn's classes_ for strings
-        return np.array(self.classes)
+        return classes_array(self.classes)
 
     def _inputs(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         # Plain float64 arrays, as at fit: the boosters were fitted without column names.

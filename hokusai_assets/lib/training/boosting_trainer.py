@@ -40,6 +40,7 @@ from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.boosting_files import FAMILIES, BoostedModel, family
 from hokusai_assets.lib.training.features import training_matrix
+from hokusai_assets.lib.training.labels import class_indices
 from hokusai_assets.lib.training.model import TrainedModel
 
 MODEL_NAMES = {"xgboost": ("xgboost", "gradient_boosting"), "lightgbm": ("lightgbm", "gradient_boosting")}
@@ -58,28 +59,6 @@ def _fixed_params(framework: str, seed: int) -> dict[str, Any]:
     if framework == "xgboost":
         return {"n_jobs": 1, "random_state": seed, "device": "cpu", "booster": "gbtree"}
     return {"n_jobs": 1, "random_state": seed, "deterministic": True, "force_row_wise": True, "verbose": -1}
-
-
-def _class_indices(labels: pd.Series, label_type: str) -> tuple[np.ndarray, list[Any]]:
-    """(class index per row, sorted classes), with the labels as JSON-able Python values."""
-    values = labels.tolist()
-    if label_type == "str":
-        values = [str(v) for v in values]
-    elif label_type == "int":
-        # 1.0 from a float column is the class 1: classes_ and the model file say 1, as for int columns.
-        if not all(float(v).is_integer() for v in values):
-            raise ModelError("task.label_type is int but some labels are fractional", code="E_MODEL_LABELS")
-        values = [int(v) for v in values]
-    try:
-        classes = sorted(set(values))
-    except TypeError:
-        raise ModelError("class labels mix types; declare task.label_type", code="E_MODEL_LABELS") from None
-    if len(classes) < 2:
-        raise ModelError(
-            "the training set has a single class; classification needs at least two", code="E_MODEL_ONE_CLASS"
-        )
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[v] for v in values], dtype=np.int64), classes
 
 
 @dataclass(frozen=True)
@@ -135,7 +114,7 @@ class BoostingTrainer:
             raise ModelError("the training set has rows without a label", code="E_MODEL_NONFINITE")
         classes: list[Any] | None = None
         if schema.task_type == "classification":
-            y, classes = _class_indices(labels, schema.label_type)
+            y, classes = class_indices(labels, schema.label_type)
         else:
             y = labels.astype("float64").to_numpy()
             if not np.all(np.isfinite(y)):

@@ -15,6 +15,7 @@ import pandas as pd
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.features import FeatureEncoder, training_matrix
+from hokusai_assets.lib.training.labels import class_indices
 from hokusai_assets.lib.training.model import TrainedModel
 from hokusai_assets.lib.training.torch_mlp.checkpoints import (
     checkpoint_file,
@@ -47,23 +48,7 @@ def _training_data(frame: pd.DataFrame, schema: TaskSchema) -> _Data:
         raise ModelError("the training set has rows without a label", code="E_MODEL_NONFINITE")
     classes: list[Any] | None = None
     if schema.task_type == "classification":
-        values = [str(v) for v in labels.tolist()] if schema.label_type == "str" else labels.tolist()
-        if schema.label_type == "int":
-            # 1.0 from a float column is the class 1: classes_ and the model file say 1, as for int columns.
-            if not all(float(v).is_integer() for v in values):
-                raise ModelError("task.label_type is int but some labels are fractional", code="E_MODEL_LABELS")
-            values = [int(v) for v in values]
-        try:
-            classes = sorted(set(values))
-        except TypeError:
-            raise ModelError("class labels mix types; declare task.label_type", code="E_MODEL_LABELS") from None
-        if len(classes) < 2:
-            raise ModelError(
-                "the training set has a single class; classification needs at least two",
-                code="E_MODEL_ONE_CLASS",
-            )
-        index = {c: i for i, c in enumerate(classes)}
-        y = np.array([index[v] for v in values], dtype=np.int64)
+        y, classes = class_indices(labels, schema.label_type)
     else:
         y = np.ascontiguousarray(labels.astype("float64").to_numpy())
         if not np.all(np.isfinite(y)):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
+from hokusai_assets.lib.training.labels import classes_array
 
 TORCH_FORMAT = "hokusai-torch/v1"
 ACTIVATIONS = ("relu",)
@@ -119,11 +120,7 @@ class TorchMLP:
 
     @property
     def classes_(self) -> np.ndarray:
-        if self.classes is None:
-            raise AttributeError("a regression model has no classes_")
-        if all(isinstance(c, str) for c in self.classes):
-            return np.array(self.classes, dtype=object)  # like scikit-learn's classes_ for strings
-        return np.array(self.classes)
+        return classes_array(self.classes)
 
     def _outputs(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         inputs = (np.asarray(X, dtype=np.float64) - self.input_mean) / self.input_scale
