@@ -13,8 +13,9 @@ the fitted one did (checked by the tests on labels and probabilities).
 
 Loading builds nothing but ``xgboost.Booster`` / ``lightgbm.Booster`` from that text:
 no pickle, no joblib, no class named by the file. The description must name exactly the
-estimator class, objective and text format hokusai writes for the task type; anything
-else is refused before the library parses a byte of it. The predictor,
+estimator class, objective and text format hokusai writes for the task type, and the text
+must pass the structural checks of :mod:`boosting_checks`; anything else is refused before
+the library parses a byte of it. The predictor,
 :class:`BoostedModel`, reproduces the wrapper's ``predict`` / ``predict_proba`` /
 ``classes_`` on the bare booster.
 
@@ -24,7 +25,6 @@ of a scikit-learn task never pays for them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
+from hokusai_assets.lib.training.boosting_checks import check_lightgbm_model, check_xgboost_model
 from hokusai_assets.lib.training.labels import classes_array
 
 XGBOOST_FORMAT = "hokusai-xgboost/v1"
@@ -217,50 +218,6 @@ def _check_classes(classes: Any) -> list[Any]:
     return list(classes)
 
 
-def _check_xgboost_text(text: bytes, objective: str, n_features: int, n_classes: int) -> None:
-    # The JSON is read here first, so that the booster the file holds is the one the
-    # description says: objective, feature and class counts. XGBoost only parses it after.
-    try:
-        learner = json.loads(text)["learner"]
-        name = learner["objective"]["name"]
-        params = learner["learner_model_param"]
-        num_feature, num_class = int(params["num_feature"]), int(params["num_class"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(
-            f"the booster is not an XGBoost JSON model ({type(exc).__name__})", code="E_MODEL_FORMAT"
-        ) from exc
-    expected_class = n_classes if n_classes > 2 else 0
-    if name != objective or num_feature != n_features or num_class != expected_class:
-        raise ModelError(
-            f"the XGBoost model (objective {name!r}, {num_feature} features, num_class {num_class}) does not match "
-            f"its description (objective {objective!r}, {n_features} features, num_class {expected_class})",
-            code="E_MODEL_FORMAT",
-        )
-
-
-def _check_lightgbm_text(text: str, objective: str, n_features: int, n_classes: int) -> None:
-    # The header (up to the first blank line) names the objective and the counts.
-    header_lines = text.split("\n\n", 1)[0].split("\n")
-    if header_lines[0] != "tree":
-        raise ModelError("the booster is not a LightGBM model string", code="E_MODEL_FORMAT")
-    header = dict(line.split("=", 1) for line in header_lines[1:] if "=" in line)
-    try:
-        name = header["objective"].split(" ", 1)[0]
-        num_feature, num_class = int(header["max_feature_idx"]) + 1, int(header["num_class"])
-    except (KeyError, ValueError) as exc:
-        raise ModelError(f"the LightGBM model string lacks {exc}", code="E_MODEL_FORMAT") from exc
-    expected_class = n_classes if n_classes > 2 else 1
-    if name != objective or num_feature != n_features or num_class != expected_class:
-        raise ModelError(
-            f"the LightGBM model (objective {name!r}, {num_feature} features, num_class {num_class}) does not match "
-            f"its description (objective {objective!r}, {n_features} features, num_class {expected_class})",
-            code="E_MODEL_FORMAT",
-        )
-    # hokusai fits on plain arrays; a pandas categorical mapping is something we never wrote.
-    if not text.rstrip().endswith("pandas_categorical:null"):
-        raise ModelError("the LightGBM model string carries a pandas categorical mapping", code="E_MODEL_FORMAT")
-
-
 def _load_booster(framework: str, text: bytes) -> tuple[Any, int]:
     """The library's booster from its model text, and the feature count it reports."""
     try:
@@ -339,14 +296,9 @@ def decode_boosted(description: dict, tensors: dict[str, np.ndarray]) -> Boosted
     text = stored.tobytes()
     objective = spec.objective(task_type, len(classes) if classes else 0)
     n_classes = len(classes) if classes else 0
-    if framework == "xgboost":
-        _check_xgboost_text(text, objective, n_features, n_classes)
-    else:
-        try:
-            decoded = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ModelError("the LightGBM model string is not UTF-8", code="E_MODEL_FORMAT") from exc
-        _check_lightgbm_text(decoded, objective, n_features, n_classes)
+    # The libraries' parsers trust their text (a bad child index is a segfault): check it first.
+    check = check_xgboost_model if framework == "xgboost" else check_lightgbm_model
+    check(text, objective, n_features, n_classes)
     loaded, reported = _load_booster(framework, text)
     if reported != n_features:
         raise ModelError(f"the booster reads {reported} features, not {n_features}", code="E_MODEL_FORMAT")

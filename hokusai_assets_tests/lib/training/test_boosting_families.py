@@ -1,6 +1,7 @@
 """XGBoost and LightGBM: same seed, same bytes; safe model files that predict exactly as fitted."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ from hokusai_assets.lib.training.boosting_files import BOOSTER_TENSOR
 from hokusai_assets.lib.training.model import METADATA_KEY, model_from_bytes, read_model_file
 from hokusai_assets.lib.training.trainers import get_trainer
 from hokusai_assets.settings.load import load_settings
+from hokusai_assets_tests.lib.training.booster_fuzz import resize_lightgbm_trees
 
 FEATURES = tuple((f"x{i}", "float") for i in range(5))
 FRAMEWORKS = ("xgboost", "lightgbm")
@@ -147,6 +149,125 @@ def test_files_naming_other_classes_or_formats_are_refused(framework, frame):
     # A description whose classes disagree with the booster (three named, two trained).
     wrong_classes = forge(data, lambda d, t: d["model"].update(classes=["a", "b", "c"]))
     assert refused(wrong_classes).code == "E_MODEL_FORMAT"
+
+
+def edit_booster(data: bytes, change) -> bytes:
+    """The model file with its booster text passed through ``change`` (str -> str)."""
+
+    def edit(description, tensors):
+        text = change(tensors[BOOSTER_TENSOR].tobytes().decode("utf-8")).encode("utf-8")
+        return {BOOSTER_TENSOR: np.frombuffer(text, dtype=np.uint8).copy()}
+
+    return forge(data, edit)
+
+
+def edit_xgboost_tree(data: bytes, change) -> bytes:
+    def on_json(text: str) -> str:
+        model = json.loads(text)
+        change(model["learner"]["gradient_booster"]["model"]["trees"][0])
+        return json.dumps(model)
+
+    return edit_booster(data, on_json)
+
+
+def edit_lightgbm_line(data: bytes, key: str, change) -> bytes:
+    """One line of the first tree (``key=...``) changed, tree_sizes recomputed (as a forger would)."""
+
+    def on_text(text: str) -> str:
+        start = text.index(f"\n{key}=", text.index("Tree=0")) + 1
+        end = text.index("\n", start)
+        changed = text[:start] + change(text[start:end]) + text[end:]
+        return resize_lightgbm_trees(changed.encode("ascii")).decode("ascii")
+
+    return edit_booster(data, on_text)
+
+
+def test_xgboost_trees_that_would_crash_or_loop_the_library_are_refused_before_it_reads_them(frame):
+    data = fit("xgboost", "multiclass", frame).to_bytes()
+
+    def child_past_the_end(tree):
+        tree["left_children"][0] = 100000
+
+    def cycle(tree):
+        tree["left_children"][0] = tree["right_children"][0] = 0
+
+    def shared_child(tree):
+        tree["right_children"][0] = tree["left_children"][0]
+
+    def feature_past_the_end(tree):
+        tree["split_indices"][0] = 5
+
+    def short_array(tree):
+        tree["split_conditions"].pop()
+
+    def categorical(tree):
+        tree["split_type"][0] = 1
+
+    cases = {
+        child_past_the_end: "child outside",
+        cycle: "child outside",
+        shared_child: "parents",
+        feature_past_the_end: "feature outside 0..4",
+        short_array: "split_conditions has",
+        categorical: "categorical",
+    }
+    for change, words in cases.items():
+        error = refused(edit_xgboost_tree(data, change))
+        assert error.code == "E_MODEL_FORMAT" and words in error.message, (change.__name__, error.message)
+
+    def gbtree(change):
+        def on_json(text: str) -> str:
+            model = json.loads(text)
+            change(model["learner"]["gradient_booster"]["model"])
+            return json.dumps(model)
+
+        return edit_booster(data, on_json)
+
+    one_tree_too_many = gbtree(lambda m: m["gbtree_model_param"].update(num_trees=str(len(m["trees"]) + 1)))
+    assert "gbtree_model_param" in refused(one_tree_too_many).message
+    third_class_of_two = gbtree(lambda m: m["tree_info"].__setitem__(0, 3))
+    assert "output group" in refused(third_class_of_two).message
+
+
+def test_lightgbm_trees_that_would_crash_the_library_are_refused_before_it_reads_them(frame):
+    data = fit("lightgbm", "multiclass", frame).to_bytes()
+
+    def first(value: str):
+        return lambda line: line.split("=")[0] + "=" + " ".join([value, *line.split("=")[1].split(" ")[1:]])
+
+    cases = {
+        ("left_child", first("9")): "split or a leaf it does not have",
+        ("left_child", first("-99")): "split or a leaf it does not have",
+        ("left_child", first("0")): "child outside",
+        ("split_feature", first("5")): "feature outside 0..4",
+        ("decision_type", first("1")): "decision type",
+        ("threshold", lambda line: line + " 0.5"): "threshold does not hold",
+        ("num_cat", lambda line: "num_cat=1"): "categorical",
+    }
+    for (key, change), words in cases.items():
+        error = refused(edit_lightgbm_line(data, key, change))
+        assert error.code == "E_MODEL_FORMAT" and words in error.message, (key, error.message)
+    # tree_sizes tell LightGBM where each tree starts: one byte off and it reads the wrong bytes.
+    sizes = edit_booster(data, lambda t: re.sub(r"tree_sizes=(\d+)", lambda m: f"tree_sizes={int(m[1]) + 1}", t))
+    assert "tree_sizes" in refused(sizes).message
+    classes = edit_booster(data, lambda t: t.replace("multiclass num_class:3", "multiclass num_class:7"))
+    assert "num_class:7" in refused(classes).message
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_mutated_booster_numbers_are_refused_or_load_never_crash_the_process(framework, case, frame, tmp_path):
+    # One number of the booster text changed per trial, 300 trials, in a process of its
+    # own: a segfault, abort or endless loop there fails this test instead of the suite.
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(fit(framework, case, frame).to_bytes())
+    command = [sys.executable, "-m", "hokusai_assets_tests.lib.training.booster_fuzz", str(path), "300", "7"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    last = done.stdout.strip().splitlines()[-3:]
+    assert done.returncode == 0, (done.returncode, last, done.stderr[-2000:])
+    outcomes = json.loads(last[-1])
+    # Both outcomes occur: edits of leaf values load, edits of indices and counts are refused.
+    assert outcomes["loaded"] > 30 and outcomes["refused"] > 30, outcomes
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
