@@ -75,6 +75,18 @@ _LEFT_OUT: dict[str, frozenset[str]] = {
     ),
 }
 
+# Where a class may sit: "model" (the file's model), "step" (a Pipeline step, the default),
+# "tree_stack" (the trees of an ensemble), or the fitted attribute that holds it. A class on
+# the allow-list is still refused elsewhere: the checks in _rebuild (and compiled code) rely
+# on, for example, a _BinMapper being a HistGradientBoosting's and a bare tree an ensemble's.
+_PLACES: dict[str, set[str]] = {
+    "sklearn.pipeline.Pipeline": {"model"},
+    "sklearn.ensemble._BinMapper": {"_bin_mapper"},
+    "sklearn.dummy.DummyClassifier": {"init_"},
+    "sklearn.dummy.DummyRegressor": {"init_"},
+    **{name: {"tree_stack"} for name in DECISION_TREES},
+}
+
 # Parameters that describe the machine that fitted, not the model: stored as null.
 _MACHINE_PARAMS: dict[str, tuple[str, ...]] = {"sklearn.ensemble._BinMapper": ("n_threads",)}
 
@@ -142,9 +154,13 @@ def _json_scalar(value: Any, where: str) -> Any:
         return value
     if isinstance(value, float):
         if not np.isfinite(value):
-            raise ModelError(f"{where} is {value}; a model file cannot store non-finite numbers", code="E_MODEL_NONFINITE")
+            raise ModelError(
+                f"{where} is {value}; a model file cannot store non-finite numbers", code="E_MODEL_NONFINITE"
+            )
         return value
-    raise ModelError(f"{where} has type {type(value).__name__}, which a model file cannot store", code="E_MODEL_UNSUPPORTED")
+    raise ModelError(
+        f"{where} has type {type(value).__name__}, which a model file cannot store", code="E_MODEL_UNSUPPORTED"
+    )
 
 
 def _json_param(value: Any, where: str) -> Any:
@@ -244,7 +260,7 @@ class _Encoder:
         return class_name if _allowed_sklearn_classes().get(class_name) is type(obj) else None
 
 
-def _decode_value(node: dict, tensors: dict[str, np.ndarray]) -> Any:
+def _decode_value(node: dict, tensors: dict[str, np.ndarray], place: str = "value") -> Any:
     if "tensor" in node:
         return tensors[node["tensor"]]
     if "strings" in node:
@@ -252,9 +268,9 @@ def _decode_value(node: dict, tensors: dict[str, np.ndarray]) -> Any:
     if "scalar" in node:
         return np.dtype(node["dtype"]).type(node["scalar"])
     if "list" in node:
-        return [_decode_value(item, tensors) for item in node["list"]]
+        return [_decode_value(item, tensors, place) for item in node["list"]]
     if "estimator" in node:
-        return _decode_estimator(node["estimator"], tensors)
+        return _decode_estimator(node["estimator"], tensors, place)
     if "tree" in node:
         return decode_tree(node["tree"], tensors, _DECODING)
     if "tree_stack" in node:
@@ -270,11 +286,19 @@ def _decode_value(node: dict, tensors: dict[str, np.ndarray]) -> Any:
     return node["value"]
 
 
-def _allowed_class(class_name: Any) -> type:
+def _allowed_class(class_name: Any, place: str) -> type:
+    """The allow-listed class of a name, if the file puts it where hokusai does."""
     cls = _allowed_sklearn_classes().get(class_name) if isinstance(class_name, str) else None
     if cls is None:
         raise ModelError(
             f"model file names class {class_name!r}, which is not on the allow-list; refusing to load it",
+            code="E_MODEL_UNTRUSTED",
+        )
+    places = _PLACES.get(class_name, {"step"})
+    if place not in places:
+        raise ModelError(
+            f"model file puts a {class_name} at {place!r}; hokusai writes one only at {', '.join(sorted(places))}, "
+            "so it is refused",
             code="E_MODEL_UNTRUSTED",
         )
     return cls
@@ -284,15 +308,15 @@ def _decode_state(state: dict, tensors: dict[str, np.ndarray]) -> dict:
     for key in state:
         if key.startswith("__") or not (key.endswith("_") or key.startswith("_")):
             raise ModelError(f"model file sets {key!r}, which is not fitted state", code="E_MODEL_UNTRUSTED")
-    return {key: _decode_value(value, tensors) for key, value in state.items()}
+    return {key: _decode_value(value, tensors, key) for key, value in state.items()}
 
 
-def _decode_estimator(node: dict, tensors: dict[str, np.ndarray]) -> Any:
+def _decode_estimator(node: dict, tensors: dict[str, np.ndarray], place: str) -> Any:
     class_name = node.get("class", "")
-    cls = _allowed_class(class_name)
+    cls = _allowed_class(class_name, place)
     params = dict(node["params"])
     if "steps" in node:
-        params["steps"] = [(step, _decode_estimator(child, tensors)) for step, child in node["steps"]]
+        params["steps"] = [(step, _decode_estimator(child, tensors, "step")) for step, child in node["steps"]]
     estimator = cls(**params)
     for key, value in _decode_state(node["state"], tensors).items():
         setattr(estimator, key, value)
@@ -372,7 +396,7 @@ def decode_estimator(description: dict, tensors: dict[str, np.ndarray]) -> Any:
     if description.get("format") != SKLEARN_FORMAT:
         raise ModelError(f"unsupported model format {description.get('format')!r}", code="E_MODEL_FORMAT")
     try:
-        return _decode_estimator(description["model"], tensors)
+        return _decode_estimator(description["model"], tensors, "model")
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         # A malformed body (a missing key, a value of the wrong kind, a tree whose values do
         # not fit its sizes): the file is not one this format wrote.

@@ -211,7 +211,7 @@ class EstimatorDecoding(NamedTuple):
     """What the tree decoding needs of ``sklearn_files``' decoder: its functions, called back."""
 
     value: Callable[[dict, dict[str, np.ndarray]], Any]  # decode any value
-    allowed_class: Callable[[Any], type]  # the allow-listed class of a name, or refuse it
+    allowed_class: Callable[[Any, str], type]  # the allow-listed class of a name at a place, or refuse it
     state: Callable[[dict, dict[str, np.ndarray]], dict]  # an estimator's fitted state, keys checked
     rebuild: Callable[[str, Any], None]  # remake what the file leaves out, check the estimator
 
@@ -229,9 +229,7 @@ def decode_tree_stack(node: dict, tensors: dict[str, np.ndarray], decoding: Esti
     from sklearn.tree._tree import NODE_DTYPE
 
     class_name = node["class"]
-    cls = decoding.allowed_class(class_name)
-    if class_name not in DECISION_TREES:
-        raise refuse(f"a stack of trees names {class_name}")
+    cls = decoding.allowed_class(class_name, "tree_stack")
     shape, n_items = _stack_shape(node["shape"], "a stack of trees")
     per_tree = node["params_per_tree"]
     if any(not isinstance(values, list) or len(values) != n_items for values in per_tree.values()):

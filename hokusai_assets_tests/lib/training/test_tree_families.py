@@ -174,6 +174,40 @@ def test_a_class_outside_the_allow_list_is_refused(family, edit):
     assert _refusal(_forge(_model_bytes(family, "multiclass"), edit)).code == "E_MODEL_UNTRUSTED"
 
 
+def _swap_final(source: Callable[[dict], dict]) -> Callable[[dict, dict], None]:
+    """Put the node ``source`` finds where the Pipeline's model step is."""
+
+    def edit(description: dict, tensors: dict) -> None:
+        description["model"]["steps"][-1][1] = source(description)
+
+    return edit
+
+
+def _nest_pipeline(description: dict, tensors: dict) -> None:
+    description["model"]["steps"][-1][1] = json.loads(json.dumps(description["model"]))
+
+
+def _forest_as_stack_tree(description: dict, tensors: dict) -> None:
+    _tree_stack(description)["class"] = "sklearn.ensemble.RandomForestClassifier"
+
+
+@pytest.mark.parametrize(
+    ("family", "edit", "where"),
+    [
+        ("hist_gradient_boosting", _swap_final(lambda d: _final(d)["state"]["_bin_mapper"]["estimator"]), "'step'"),
+        ("gradient_boosting", _swap_final(lambda d: _final(d)["state"]["init_"]["estimator"]), "'step'"),
+        ("random_forest", _nest_pipeline, "'step'"),
+        ("random_forest", _forest_as_stack_tree, "'tree_stack'"),
+    ],
+    ids=["bin-mapper-as-model", "dummy-as-model", "pipeline-in-pipeline", "forest-as-tree"],
+)
+def test_an_allowed_class_in_a_place_hokusai_never_puts_it_is_refused(family, edit, where):
+    # Every class here is on the allow-list; the checks after loading assume each sits where
+    # hokusai writes it (a _BinMapper under a HistGradientBoosting, a bare tree in a stack).
+    error = _refusal(_forge(_model_bytes(family, "multiclass"), edit))
+    assert error.code == "E_MODEL_UNTRUSTED" and f"at {where}" in error.message, error.message
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tree_nodes_with_other_fields_are_refused(family):
     def rename(description: dict, tensors: dict) -> None:
