@@ -104,7 +104,7 @@ def value_epoch(
     """
     if hyperparameters is None:
         hyperparameters = training_hyperparameters(
-            settings.config.training.hyperparameters, recorded_document(settings)
+            settings.config.training.hyperparameters, recorded_document(settings, baseline)
         )
     rewards = rewards_config(settings)
     schema = settings.schema

@@ -62,7 +62,7 @@ def _tuning_checks(
         )
         return [Check("rerun_tuning_record", False, detail)], None
     try:
-        document = recorded_document(settings)
+        document = recorded_document(settings, baseline)
     except TuningError as error:
         return [Check("rerun_tuning_record", False, error.message)], None
     expected = training_hyperparameters(training.hyperparameters, document)

@@ -15,7 +15,16 @@ from typing import Any
 
 import pandas as pd
 
-from hokusai_assets.lib.training.tuning import TuningError, tune, untuned_document
+from hokusai_assets.lib.commitments.merkle import data_root
+from hokusai_assets.lib.task import canonical_order
+from hokusai_assets.lib.training.tuning import (
+    TuningError,
+    check_document,
+    search_space,
+    space_json,
+    tune,
+    untuned_document,
+)
 from hokusai_assets.settings.load import Settings
 
 TUNED_ASSET = "tuned_hyperparameters"
@@ -51,9 +60,10 @@ def tuning_seed(settings: Settings) -> int:
     return settings.config.training.seed if tuning is None or tuning.seed is None else tuning.seed
 
 
-def recorded_document(settings: Settings) -> dict[str, Any]:
-    """The stored choice; without training.tuning, the configured values (no file needed, so a
-    home made before tuning existed re-runs as it did)."""
+def recorded_document(settings: Settings, baseline: pd.DataFrame) -> dict[str, Any]:
+    """The stored choice, checked against hokusai.yaml and ``baseline`` (the baseline training
+    set it must have been made on); without training.tuning, the configured values (no file
+    needed, so a home made before tuning existed re-runs as it did)."""
     training = settings.config.training
     if training.tuning is None:
         return untuned_document(training.hyperparameters)
@@ -64,20 +74,35 @@ def recorded_document(settings: Settings) -> dict[str, Any]:
             "or re-run with the HOKUSAI_HOME that made the attestation (--home)",
             code="E_TUNING_MISSING",
         )
-    document = json.loads(path.read_bytes())
-    recorded = document.get("tuning") or {}
+    try:
+        document = check_document(json.loads(path.read_bytes()))
+    except (ValueError, RecursionError) as exc:  # not JSON (UnicodeDecodeError is a ValueError too)
+        raise TuningError(
+            f"{path} is not JSON ({type(exc).__name__}); materialise {TUNED_ASSET} again (prepare_baseline)",
+            code="E_TUNING_RECORD",
+        ) from None
+    except TuningError as error:
+        raise TuningError(
+            f"{path}: {error.message}; materialise {TUNED_ASSET} again (prepare_baseline)", code=error.code
+        ) from None
+    recorded = document["tuning"] or {}
+    fixed = dict(training.hyperparameters)
     expected = {
+        "framework": training.framework,
+        "model": training.model,
         "trials": training.tuning.trials,
         "cv_folds": training.tuning.cv_folds,
         "seed": tuning_seed(settings),
         "metric": settings.config.primary_metric,
-        "fixed": dict(training.hyperparameters),
+        "fixed": fixed,
+        "search_space": space_json(search_space(training.framework, training.model, fixed)),
+        "baseline_root": data_root(canonical_order(baseline, settings.schema), settings.schema.columns),
     }
-    stale = sorted(key for key, value in expected.items() if recorded.get(key) != value)
+    stale = [key for key, value in expected.items() if recorded.get(key) != value]
     if stale:
         raise TuningError(
-            f"{path} was tuned with other settings ({', '.join(stale)}) than hokusai.yaml's; "
-            f"materialise {TUNED_ASSET} again (prepare_baseline)",
+            f"{path} was tuned with other settings or data ({', '.join(stale)}) than hokusai.yaml's and the "
+            f"baseline's; materialise {TUNED_ASSET} again (prepare_baseline)",
             code="E_TUNING_STALE",
         )
     return document

@@ -114,3 +114,49 @@ def test_rerun_names_a_stored_study_that_is_not_the_attested_one(tuned_run, tmp_
     failed = [c for c in checks if not c.ok]
     assert [c.name for c in failed] == ["rerun_tuning_record"]
     assert "study digest" in failed[0].detail and "rerun_models" not in [c.name for c in checks]
+
+
+def _damaged_documents(original: bytes) -> dict[str, tuple[bytes, str]]:
+    """name -> (file bytes, words the failed check must say)."""
+    document = json.loads(original)
+
+    def edited(change) -> bytes:
+        copy = json.loads(original)
+        change(copy)
+        return json.dumps(copy).encode()
+
+    return {
+        "truncated": (original[: len(original) // 2], "not JSON"),
+        "not utf-8": (b"\xff\xfe" + original, "not JSON"),
+        "a list": (b"[]", "damaged"),
+        "trial log a number": (edited(lambda d: d["tuning"].update(trial_log=7)), "trial_log"),
+        "chosen missing": (edited(lambda d: d["tuning"].pop("chosen")), "tuning.chosen is missing"),
+        "search space a string": (edited(lambda d: d["tuning"].update(search_space="C")), "search_space"),
+        # A whole, valid document from a study of another model, or on another baseline.
+        "another model": (edited(lambda d: d["tuning"].update(model="ridge")), "(model)"),
+        "another baseline": (
+            edited(lambda d: d["tuning"].update(baseline_root="sha256:" + "0" * 64)),
+            "(baseline_root)",
+        ),
+        "another search space": (
+            edited(lambda d: d["tuning"]["search_space"]["C"].update(high=document["tuning"]["search_space"]["C"]["high"] * 2)),
+            "(search_space)",
+        ),
+    }  # fmt: skip
+
+
+def test_rerun_reports_a_damaged_or_swapped_tuning_document_as_a_failed_check(tuned_run):
+    settings, _, key = tuned_run
+    statement = json.loads(statement_path(settings, key).read_bytes())
+    path = settings.layout.document_file("tuned_hyperparameters")
+    original = path.read_bytes()
+    try:
+        for name, (content, words) in _damaged_documents(original).items():
+            path.write_bytes(content)
+            checks = rerun_checks(statement, settings)
+            failed = [c for c in checks if not c.ok]
+            assert [c.name for c in failed] == ["rerun_tuning_record"], name
+            assert words in failed[0].detail and "materialise tuned_hyperparameters" in failed[0].detail, name
+    finally:
+        path.write_bytes(original)
+    assert all(c.ok for c in rerun_checks(statement, settings) if c.name == "rerun_tuning_record")

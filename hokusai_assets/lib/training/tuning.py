@@ -41,6 +41,7 @@ import pandas as pd
 
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
+from hokusai_assets.lib.commitments.merkle import data_root
 from hokusai_assets.lib.errors import ModelError
 from hokusai_assets.lib.evaluation.metrics import HIGHER_IS_BETTER, compute_metrics
 from hokusai_assets.lib.task import TaskSchema, canonical_order
@@ -243,6 +244,10 @@ class TuningResult:
     fixed: dict[str, Any]
     trials: tuple[TrialRecord, ...]
     optuna_version: str = field(default="")
+    # What the study ran on, so that a stored choice made for another model or baseline is stale.
+    framework: str = ""
+    model: str = ""
+    baseline_root: str = ""
 
     @property
     def best(self) -> TrialRecord:
@@ -292,11 +297,76 @@ class TuningResult:
             "tuning": {
                 **self.attested(),
                 "optuna_version": self.optuna_version,
-                "search_space": {d.name: d.as_json() for d in self.space},
+                "framework": self.framework,
+                "model": self.model,
+                "baseline_root": self.baseline_root,
+                "search_space": space_json(self.space),
                 "fixed": dict(self.fixed),
                 "trial_log": [t.as_json() for t in self.trials],
             },
         }
+
+
+def space_json(space: Sequence[Dimension]) -> dict[str, Any]:
+    return {d.name: d.as_json() for d in space}
+
+
+def check_document(document: Any) -> dict[str, Any]:
+    """A stored ``tuned_hyperparameters`` document, refused unless it has the shape tuning writes.
+
+    The file lives under HOKUSAI_HOME, where a damaged copy or one from another home can end
+    up; every field the re-runs read is checked here, so they meet a TuningError, not a KeyError.
+    """
+
+    def damaged(what: str) -> TuningError:
+        return TuningError(f"the stored tuning document is damaged: {what}", code="E_TUNING_RECORD")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not isinstance(document, dict) or not isinstance(document.get("hyperparameters"), dict):
+        raise damaged("it is not an object with a hyperparameters object")
+    tuning = document.get("tuning", ...)
+    if tuning is None:
+        return document
+    if not isinstance(tuning, dict):
+        raise damaged("tuning is neither null nor an object")
+    text = {"method", "sampler", "metric", "direction", "study_digest", "framework", "model", "baseline_root"}
+    integers = {"seed", "trials", "cv_folds", "best_trial"}
+    for key in sorted(text | integers | {"cv_mean", "cv_sd", "chosen", "fixed", "search_space", "trial_log"}):
+        if key not in tuning:
+            raise damaged(f"tuning.{key} is missing")
+    for key in sorted(text):
+        if not isinstance(tuning[key], str):
+            raise damaged(f"tuning.{key} is not a string")
+    for key in sorted(integers):
+        if not isinstance(tuning[key], int) or isinstance(tuning[key], bool):
+            raise damaged(f"tuning.{key} is not an integer")
+    if not (number(tuning["cv_mean"]) and number(tuning["cv_sd"])):
+        raise damaged("tuning.cv_mean or cv_sd is not a finite number")
+    space = tuning["search_space"]
+    if not isinstance(space, dict) or not all(isinstance(v, dict) and v.get("type") in ("int", "float")
+                                              for v in space.values()):  # fmt: skip
+        raise damaged("tuning.search_space is not a map of int/float dimensions")
+    chosen = tuning["chosen"]
+    if not isinstance(chosen, dict) or set(chosen) != set(space) or not all(map(number, chosen.values())):
+        raise damaged("tuning.chosen does not give a number for each searched hyperparameter")
+    if not isinstance(tuning["fixed"], dict):
+        raise damaged("tuning.fixed is not an object")
+    log = tuning["trial_log"]
+    if not isinstance(log, list) or not log:
+        raise damaged("tuning.trial_log is not a list of trials")
+    for trial in log:
+        if not (
+            isinstance(trial, dict)
+            and isinstance(trial.get("number"), int)
+            and isinstance(trial.get("params"), dict)
+            and number(trial.get("cv_score"))
+            and isinstance(trial.get("fold_scores"), list)
+            and all(map(number, trial["fold_scores"]))
+        ):
+            raise damaged("tuning.trial_log holds an entry that is not a trial (number, params, scores)")
+    return document
 
 
 def untuned_document(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -400,4 +470,7 @@ def tune(
         fixed=fixed,
         trials=tuple(records),
         optuna_version=optuna.__version__,
+        framework=framework,
+        model=model,
+        baseline_root=data_root(rows, schema.columns),
     )
