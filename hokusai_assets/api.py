@@ -29,6 +29,7 @@ verified loading and digest-keyed cache as ``hokusai serve``. Experiments are th
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from hokusai_assets.lib.serving.scoring import score_rows
 from hokusai_assets.services.serving.cache_store import InProcessStore
 from hokusai_assets.services.serving.catalogue import ModelCatalogue, Resolved
 from hokusai_assets.services.serving.predictions import predict_now
+from hokusai_assets.services.serving.pseudonyms import RequestPiiKey
 from hokusai_assets.settings.load import Settings, load_settings
 
 
@@ -78,6 +80,7 @@ class ModelRegistry:
         self._catalogue = ModelCatalogue(self.settings)
         serving = self.settings.config.serving
         self._cache = InProcessStore(serving.cache_max_entries, serving.cache_ttl_seconds)
+        self._pii_key = RequestPiiKey(self.settings, os.environ)
 
     def versions(self) -> list[ModelVersion]:
         """Every registered version, newest first, with its attestation checked now."""
@@ -149,7 +152,12 @@ class ModelRegistry:
         else:
             records = list(data)
         serving = self.settings.config.serving
-        rows = parse_rows({"records": [dict(r) for r in records]}, self.settings.schema, max(serving.max_rows, len(records)))
+        rows = parse_rows(
+            {"records": [dict(r) for r in records]},
+            self.settings.schema,
+            max(serving.max_rows, len(records)),
+            self._pii_key.get(),
+        )
         resolved = self.resolve(alias, None if version is None else str(version))
         answers = predict_now(self._cache, resolved, rows, lambda r, misses: score_rows(self._catalogue.model(r), misses))
         # Copies: the answers are the cache's own values.

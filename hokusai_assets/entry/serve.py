@@ -45,6 +45,7 @@ from hokusai_assets.services.experiments.router import ExperimentRouter, Route
 from hokusai_assets.services.serving.cache_store import open_store
 from hokusai_assets.services.serving.catalogue import ModelCatalogue, Resolved
 from hokusai_assets.services.serving.predictions import cached_lookup, fill_misses
+from hokusai_assets.services.serving.pseudonyms import RequestPiiKey
 from hokusai_assets.settings.load import Settings
 
 log = logging.getLogger("hokusai.serve")
@@ -176,6 +177,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     experiments = lifecycle.open_store(settings, environ)
     router = ExperimentRouter(experiments, catalogue.name)
     reviewer = f"hokusai serve (pid {os.getpid()})"
+    pii_key = RequestPiiKey(settings, environ)
 
     async def score(resolved: Resolved, rows: list[dict]) -> list[dict]:
         # Loading (verifying the attestation, reading the file) is I/O: in a thread, once per
@@ -416,7 +418,11 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         access.check(request, admin=False)
         known_model(name)
         body = await body_of(request)
-        rows = parse_rows(body, settings.schema, serving.max_rows)
+        key = pii_key.get()
+        if key is None:
+            rows = parse_rows(body, settings.schema, serving.max_rows)
+        else:  # the PII scan takes milliseconds (Arrow compiles its patterns per call) and frees the GIL
+            rows = await asyncio.to_thread(parse_rows, body, settings.schema, serving.max_rows, key)
         route = None
         if alias is None and version is None:
             unit_id = body.get("unit_id", request.headers.get("x-unit-id"))

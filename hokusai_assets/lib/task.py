@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
+from hokusai_assets.lib.feature_values import STRING_FEATURE_TYPES
 
 FeatureType = Literal["int", "float", "bool", "category", "text"]
 NUMERIC_FEATURE_TYPES = frozenset({"int", "float", "bool"})
@@ -80,6 +81,11 @@ class TaskSchema:
     @property
     def feature_names(self) -> list[str]:
         return [name for name, _ in self.features]
+
+    @property
+    def string_feature_names(self) -> list[str]:
+        """The ``category`` and ``text`` features: read as text, normalised by ``lib.feature_values``."""
+        return [name for name, kind in self.features if kind in STRING_FEATURE_TYPES]
 
     @property
     def columns(self) -> list[str]:

@@ -77,7 +77,7 @@ def test_the_stored_contribution_has_pseudonymised_comments_and_commits_nulls(ev
 def test_the_promoted_mixed_model_serves_strings_nulls_and_unseen_categories(evaluated):
     from hokusai_assets.api import ModelRegistry
 
-    task, home, _ = evaluated
+    task, home, result = evaluated
     registry = ModelRegistry(settings=load_settings(config_path=task.config_path, home=home, environ={}))
     registry.promote("1", actor="test", reason="the mixed task's accepted challenger")
     rows = [
@@ -89,3 +89,37 @@ def test_the_promoted_mixed_model_serves_strings_nulls_and_unseen_categories(eva
     assert all(abs(sum(a["probabilities"].values()) - 1) < 1e-9 for a in answers)
     benchmark = pd.read_parquet(home / "storage" / "benchmark_dataset.parquet")
     assert len(registry.predict(benchmark.head(50))) == 50  # a frame's NaN / None cells are nulls
+
+    # The contribution's e-mail, sent in clear (with stray spaces), reads as the pseudonym trained on.
+    stored = pd.read_parquet(home / "storage" / "validated_contribution" / f"{result['partition']}.parquet")
+    pseudonymised = stored[stored["comment"].str.startswith("Please write to <email:", na=False)].head(1)
+    assert len(pseudonymised) == 1
+    country = pseudonymised["country"].iloc[0]
+    clear = pseudonymised.assign(
+        comment=f"  Please write to {PII_EMAIL} about my refund.", country=None if country is None else f" {country} "
+    )
+    [from_stored], [from_clear] = registry.predict(pseudonymised), registry.predict(clear)
+    assert from_clear["probabilities"] == from_stored["probabilities"]
+
+
+def test_hokusai_serve_reads_a_clear_email_and_stray_spaces_as_intake_did(evaluated):
+    import httpx
+
+    from hokusai_assets_tests.e2e.serving import Server
+
+    task, home, result = evaluated
+    settings = load_settings(config_path=task.config_path, home=home, environ={})
+    stored = pd.read_parquet(home / "storage" / "validated_contribution" / f"{result['partition']}.parquet")
+    row = stored[stored["comment"].str.startswith("Please write to <email:", na=False)].head(1)
+    features = row[settings.schema.feature_names].iloc[0]
+    record = {name: (None if pd.isna(value) else value) for name, value in features.items()}
+    record["visits"] = None if record["visits"] is None else int(record["visits"])
+    clear = {**record, "comment": f"Please write to {PII_EMAIL} about my refund."}
+    if clear["country"] is not None:
+        clear["country"] = f"  {clear['country']}"
+    url = f"/v1/models/{settings.config.registered_model_name}/predict?version=1"
+    with Server(home, task.config_path) as server:
+        answers = [httpx.post(server.url + url, json={"records": [r]}, timeout=30).json() for r in (record, clear)]
+    stored_answer, clear_answer = (a["predictions"][0] for a in answers)
+    assert clear_answer["probabilities"] == stored_answer["probabilities"]
+    assert clear_answer["from_cache"] is True  # the clear row is the stored row, under one cache key

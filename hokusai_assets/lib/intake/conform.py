@@ -5,14 +5,15 @@ Every table that enters the graph (baseline, benchmark, contribution) goes throu
 each coerced safely to its declared type. Coercion never loses information silently: a
 float that is not integral never becomes an int, a non-numeric string never becomes NaN.
 
-``category`` and ``text`` features hold strings (object columns, ``None`` where missing).
-A category is stripped of surrounding spaces and an empty one is missing; a number in a
-category cell is read as its text, written the way JSON would write it, so a CSV's ``7``
-and a Parquet file's ``7.0`` are both the category ``"7"`` (``2.5`` stays ``"2.5"``;
-booleans are ``"true"``/``"false"``). A text is kept as written (a number becomes its text
-the same way), except that an empty text is missing (a CSV cannot tell the two apart).
-Both may be missing in any row: a missing category or text is ``null`` in the committed
-row, never a reason to reject it.
+``category`` and ``text`` features hold strings (object columns, ``None`` where missing),
+normalised by the rule of ``lib.feature_values`` that serving and the model's encoder
+apply too: a category is stripped of surrounding spaces and an empty one is missing; a
+text is kept as written except that an empty one is missing; a number given as a number
+(JSON, Parquet) is its JSON text (``7`` and ``7.0`` are ``"7"``, booleans
+``"true"``/``"false"``). The readers hand these columns over as text (a CSV cell exactly as
+written, so ``"02134"`` keeps its zero; see ``formats.parse_table``). Both may be missing
+in any row: a missing category or text is ``null`` in the committed row, never a reason
+to reject it.
 
 Missing numbers: a numeric feature with a declared imputation may be missing (kept as a
 missing value, committed as ``null``; ``int`` becomes the nullable ``Int64`` and ``bool``
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
+from hokusai_assets.lib.feature_values import feature_values
 from hokusai_assets.lib.intake.formats import require_unique_columns
 from hokusai_assets.lib.task import FeatureType, LabelType, TaskSchema
 
@@ -82,38 +84,8 @@ def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
     return parsed.astype("float64")
 
 
-def _value_text(value: object) -> str | None:
-    """A cell of a category or text column as a string, None where missing."""
-    if value is None or (not isinstance(value, str) and bool(pd.isna(value))):
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        if number.is_integer() and abs(number) < 2**53:
-            return str(int(number))
-        return repr(number)
-    return str(value)
-
-
-def category_text(value: object) -> str | None:
-    """A category value as intake stores it: text stripped of surrounding spaces, a number as
-    its JSON text (``7`` and ``7.0`` are ``"7"``), None where missing or empty."""
-    text = _value_text(value)
-    return None if text is None or not text.strip() else text.strip()
-
-
 def _to_strings(series: pd.Series, kind: FeatureType) -> pd.Series:
-    values = series.tolist()
-    if kind == "category":
-        texts = [category_text(v) for v in values]
-    else:  # an empty text is a missing one: a CSV cannot tell them apart
-        texts = [t if t else None for t in map(_value_text, values)]
-    return pd.Series(texts, index=series.index, dtype=object)
+    return pd.Series(feature_values(kind, series.tolist()), index=series.index, dtype=object)
 
 
 def _coerce_feature(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series:

@@ -5,6 +5,12 @@ contributor always knows how a file will be read. Within CSV we do sniff what pe
 really send: UTF-8 with or without a byte-order mark, else Latin-1, and the delimiter
 (comma, semicolon, tab or pipe). Every failure is a ``DataFileError`` that names the file
 and says what to do; messages never quote cell contents, which may be personal data.
+
+The columns of ``category`` and ``text`` features (``text_columns``) are handed over as
+text, in every format, before the PII scan sees them: a CSV cell exactly as written (no
+type inference, so ``02134`` keeps its leading zero and ``7.0`` stays ``"7.0"``); a JSON
+or Parquet number, which has no text of its own, as its JSON text (``7`` and ``7.0`` are
+``"7"``: see ``lib.feature_values``), also where a Parquet integer column has nulls.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
 
 from hokusai_assets.lib.errors import DataFileError
+from hokusai_assets.lib.feature_values import value_text
 
 CSV_DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
@@ -87,7 +95,7 @@ def sniff_csv(head: bytes) -> tuple[str, str]:
     return encoding, delimiter
 
 
-def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+def _read_csv(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -103,6 +111,8 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(encoding=encoding),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            # Names the file does not have are ignored here; conform reports them missing.
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns}),
         )
     except Exception as exc:  # pyarrow raises ArrowInvalid; its text may quote a row
         reason = re.sub(r":[^:]*$", "", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
@@ -122,7 +132,16 @@ def _decode_json_text(data: bytes, name: str) -> str:
         raise DataFileError(f"{name}: JSON must be UTF-8 text; re-save the file as UTF-8", code="E_FORMAT_UNREADABLE") from None
 
 
-def _read_json(data: bytes, name: str) -> pd.DataFrame:
+def _as_text_columns(frame: pd.DataFrame, records: list[dict], text_columns: Collection[str]) -> pd.DataFrame:
+    """The ``text_columns`` of a frame built from JSON records, as the text of each cell (an
+    integer column with nulls would otherwise pass through float64 and lose digits)."""
+    for column in text_columns:
+        if column in frame.columns:
+            frame[column] = pd.Series([value_text(r.get(column)) for r in records], index=frame.index, dtype=object)
+    return frame
+
+
+def _read_json(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
     try:
         records = json.loads(_decode_json_text(data, name))
     except json.JSONDecodeError as exc:
@@ -137,10 +156,16 @@ def _read_json(data: bytes, name: str) -> pd.DataFrame:
             '(like [{"col": 1}, ...]), not a single object or value',
             code="E_FORMAT_JSON_SHAPE",
         )
-    return pd.DataFrame.from_records(records)
+    if not records:
+        raise DataFileError(
+            f"{name}: the JSON array is empty; a .json file needs one record per row, with the task's "
+            'columns as keys, like [{"col": 1, "label": 0}, ...]',
+            code="E_FORMAT_EMPTY",
+        )
+    return _as_text_columns(pd.DataFrame.from_records(records), records, text_columns)
 
 
-def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
+def _read_jsonl(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
     records = []
     for number, line in enumerate(_decode_json_text(data, name).splitlines(), start=1):
         if not line.strip():
@@ -159,10 +184,16 @@ def _read_jsonl(data: bytes, name: str) -> pd.DataFrame:
                 code="E_FORMAT_JSON_SHAPE",
             )
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    if not records:
+        raise DataFileError(
+            f"{name}: the file holds no records; JSON Lines needs one JSON object per line, with the "
+            'task\'s columns as keys, like {"col": 1, "label": 0}',
+            code="E_FORMAT_EMPTY",
+        )
+    return _as_text_columns(pd.DataFrame.from_records(records), records, text_columns)
 
 
-def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
+def _read_parquet(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -174,21 +205,37 @@ def _read_parquet(data: bytes, name: str) -> pd.DataFrame:
             code="E_FORMAT_UNREADABLE",
         ) from None
     require_unique_columns(table.column_names, name)
-    return table.to_pandas()
+    frame = table.to_pandas()
+    for column in text_columns:
+        if column in frame.columns:
+            kind = table.schema.field(column).type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+                values = table.column(column).to_pylist()  # Python ints: no float64 on the way
+                frame[column] = pd.Series([value_text(v) for v in values], index=frame.index, dtype=object)
+    return frame
 
 
 _READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl, "parquet": _read_parquet}
 
 
-def parse_table(data: bytes, fmt: str, name: str) -> pd.DataFrame:
-    """Parse a data file's bytes (``name`` is only for messages)."""
-    frame = _READERS[fmt](data, name)
+def parse_table(data: bytes, fmt: str, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
+    """Parse a data file's bytes (``name`` is only for messages); ``text_columns`` are read as
+    text (see the module docstring)."""
+    frame = _READERS[fmt](data, name, text_columns)
     if frame.shape[1] == 0:
-        raise DataFileError(f"{name}: the file holds no columns", code="E_FORMAT_EMPTY")
+        raise DataFileError(
+            f"{name}: the file holds no columns; it needs the task's feature and label columns", code="E_FORMAT_EMPTY"
+        )
+    if len(frame) == 0:  # a CSV header alone, a Parquet file of no rows
+        raise DataFileError(
+            f"{name}: the file names its columns but holds no rows; add one row per example "
+            "(in a CSV file, lines of values below the header)",
+            code="E_DATA_EMPTY",
+        )
     return frame
 
 
-def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, fmt: str | None = None, text_columns: Collection[str] = ()) -> pd.DataFrame:
     """Read a data file into a DataFrame, by its extension unless ``fmt`` is given."""
     path = Path(path)
     if not path.is_file():
@@ -197,4 +244,4 @@ def read_table(path: str | Path, fmt: str | None = None) -> pd.DataFrame:
             "resolved against the directory of hokusai.yaml)",
             code="E_DATA_FILE_MISSING",
         )
-    return parse_table(path.read_bytes(), fmt or detect_format(path), path.name)
+    return parse_table(path.read_bytes(), fmt or detect_format(path), path.name, text_columns)

@@ -36,7 +36,7 @@ def read_conformed(
             "split the data into smaller files",
             code="E_DATA_TOO_LARGE",
         )
-    raw = read_table(path, fmt)
+    raw = read_table(path, fmt, schema.string_feature_names)
     if max_rows is not None and len(raw) > max_rows:
         raise DataFileError(
             f"{source}: {len(raw):,} rows is over the limit of {max_rows:,} (intake.max_rows); "

@@ -6,11 +6,11 @@ does not fit the schema gets a failed ``schema_valid`` check with the reason, so
 Dagster asset, the CLI and the tests all see one explained outcome.
 
 Steps, in order:
-1. parse (formats) and enforce size/row limits;
+1. parse (formats; category and text features read as text) and enforce size/row limits;
 2. scan every string column for PII and replace each value by its keyed pseudonym;
 3. conform to the task schema (columns, safe types, NaN policy; category and text
    features as strings, missing as null) and check labels; a category or text feature
-   the parser read as numbers is scanned for PII here, once it is text;
+   that was not text yet is scanned for PII here, once it is;
 4. score quality (completeness, uniqueness, label balance, values in range: numeric
    features only, a missing value with a declared imputation is not out of range);
 5. deduplicate by canonical row hash: within the file, against the baseline training set
@@ -241,7 +241,7 @@ def _fit_schema(
         message = f"{name}: {len(data):,} bytes is over the limit of {policy.max_bytes:,} (intake.max_file_bytes)"
         return _failed_schema(message, "E_DATA_TOO_LARGE", schema, report)
     try:
-        raw = parse_table(data, fmt, name)
+        raw = parse_table(data, fmt, name, schema.string_feature_names)
         if len(raw) > policy.max_rows:
             raise HokusaiError(
                 f"{name}: {len(raw):,} rows is over the limit of {policy.max_rows:,} (intake.max_rows); split the file",
@@ -267,9 +267,10 @@ def _scan_late_strings(
 ) -> pd.DataFrame:
     """Scan the category and text features that became strings only in ``conform``.
 
-    Step 2 scans the file's string columns; a category or text column the parser read as
-    numbers (a column of card numbers, say) is text only after conforming, and is scanned
-    here, so its PII is pseudonymised rather than the file rejected.
+    Step 2 scans the file's string columns; a category or text column that is not text yet
+    (``parse_table`` reads them as text, so only a table that came another way) is text
+    only after conforming, and is scanned here, so its PII is pseudonymised rather than
+    the file rejected.
     """
     late = [
         name

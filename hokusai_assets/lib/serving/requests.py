@@ -6,21 +6,30 @@ feature takes JSON integers that fit int64, a ``float`` feature finite numbers, 
 feature ``true``/``false``; a ``category`` or ``text`` feature takes a string or ``null`` (a
 number in a category is read as its text, as intake does: ``7`` is ``"7"``; a category the
 model never saw is fine: it reads as none of the known ones), and a numeric feature with a
-declared imputation also takes ``null`` (the model imputes it). Messages name the row and the feature, never a value: inputs can
-hold personal data, so a string where a number belongs is run through the intake's PII
-detector and the message says what it looks like instead of echoing it.
+declared imputation also takes ``null`` (the model imputes it). Category and text values
+are normalised by intake's rule (``lib.feature_values``: ``" DE "`` is ``"DE"``, ``""`` is
+``null``) and, given the deployment's PII key, their PII is replaced by the keyed pseudonyms
+intake gives it: the model was trained on pseudonyms, so it must read them here too.
+
+Messages name the row and the feature, never a value: inputs can hold personal data, so a
+string where a number belongs is run through the intake's PII detector and the message
+says what it looks like instead of echoing it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hokusai_assets.lib.feature_values import feature_value
 from hokusai_assets.lib.serving.errors import ServingError
 from hokusai_assets.lib.task import TaskSchema
+
+if TYPE_CHECKING:
+    from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -42,11 +51,9 @@ def _looks_like(value: str) -> str:
 
 def _string_value(row: int, name: str, kind: str, value: Any) -> str | None:
     if value is None or isinstance(value, str):
-        return value
+        return feature_value(kind, value)
     if kind == "category" and isinstance(value, int | float) and (not isinstance(value, float) or math.isfinite(value)):
-        from hokusai_assets.lib.intake.conform import category_text
-
-        return category_text(value)
+        return feature_value(kind, value)
     what = "a string or null" if kind == "text" else "a string, a number or null"
     raise _bad(f"row {row}, feature {name!r}: expected {what} ({kind}), got {type(value).__name__}", "E_SERVE_TYPE")
 
@@ -98,8 +105,9 @@ def _records(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
-def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, Any]]:
-    """The request's rows, each a dict of the task's features in schema order, typed."""
+def parse_rows(body: Any, schema: TaskSchema, max_rows: int, pii_key: PiiKey | None = None) -> list[dict[str, Any]]:
+    """The request's rows, each a dict of the task's features in schema order, typed; category
+    and text values normalised and, with ``pii_key``, pseudonymised as intake does."""
     if not isinstance(body, dict):
         raise _bad("the body must be a JSON object", "E_SERVE_BODY_SHAPE")
     stray = sorted(set(body) - {"records", "columns", "rows", "unit_id"})
@@ -129,7 +137,27 @@ def parse_rows(body: Any, schema: TaskSchema, max_rows: int) -> list[dict[str, A
             else:
                 row[name] = _value(i, name, kind, value, name in imputed)
         rows.append(row)
+    if pii_key is not None:
+        pseudonymise_rows(rows, schema, pii_key)
     return rows
+
+
+def pseudonymise_rows(rows: list[dict[str, Any]], schema: TaskSchema, key: PiiKey) -> None:
+    """Replace PII in the rows' category and text values by intake's keyed pseudonyms, in place.
+
+    The same scanner and HMAC key as intake, cell by cell, so ``jane@example.org`` reads as the
+    ``<email:…>`` the model was trained on. Nothing found is logged or echoed.
+    """
+    names = schema.string_feature_names
+    if not names or not rows:
+        return
+    from hokusai_assets.lib.intake.pii.scanner import scan_and_pseudonymise
+
+    frame = pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object) for name in names})
+    protected, report = scan_and_pseudonymise(frame, key)
+    for name in report.counts:  # only the columns where something was replaced
+        for row, value in zip(rows, protected[name].tolist(), strict=True):
+            row[name] = value
 
 
 def _wrong_features(i: int, record: Mapping[str, Any], features, names: set[str]) -> None:

@@ -24,6 +24,11 @@ the torch MLP (the linear models' scaler and the MLP's standardisation come afte
   sort kernel). Here the vocabulary is the top terms by total count, ties broken by the
   term. Missing text is the empty text (or the declared constant).
 
+Category and text values are first normalised by the rule intake applies
+(``lib.feature_values``: a category stripped, an empty value missing, a number its JSON
+text), at fit and at transform, so a request or the MLflow pyfunc's input reads the way
+intake's rows do; the rule is idempotent, so what is learned from intake's rows is unchanged.
+
 Why dense: every framework accepts a dense float64 matrix as it is, and the caps bound its
 width (``max_categories + 2`` columns per category, ``max_features`` per text).
 
@@ -44,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from hokusai_assets.lib.errors import ModelError
+from hokusai_assets.lib.feature_values import feature_values
 from hokusai_assets.lib.task import NUMERIC_FEATURE_TYPES, TaskSchema, parse_imputation
 
 DEFAULT_MAX_CATEGORIES = 50
@@ -121,13 +127,11 @@ def _numbers(column: pd.Series, name: str) -> np.ndarray:
     return values
 
 
-def _texts(column: pd.Series) -> list[str | None]:
-    """Values as text (a category compares as ``str(value)``), None where missing."""
-    return [None if _is_missing(v) else str(v) for v in column.tolist()]
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+def _texts(column: pd.Series, kind: str) -> list[str | None]:
+    """Values as intake normalises them (``lib.feature_values``), None where missing: the
+    encoder applies the rule itself, so rows that did not come through intake (a request, the
+    MLflow pyfunc's input) read like rows that did. Idempotent: intake's rows are unchanged."""
+    return feature_values(kind, column.tolist())
 
 
 def _tokens(text: str) -> list[str]:
@@ -239,9 +243,9 @@ class FeatureEncoder:
             if kind in NUMERIC_FEATURE_TYPES:
                 encodings.append(_fit_numeric(name, kind, _numbers(frame[name], name), strategy))
             elif kind == "category":
-                encodings.append(_fit_category(name, _texts(frame[name]), strategy, max_categories))
+                encodings.append(_fit_category(name, _texts(frame[name], kind), strategy, max_categories))
             elif kind == "text":
-                encodings.append(_fit_text(name, _texts(frame[name]), strategy, max_features))
+                encodings.append(_fit_text(name, _texts(frame[name], kind), strategy, max_features))
             else:
                 raise ModelError(f"feature {name!r} has unknown type {kind!r}", code="E_MODEL_FEATURES")
         encoder = cls(tuple(encodings), max_categories, max_features)
@@ -290,7 +294,7 @@ def _transform(e: Encoding, column: pd.Series, encoder: FeatureEncoder) -> np.nd
                 raise _missing_error(e.name, int(missing.sum()), "and no imputation declared")
             values = np.where(missing, e.impute.value, values)
         return values.reshape(-1, 1)
-    values = _texts(column)
+    values = _texts(column, "category" if isinstance(e, CategoryEncoding) else "text")
     if isinstance(e, CategoryEncoding):
         index = {value: i for i, value in enumerate(e.categories)}
         other = len(e.categories) if e.other else None

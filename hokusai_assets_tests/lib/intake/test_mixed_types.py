@@ -8,7 +8,8 @@ import pytest
 
 from hokusai_assets.lib.commitments.rows import iter_canonical_rows
 from hokusai_assets.lib.errors import SchemaError
-from hokusai_assets.lib.intake.conform import category_text, conform
+from hokusai_assets.lib.feature_values import category_value
+from hokusai_assets.lib.intake.conform import conform
 from hokusai_assets.lib.intake.formats import parse_table
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii
@@ -55,7 +56,7 @@ def test_category_and_text_hold_strings_and_missing_is_null():
     [(7, "7"), (7.0, "7"), (2.5, "2.5"), (True, "true"), ("  x ", "x"), ("", None), (None, None), (np.nan, None)],
 )
 def test_category_text_of_a_cell(value, text):
-    assert category_text(value) == text
+    assert category_value(value) == text
 
 
 def test_a_missing_category_is_null_also_in_an_object_column_holding_nan():
