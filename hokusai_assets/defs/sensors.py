@@ -22,6 +22,7 @@ from hokusai_assets.defs.reference import recorded_reference_fingerprint
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import printable
 from hokusai_assets.lib.intake.run_plan import plan_contribution_runs
 from hokusai_assets.lib.intake.validate import SCHEMA_VALID
 from hokusai_assets.services.inbox import Arrival, scan_inbox
@@ -64,7 +65,7 @@ def _store(arrival: Arrival, store: ContributionStore, quarantine: Path) -> tupl
     except HokusaiError as error:
         return None, _quarantine(pair, quarantine, error.code, error.message)
     if not created:
-        message = f"{arrival.data.name}: these bytes were already received as {stored.key}; no second run"
+        message = f"{printable(arrival.data.name)}: these bytes were already received as {stored.key}; no second run"
         return None, _quarantine(pair, quarantine, "E_INTAKE_DUPLICATE", message, partition=stored.key)
     for path in pair:
         path.unlink()  # the store now holds the bytes, encrypted; no clear copy stays behind

@@ -12,24 +12,57 @@ import click
 
 from hokusai_assets.entry.ab_commands import ab
 from hokusai_assets.entry.epoch_commands import epoch, prove_payout, verify_epoch
-from hokusai_assets.entry.options import ACTOR, CONFIG, HOME, VERBOSE, actor_or_user, print_verification
+from hokusai_assets.entry.options import (
+    ACTOR,
+    CONFIG,
+    HOME,
+    HOME_META,
+    VERBOSE,
+    actor_or_user,
+    print_verification,
+    remember_home,
+)
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import printable
 
 EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 def _fail(error: HokusaiError) -> None:
-    click.echo(f"error[{error.code}]: {error.message}", err=True)
+    # printable: a message may quote a file name or a value someone else chose.
+    click.echo(f"error[{error.code}]: {printable(error.message)}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _fail_unexpectedly(ctx: click.Context, error: Exception) -> None:
+    """A bug or an unforeseen condition: one line still, and the traceback in a log file."""
+    from hokusai_assets.services.error_log import error_summary, write_error_log
+    from hokusai_assets.settings.layout import HomeLayout
+
+    home = ctx.meta.get(HOME_META) or os.environ.get("HOKUSAI_HOME")
+    logs_dir = HomeLayout(Path(home).expanduser().absolute()).logs_dir if home else None
+    log = write_error_log(logs_dir, error, sys.argv)
+    where = f"details in {printable(log)}" if log is not None else "no log could be written (is the disk full?)"
+    click.echo(f"error[E_INTERNAL]: unexpected {error_summary(error)}; {where}", err=True)
     sys.exit(EXIT_ERROR)
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
-        # Every deliberate error is one line on stderr and a non-zero exit, never a traceback.
+        # Every error is one line on stderr and a non-zero exit, never a traceback. Subgroups
+        # (ab, epoch, models) run inside this call, so this one guard covers every command.
         try:
             return super().invoke(ctx)
         except HokusaiError as error:
             _fail(error)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help, --version
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as error:  # noqa: BLE001 - whatever was not foreseen, as one line and a log
+            _fail_unexpectedly(ctx, error)
 
 
 @click.group(cls=_Group)
@@ -55,6 +88,20 @@ def CONTRIBUTOR(command):  # noqa: N802 - used as a decorator beside the option 
     ):
         command = option(command)
     return command
+
+
+def _input_file(file: Path) -> Path:
+    """FILE as given on the command line, refused unless it is a regular file, then resolved.
+
+    Checked before resolving: resolving a dangling link names its missing target instead, and
+    a link loop fails; and a FIFO or a device must never be opened (a read would block or
+    never end).
+    """
+    from hokusai_assets.lib.files import require_regular_file
+
+    path = file.expanduser()
+    require_regular_file(path)
+    return path.resolve()
 
 
 def _contributor(settings, wallet: str, contributor_id: str | None, license_: str | None):
@@ -106,17 +153,19 @@ def run(dry_run: bool, framework: str, model: str | None, home: Path | None, ver
 
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default: serving.host, 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default: serving.port, 8080).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default: serving.port, 8080).")
 @CONFIG
 @HOME
 def serve(host: str | None, port: int | None, config_path: Path | None, home: Path | None) -> None:
     """Serve the task's attested models over HTTP: predictions by alias or version, the registry, /metrics."""
+    from hokusai_assets.entry.serve import require_listenable
     from hokusai_assets.entry.serve import serve as run_server
     from hokusai_assets.settings.load import load_settings
 
     settings = load_settings(config_path=config_path, home=home)
     serving = settings.config.serving
     host, port = host or serving.host, port or serving.port
+    require_listenable(host, port)  # a busy port is one error line, not uvicorn's start-up log
     click.echo(f"hokusai serve: http://{host}:{port}/docs  (model {settings.config.registered_model_name})", err=True)
     run_server(settings, host, port)
 
@@ -165,9 +214,10 @@ def evaluate(
     from hokusai_assets.entry.runner import evaluate_file
     from hokusai_assets.settings.load import load_settings
 
+    source = _input_file(file)
     settings = load_settings(config_path=config_path, home=home)
     contributor = _contributor(settings, wallet, contributor_id, license_)
-    outcome = evaluate_file(settings, file.expanduser().resolve(), contributor, verbose=verbose)
+    outcome = evaluate_file(settings, source, contributor, verbose=verbose)
     click.echo(json.dumps(outcome.as_dict()))
 
 
@@ -183,9 +233,10 @@ def submit(
     from hokusai_assets.services.intake import submit_file
     from hokusai_assets.settings.load import load_settings
 
+    source = _input_file(file)
     settings = load_settings(config_path=config_path, home=home)
     contributor = _contributor(settings, wallet, contributor_id, license_)
-    click.echo(json.dumps(submit_file(settings, file.expanduser().resolve(), contributor)))
+    click.echo(json.dumps(submit_file(settings, source, contributor)))
 
 
 @main.command()
@@ -198,19 +249,21 @@ def validate(file: Path, as_json: bool, config_path: Path | None, home: Path | N
     from hokusai_assets.services.intake import validate_file
     from hokusai_assets.settings.load import load_settings
 
+    source = _input_file(file)
     settings = load_settings(config_path=config_path, home=home)
-    result = validate_file(settings, file.expanduser().resolve())
+    result = validate_file(settings, source)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, default=str))
     else:
         for check in result.checks.values():
             mark = "PASS" if check.passed else ("FAIL" if check.blocking else "WARN")
-            click.echo(f"{mark}  {check.name}: {check.description}")
+            click.echo(f"{mark}  {check.name}: {printable(check.description)}")
         verdict = "accepted" if result.accepted else "rejected"
-        click.echo(f"{file.name}: {verdict} ({result.report.get('rows_validated', 0)} rows would be used)")
+        rows = result.report.get("rows_validated", 0)
+        click.echo(f"{printable(file.name)}: {verdict} ({rows} rows would be used)")
     if not result.accepted:
         failure = result.first_failure
-        click.echo(f"error[{failure.code}]: {failure.description}", err=True)
+        click.echo(f"error[{failure.code}]: {printable(failure.description)}", err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -235,7 +288,7 @@ def keys(home: Path | None, config_path: Path | None) -> None:
 @click.option("--attester", type=click.Path(path_type=Path), help="The attester's public keys you trust (default: attester.json beside the envelope).")
 @click.option("--rerun", is_flag=True, help="Retrain and re-score from the inputs stored under HOKUSAI_HOME.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="hokusai.yaml (for --rerun).")
-@click.option("--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (for --rerun).")
+@click.option("--home", type=click.Path(path_type=Path), callback=remember_home, help="HOKUSAI_HOME (for --rerun).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(
     attestation: Path,

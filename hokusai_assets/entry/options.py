@@ -8,6 +8,18 @@ from pathlib import Path
 
 import click
 
+# Where the error guard in cli.py writes an unexpected error's log: the --home given, if any.
+# ``ctx.meta`` is shared by every context of one invocation, so the group sees a subcommand's.
+HOME_META = "hokusai.home"
+
+
+def remember_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A --home option's callback: note the home for the error guard, and keep the value."""
+    if value is not None:
+        ctx.meta[HOME_META] = value
+    return value
+
+
 VERBOSE = click.option("-v", "--verbose", is_flag=True, help="Stream Dagster's run log to stderr.")
 CONFIG = click.option(
     "--config",
@@ -16,7 +28,10 @@ CONFIG = click.option(
     help="hokusai.yaml (default: $HOKUSAI_CONFIG_PATH or the bundled example).",
 )
 HOME = click.option(
-    "--home", type=click.Path(path_type=Path), help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai)."
+    "--home",
+    type=click.Path(path_type=Path),
+    callback=remember_home,
+    help="HOKUSAI_HOME (default: $HOKUSAI_HOME or ./.hokusai).",
 )
 
 ACTOR = click.option("--actor", default=None, help="Who is doing this, for the audit trail (default: your user name).")

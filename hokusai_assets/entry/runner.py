@@ -27,6 +27,7 @@ from hokusai_assets.entry.instance import open_instance
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
 from hokusai_assets.lib.checks import failure_code
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import printable
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.reading import read_conformed
 from hokusai_assets.services.store import ContributionStore
@@ -165,7 +166,7 @@ def evaluate_file(
     read_conformed(
         path,
         settings.schema,
-        source=path.name,
+        source=printable(path.name),
         nan_policy=intake.nan_policy,
         max_bytes=intake.max_file_bytes,
         max_rows=intake.max_rows,

@@ -557,6 +557,41 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     return app
 
 
+def require_listenable(host: str, port: int) -> None:
+    """Refuse, in one line, an address this process cannot listen on, before uvicorn starts:
+    uvicorn would log the reason among its start-up lines and exit 3.
+
+    Each address ``host`` resolves to is bound as asyncio's server will bind it, then let go.
+    """
+    import errno
+    import socket
+
+    where = f"cannot listen on {host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, OverflowError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise HokusaiError(
+            f"{where}: the host does not resolve ({reason}); give --host an address of this machine, e.g. 127.0.0.1",
+            code="E_SERVE_LISTEN",
+        ) from None
+    advice = {
+        errno.EADDRINUSE: "another process listens there; stop it or choose another --port",
+        errno.EACCES: "ports below 1024 need privileges; choose another --port",
+        errno.EADDRNOTAVAIL: "that is not an address of this machine; use 127.0.0.1, or 0.0.0.0 for every interface",
+    }
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                hint = advice.get(error.errno, "choose another --host or --port")
+                raise HokusaiError(f"{where}: {error.strerror}; {hint}", code="E_SERVE_LISTEN") from None
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import printable
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.formats import FORMATS_BY_SUFFIX
 from hokusai_assets.lib.wallet import normalise_wallet
@@ -59,18 +60,19 @@ def sidecar_for(data: Path) -> Path:
 
 def read_sidecar(path: Path, *, allow_lowercase_wallet: bool) -> tuple[Contributor, str | None]:
     """The contributor and, if ``hokusai submit`` wrote it, the data file's digest."""
+    shown = printable(path.name)  # anyone may have named a file in the inbox: one clean line
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HokusaiError(
-            f"{path.name} is not valid UTF-8 JSON; it must be an object with at least a \"wallet\"",
+            f"{shown} is not valid UTF-8 JSON; it must be an object with at least a \"wallet\"",
             code="E_INTAKE_SIDECAR",
         ) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("wallet"), str):
-        raise HokusaiError(f"{path.name} must be a JSON object with a \"wallet\" string", code="E_INTAKE_SIDECAR")
+        raise HokusaiError(f"{shown} must be a JSON object with a \"wallet\" string", code="E_INTAKE_SIDECAR")
     unknown = sorted(set(raw) - {"wallet", "contributor_id", "license", "file_digest"})
     if unknown:
-        raise HokusaiError(f"{path.name} has unknown field(s) {', '.join(unknown)}", code="E_INTAKE_SIDECAR")
+        raise HokusaiError(f"{shown} has unknown field(s) {', '.join(unknown)}", code="E_INTAKE_SIDECAR")
     wallet = normalise_wallet(raw["wallet"], allow_lowercase=allow_lowercase_wallet)
     contributor = Contributor(wallet=wallet, contributor_id=raw.get("contributor_id"), license=raw.get("license"))
     return contributor, raw.get("file_digest")
@@ -115,11 +117,12 @@ def _check_orphan_sidecar(path, names, previous, now, wait, scan) -> None:
     if path.name[: -len(SIDECAR_SUFFIX)] in names:
         return  # handled with its data file
     first_seen = previous.get(path.name, [None, None, now])[2]
+    shown = printable(path.name)
     if path.is_symlink():
-        scan.rejections.append(Rejection((path,), "E_INTAKE_SYMLINK", f"{path.name} is a symlink; send real files"))
+        scan.rejections.append(Rejection((path,), "E_INTAKE_SYMLINK", f"{shown} is a symlink; send real files"))
     elif now - first_seen > wait:
         scan.rejections.append(
-            Rejection((path,), "E_INTAKE_ORPHAN_SIDECAR", f"{path.name} has no data file beside it after {wait:.0f} s")
+            Rejection((path,), "E_INTAKE_ORPHAN_SIDECAR", f"{shown} has no data file beside it after {wait:.0f} s")
         )
     else:
         scan.state[path.name] = [None, None, first_seen]
@@ -128,19 +131,20 @@ def _check_orphan_sidecar(path, names, previous, now, wait, scan) -> None:
 
 def _classify(path, previous, now, max_bytes, wait, allow_lowercase_wallet, scan) -> None:
     sidecar = sidecar_for(path)
+    shown, sidecar_shown = printable(path.name), printable(sidecar.name)
     pair = (path, sidecar) if sidecar.exists() or sidecar.is_symlink() else (path,)
     if path.is_symlink() or sidecar.is_symlink():
         scan.rejections.append(
-            Rejection(pair, "E_INTAKE_SYMLINK", f"{path.name}: symlinks are not accepted; send the file itself")
+            Rejection(pair, "E_INTAKE_SYMLINK", f"{shown}: symlinks are not accepted; send the file itself")
         )
         return
     if not path.is_file():
-        scan.rejections.append(Rejection(pair, "E_INTAKE_NOT_A_FILE", f"{path.name} is not a regular file"))
+        scan.rejections.append(Rejection(pair, "E_INTAKE_NOT_A_FILE", f"{shown} is not a regular file"))
         return
     if path.suffix.lower() not in FORMATS_BY_SUFFIX:
         supported = ", ".join(sorted(FORMATS_BY_SUFFIX))
         scan.rejections.append(
-            Rejection(pair, "E_FORMAT_UNSUPPORTED", f"{path.name}: unsupported file type; send one of {supported}")
+            Rejection(pair, "E_FORMAT_UNSUPPORTED", f"{shown}: unsupported file type; send one of {supported}")
         )
         return
     stat = path.stat()
@@ -149,7 +153,7 @@ def _classify(path, previous, now, max_bytes, wait, allow_lowercase_wallet, scan
             Rejection(
                 pair,
                 "E_DATA_TOO_LARGE",
-                f"{path.name}: {stat.st_size:,} bytes is over the limit of {max_bytes:,} (intake.max_file_bytes); "
+                f"{shown}: {stat.st_size:,} bytes is over the limit of {max_bytes:,} (intake.max_file_bytes); "
                 "split the data into smaller files",
             )
         )
@@ -163,7 +167,7 @@ def _classify(path, previous, now, max_bytes, wait, allow_lowercase_wallet, scan
                 Rejection(
                     pair,
                     "E_INTAKE_NO_SIDECAR",
-                    f"{path.name} arrived without {sidecar.name}; submit it with `hokusai submit FILE --wallet 0x...`",
+                    f"{shown} arrived without {sidecar_shown}; submit it with `hokusai submit FILE --wallet 0x...`",
                 )
             )
         else:
@@ -173,7 +177,7 @@ def _classify(path, previous, now, max_bytes, wait, allow_lowercase_wallet, scan
     try:
         contributor, declared = read_sidecar(sidecar, allow_lowercase_wallet=allow_lowercase_wallet)
     except HokusaiError as error:
-        scan.rejections.append(Rejection(pair, error.code, f"{sidecar.name}: {error.message}"))
+        scan.rejections.append(Rejection(pair, error.code, f"{sidecar_shown}: {error.message}"))
         return
     if declared is not None:
         # Written by `hokusai submit` after the data: the digest proves the data complete.
@@ -181,7 +185,7 @@ def _classify(path, previous, now, max_bytes, wait, allow_lowercase_wallet, scan
             scan.arrivals.append(Arrival(path, sidecar, contributor))
         elif stable:
             scan.rejections.append(
-                Rejection(pair, "E_INTAKE_DIGEST_MISMATCH", f"{path.name} does not match the digest in {sidecar.name}")
+                Rejection(pair, "E_INTAKE_DIGEST_MISMATCH", f"{shown} does not match the digest in {sidecar_shown}")
             )
         else:
             scan.state[path.name] = [stat.st_size, stat.st_mtime_ns, first_seen]

@@ -19,7 +19,7 @@ import pandas as pd
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.digests import file_digest
 from hokusai_assets.lib.errors import DataFileError
-from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.files import atomic_write_bytes, printable, require_regular_file, safe_file_name
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
@@ -36,7 +36,7 @@ from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.services.inbox import sidecar_for
 from hokusai_assets.services.keys import existing_pii_key
 from hokusai_assets.services.leaf_index import LeafIndex
-from hokusai_assets.services.quarantine import list_quarantine, quarantine_bytes, safe_name
+from hokusai_assets.services.quarantine import list_quarantine, quarantine_bytes
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.settings.load import Settings
 
@@ -47,26 +47,27 @@ def submit_file(settings: Settings, source: Path, contributor: Contributor) -> d
     The sidecar carries the data's digest, so the sensor knows the pair is complete the
     moment the sidecar appears, and a tampered or truncated copy is caught.
     """
-    if not source.is_file():
-        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    require_regular_file(source)
     detect_format(source)
+    shown = printable(source.name)
     size = source.stat().st_size
     limit = settings.config.intake.max_file_bytes
     if size > limit:
         raise DataFileError(
-            f"{source.name}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); split it",
+            f"{shown}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); split it",
             code="E_DATA_TOO_LARGE",
         )
     digest = file_digest(source)
     key = partition_key(digest)
     inbox = settings.layout.inbox
     inbox.mkdir(parents=True, exist_ok=True)
-    target = inbox / f"{key}-{safe_name(source.name)}"
+    # The sensor reads the format from the extension, so the inbox name keeps it (safe_file_name).
+    target = inbox / f"{key}-{safe_file_name(source.name)}"
     partial = inbox / f".{target.name}.partial"
     shutil.copyfile(source, partial)
     if file_digest(partial) != digest:  # the source changed while we copied it
         partial.unlink()
-        raise DataFileError(f"{source.name} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
+        raise DataFileError(f"{shown} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
     os.replace(partial, target)
     sidecar = {
         "wallet": contributor.wallet,
@@ -86,8 +87,7 @@ def _existing_pii_key(settings: Settings) -> PiiKey:
 
 def validate_file(settings: Settings, source: Path) -> IntakeResult:
     """The whole intake of ``source`` against the configured task; writes nothing."""
-    if not source.is_file():
-        raise DataFileError(f"{source}: file not found", code="E_DATA_FILE_MISSING")
+    require_regular_file(source)
     fmt = detect_format(source)
     key = _existing_pii_key(settings)
     schema, nan_policy = settings.schema, settings.config.intake.nan_policy
@@ -96,7 +96,8 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     # A file not yet received comes after every accepted contribution.
     accepted = LeafIndex(settings.layout.leaf_index_dir)
     reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))
-    return run_intake(source.read_bytes(), fmt, source.name, schema, settings.config.intake.policy(), key, reference)
+    policy = settings.config.intake.policy()
+    return run_intake(source.read_bytes(), fmt, printable(source.name), schema, policy, key, reference)
 
 
 @dataclass(frozen=True)

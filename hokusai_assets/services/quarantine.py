@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
-from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.files import atomic_write_bytes, safe_file_name
 
 REASON_SUFFIX = ".reason.json"
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -29,15 +27,9 @@ class Quarantined:
     message: str
 
 
-def safe_name(name: str) -> str:
-    """A file name that cannot climb out of a folder or confuse a shell."""
-    cleaned = _UNSAFE.sub("_", Path(name).name).strip("._") or "file"
-    return cleaned[:120]
-
-
 def _destination(quarantine: Path, name: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return quarantine / f"{stamp}-{safe_name(name)}"
+    return quarantine / f"{stamp}-{safe_file_name(name)}"
 
 
 def _write_reason(target: Path, code: str, message: str, digest: str | None, size: int | None, original: str, extra: dict) -> Path:

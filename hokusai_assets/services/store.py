@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import DataFileError
-from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.files import atomic_write_bytes, printable
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
 from hokusai_assets.services.keys import store_key, store_key_source
@@ -86,13 +86,13 @@ class ContributionStore:
             existing = self.get(key)
             if existing.file_digest != digest:
                 raise DataFileError(
-                    f"{name}: partition key {key} is taken by different bytes (a 64-bit prefix collision); "
+                    f"{printable(name)}: partition key {key} is taken by different bytes (a 64-bit prefix collision); "
                     "report it: the file was not stored",
                     code="E_STORE_KEY_COLLISION",
                 )
             if existing.contributor.wallet != contributor.wallet:
                 raise DataFileError(
-                    f"{name}: these exact bytes were already contributed as {key} by another wallet; "
+                    f"{printable(name)}: these exact bytes were already contributed as {key} by another wallet; "
                     "a dataset earns credit once, for its first contributor",
                     code="E_STORE_ALREADY_CONTRIBUTED",
                 )

@@ -30,6 +30,7 @@ HOKUSAI_HOME/
   mlflow/                          mlflow.db, and artifacts/ beside it as for any local SQLite store
                                    (services/tracking/store.py), unless MLFLOW_TRACKING_URI says otherwise
   dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
+  logs/error-<time>-<pid>.log      the traceback of an unexpected error the CLI reported as E_INTERNAL
 ```
 """
 
@@ -199,6 +200,11 @@ class HomeLayout:
     def registry_audit_log(self) -> Path:
         """Append-only JSON lines: every promote and rollback, refusals included."""
         return self.home / "registry" / "audit.jsonl"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Tracebacks of unexpected errors (services/error_log.py): the CLI prints one line and the log's path."""
+        return self.home / "logs"
 
     # ---- MLflow and dry runs
 
