@@ -26,10 +26,9 @@ from hokusai_assets.defs.resources import TrackingResource
 from hokusai_assets.entry.instance import open_instance
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
 from hokusai_assets.lib.checks import failure_code
+from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.files import printable
-from hokusai_assets.lib.intake.contributions import Contributor
-from hokusai_assets.lib.intake.reading import read_conformed
+from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.services.tracking.worker import TrackingWorker
 from hokusai_assets.settings.layout import HomeLayout
@@ -153,38 +152,50 @@ def evaluate_file(
 ) -> Outcome:
     """Evaluate one contributed file end to end and return where its attestation is.
 
-    The file is checked against the task schema first, so a bad file fails before anything
-    is written under HOKUSAI_HOME. The same bytes evaluated again reuse their partition.
+    The file goes through the whole intake first, so a rejected file leaves nothing under
+    HOKUSAI_HOME but its quarantine copy and reason. The same bytes evaluated again reuse
+    their partition.
     Runs go to the persistent instance under HOKUSAI_HOME unless ``instance`` is given, and
     to MLflow at ``tracking`` (default: MLFLOW_TRACKING_URI or the store under the home,
     through a warm worker). Afterwards, rejected or not, ``contributions_overview`` is rebuilt
     (``refresh_overview``; the dry run, whose instance is thrown away, skips it).
     """
-    from hokusai_assets.defs.definitions import build_definitions
+    from hokusai_assets.services.intake import screen_for_evaluation
 
-    intake = settings.config.intake
-    read_conformed(
-        path,
-        settings.schema,
-        source=printable(path.name),
-        nan_policy=intake.nan_policy,
-        max_bytes=intake.max_file_bytes,
-        max_rows=intake.max_rows,
-    )
+    data = path.read_bytes()  # the bytes screened are the bytes stored
+    # Attested before: the store only checks that it is the same wallet (an accepted file's
+    # rows are in the leaf index now, so its intake would call them all duplicates).
+    attested = settings.layout.attestation(partition_key(bytes_digest(data))).statement.is_file()
+    if not attested:
+        screen_for_evaluation(settings, data, path.name)  # a rejected file: quarantine only, then refused
     settings.home.mkdir(parents=True, exist_ok=True)
-    stored, created = ContributionStore.open(settings.layout).put(path, contributor)
+    stored, created = ContributionStore.open(settings.layout).put_bytes(data, path.name, contributor)
     if not created and settings.layout.attestation(stored.key).statement.is_file():
         return _outcome(settings, stored.key, reused=True)
     if tracking is None and settings.config.tracking.enabled:
         uri = settings.layout.tracking_uri(os.environ)
         with warm_tracking(settings.home, uri, framework=settings.config.training.framework) as warm:
-            return evaluate_file(settings, path, contributor, instance, verbose, warm, refresh_overview)
+            return _run_contribution(settings, stored.key, instance, verbose, warm, refresh_overview)
+    return _run_contribution(settings, stored.key, instance, verbose, tracking, refresh_overview)
+
+
+def _run_contribution(
+    settings: Settings,
+    key: str,
+    instance: dg.DagsterInstance | None,
+    verbose: bool,
+    tracking: TrackingResource | None,
+    refresh_overview: bool,
+) -> Outcome:
+    """The evaluate_contribution run of stored contribution ``key`` (its intake passed)."""
+    from hokusai_assets.defs.definitions import build_definitions
+
     instance = instance or open_instance(settings.layout)
     defs = build_definitions(settings, tracking=tracking)
-    instance.add_dynamic_partitions(contributions.name, [stored.key])
+    instance.add_dynamic_partitions(contributions.name, [key])
     ensure_reference(settings, defs, instance, verbose=verbose)
     try:
-        _execute(defs, "evaluate_contribution", instance, partition_key=stored.key, verbose=verbose)
+        _execute(defs, "evaluate_contribution", instance, partition_key=key, verbose=verbose)
     except RunFailed:
         if refresh_overview:  # a rejected file is listed too, but its own error is the one to report
             with contextlib.suppress(RunFailed):
@@ -192,7 +203,7 @@ def evaluate_file(
         raise
     if refresh_overview:
         _execute(defs, "refresh_contributions_overview", instance, verbose=verbose)
-    return _outcome(settings, stored.key, reused=False)
+    return _outcome(settings, key, reused=False)
 
 
 def dry_run(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from hokusai_assets.lib.checks import CheckOutcome
-from hokusai_assets.lib.commitments.digests import file_digest
+from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.files import atomic_write_bytes, printable, require_regular_file, safe_file_name
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
@@ -89,6 +89,30 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     """The whole intake of ``source`` against the configured task; writes nothing."""
     require_regular_file(source)
     fmt = detect_format(source)
+    return _intake_of(settings, source.read_bytes(), printable(source.name), fmt)
+
+
+def screen_for_evaluation(settings: Settings, data: bytes, name: str) -> IntakeResult:
+    """The whole intake of a file about to be evaluated, before anything of it is stored.
+
+    A rejected file leaves only its quarantine copy and reason under HOKUSAI_HOME (no store
+    entry, no partition, no run), and is refused with the first failed check's code.
+    """
+    result = _intake_of(settings, data, printable(name), detect_format(name))
+    if not result.accepted:
+        failure = result.first_failure
+        quarantine = settings.layout.quarantine
+        key = partition_key(bytes_digest(data))
+        if not any(r.get("partition") == key for r in list_quarantine(quarantine)):
+            quarantine_bytes(data, name, quarantine, failure.code, failure.description, partition=key, check=failure.name)
+        raise DataFileError(
+            f"{failure.description} (check {failure.name}; the file is kept in {quarantine} with this reason)",
+            code=failure.code,
+        )
+    return result
+
+
+def _intake_of(settings: Settings, data: bytes, name: str, fmt: str) -> IntakeResult:
     key = _existing_pii_key(settings)
     schema, nan_policy = settings.schema, settings.config.intake.nan_policy
     baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
@@ -96,8 +120,7 @@ def validate_file(settings: Settings, source: Path) -> IntakeResult:
     # A file not yet received comes after every accepted contribution.
     accepted = LeafIndex(settings.layout.leaf_index_dir)
     reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))
-    policy = settings.config.intake.policy()
-    return run_intake(source.read_bytes(), fmt, printable(source.name), schema, policy, key, reference)
+    return run_intake(data, fmt, name, schema, settings.config.intake.policy(), key, reference)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def test_evaluate_the_bundled_example_on_the_persistent_instance(cli, tmp_path):
         assert {run.job_name for run in runs} == CONTRIBUTION_JOBS
 
 
-def assert_clean_failure(done, home: Path, code: str, *fragments: str):
+def assert_clean_failure(done, home: Path, code: str, *fragments: str, quarantined: Path | None = None):
+    """One error line; nothing under ``home``, or only ``quarantined``'s copy and its reason."""
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -72,7 +73,14 @@ def assert_clean_failure(done, home: Path, code: str, *fragments: str):
     for fragment in fragments:
         assert fragment in lines[0]
     assert done.stdout == ""
-    assert not home.exists(), "nothing may be written for a rejected input"
+    if quarantined is None:
+        assert not home.exists(), "nothing may be written for a rejected input"
+        return
+    left = sorted(p.relative_to(home) for p in home.rglob("*") if p.is_file())
+    assert [p.parent for p in left] == [Path("quarantine")] * 2, left
+    copy, reason = (home / p for p in left) if left[1].name.endswith(".reason.json") else (home / p for p in reversed(left))
+    assert copy.read_bytes() == quarantined.read_bytes()
+    assert json.loads(reason.read_text())["code"] == code
 
 
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -107,7 +115,7 @@ def test_contribution_without_label(cli, tmp_path):
     no_label = tmp_path / "no_label.csv"
     pd.read_csv(EXAMPLE_CONTRIBUTION).drop(columns=["digit"]).to_csv(no_label, index=False)
     done = cli("evaluate", str(no_label), "--wallet", WALLET, home=home)
-    assert_clean_failure(done, home, "E_SCHEMA_MISSING_COLUMN", "no_label.csv", "'digit'")
+    assert_clean_failure(done, home, "E_SCHEMA_MISSING_COLUMN", "no_label.csv", "'digit'", quarantined=no_label)
 
 
 def test_unknown_file_format(cli, tmp_path):
@@ -129,19 +137,24 @@ def test_run_without_dry_run_explains_itself(cli, tmp_path):
     assert done.returncode != 0 and "hokusai evaluate" in done.stderr
 
 
-def test_failure_inside_a_run_keeps_our_error_code(cli, tmp_path):
+def test_a_file_the_intake_rejects_leaves_only_its_quarantine_copy(cli, tmp_path):
+    # Rejections after the schema fits (an unknown label, copies of the benchmark) are found
+    # before anything is stored: no store entry, no partition, no run, no table.
+    home = tmp_path / "home"
     bad_labels = tmp_path / "bad_labels.csv"
     frame = pd.read_csv(EXAMPLE_CONTRIBUTION)
     frame.loc[:4, "digit"] = 42  # a class the task does not have
     frame.to_csv(bad_labels, index=False)
-    done = cli("evaluate", str(bad_labels), "--wallet", WALLET, home=tmp_path / "home")
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error[E_SCHEMA_UNKNOWN_LABEL]: ")
-    assert "check schema_valid" in lines[0] and "valid labels are 0, 1" in lines[0]
-    # The rejected file waits in quarantine byte for byte, with its reason beside it.
-    quarantined = [p for p in (tmp_path / "home" / "quarantine").iterdir() if not p.name.endswith(".reason.json")]
-    assert [p.read_bytes() for p in quarantined] == [bad_labels.read_bytes()]
+    done = cli("evaluate", str(bad_labels), "--wallet", WALLET, home=home)
+    assert_clean_failure(
+        done, home, "E_SCHEMA_UNKNOWN_LABEL", "check schema_valid", "valid labels are 0, 1", quarantined=bad_labels
+    )
+
+    home = tmp_path / "home2"
+    leaked = tmp_path / "benchmark_rows.csv"
+    leaked.write_bytes((BUNDLED_CONFIG.parent / "benchmark.csv").read_bytes())
+    done = cli("evaluate", str(leaked), "--wallet", WALLET, home=home)
+    assert_clean_failure(done, home, "E_INTAKE_BENCHMARK_LEAKAGE", "check no_benchmark_leakage", quarantined=leaked)
 
 
 def test_workspace_loads_as_dagster_dev_would(tmp_path):

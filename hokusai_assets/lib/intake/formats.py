@@ -53,6 +53,15 @@ def detect_format(path: str | Path) -> str:
         ) from None
 
 
+def shown_columns(names: list[str]) -> str:
+    """Column names for a message, quoted; PII in a name is masked by its kind (``'<email>'``):
+    a name is whatever the file's author wrote, and messages reach logs and the run database."""
+    from hokusai_assets.lib.intake.pii.scanner import pseudonymise_names
+
+    masked = pseudonymise_names(names, None)
+    return ", ".join(repr(masked.get(str(n), str(n))) for n in names)
+
+
 def require_unique_columns(names: list[str], name: str) -> None:
     """Every column of a table has its own name: a repeated one would silently shadow the other.
 
@@ -63,7 +72,7 @@ def require_unique_columns(names: list[str], name: str) -> None:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataFileError(
-            f"{name}: column name(s) {', '.join(map(repr, duplicated))} appear more than once; "
+            f"{name}: column name(s) {shown_columns(duplicated)} appear more than once; "
             "give every column a unique name",
             code="E_FORMAT_DUPLICATE_COLUMN",
         )

@@ -35,7 +35,7 @@ from hokusai_assets.lib.intake.conform import ConformReport, NanPolicy, check_la
 from hokusai_assets.lib.intake.formats import parse_table
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.pii.report import PiiReport, column_hint
-from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, scan_and_pseudonymise
+from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, pseudonymise_names, scan_and_pseudonymise
 from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA_VALID = "schema_valid"
@@ -248,6 +248,10 @@ def _fit_schema(
                 code="E_DATA_TOO_MANY_ROWS",
             )
         report["rows_received"] = len(raw)
+        # A column name can be personal data too: from here on, messages, the report and
+        # Dagster's metadata only ever see its pseudonym (the task's own columns are the config's).
+        extra = [c for c in raw.columns if str(c) not in schema.columns]
+        raw = raw.rename(columns=pseudonymise_names(extra, key))
         protected, pii = scan_and_pseudonymise(raw, key)
         report["pii"] = pii.as_dict()
         report["pii"]["column_hints"] = {c: h for c in map(str, raw.columns) if (h := column_hint(c))}

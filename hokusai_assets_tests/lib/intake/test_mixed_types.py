@@ -156,3 +156,13 @@ def test_a_text_column_the_parser_read_as_numbers_is_scanned_too(tables):
     assert result.frame["comment"].str.startswith("<payment_card:").sum() == 1
     assert result.report["pii"]["counts"]["comment"] == {"payment_card": 1}
     assert "comment" in result.report["pii"]["scanned_columns"]
+
+
+def test_column_names_holding_pii_are_never_shown_in_clear():
+    from hokusai_assets.lib.errors import DataFileError
+    from hokusai_assets.lib.intake.formats import parse_table
+
+    duplicated = b"x,jane.roe@example.net,jane.roe@example.net\n1,2,3\n"
+    with pytest.raises(DataFileError) as error:
+        parse_table(duplicated, "csv", "dup.csv")
+    assert "jane.roe" not in error.value.message and "'<email>'" in error.value.message

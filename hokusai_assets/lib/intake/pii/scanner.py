@@ -276,3 +276,18 @@ def find_cleartext_pii(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
         found, _ = _scan_column(frame.iloc[:, i], None)
         _merge(result, str(frame.columns[i]), found)
     return result
+
+
+def pseudonymise_names(names: Sequence[object], key: PiiKey | None) -> dict[str, str]:
+    """The names among ``names`` that hold PII, each mapped to a safe stand-in.
+
+    Column names are chosen by whoever wrote the file, and one can be an e-mail address;
+    names are echoed in messages, reports, Dagster metadata and the run database. Each PII
+    span is replaced by its keyed pseudonym (``<email:…>``, the same as for a value) or,
+    without a key, by its kind (``<email>``).
+    """
+    texts = pd.Series([str(name) for name in names], dtype=object)
+    if texts.empty:
+        return {}
+    _, changed = _scan_column(texts, key)
+    return {texts.iloc[position]: shown for position, shown in changed.items()}
