@@ -327,12 +327,13 @@ def verify(
 @HOME
 def prove_row(attestation: Path, row_json: str, config_path: Path | None, home: Path | None) -> None:
     """Print the Merkle inclusion proof of one row (a JSON object, or @file) of an attested contribution."""
-    from hokusai_assets.services.attestations import prove_committed_row
+    from hokusai_assets.services.attestations import prove_committed_row, row_argument
     from hokusai_assets.settings.load import load_settings
 
-    text = Path(row_json[1:]).read_text() if row_json.startswith("@") else row_json
+    text, source = row_argument(row_json)
     settings = load_settings(config_path=config_path, home=home)
-    click.echo(json.dumps(prove_committed_row(settings, attestation.expanduser().resolve(), text), indent=2))
+    proof = prove_committed_row(settings, attestation.expanduser().resolve(), text, source)
+    click.echo(json.dumps(proof, indent=2))
 
 
 @main.group()

@@ -18,8 +18,9 @@ from hokusai_assets.lib.attestation.bundle import ENVELOPE_FILE, AttestationFile
 from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate, StatementFormatError
-from hokusai_assets.lib.attestation.verify.base import Check, VerificationReport
+from hokusai_assets.lib.attestation.verify.base import Check, UnreadableFile, VerificationReport
 from hokusai_assets.lib.attestation.verify.proofs import verify_row_proof
+from hokusai_assets.lib.attestation.verify.signed_checks import trusted_info_problems
 from hokusai_assets.lib.attestation.verify.verifier import verify_attestation
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
@@ -73,12 +74,55 @@ def attestation_files(path: Path) -> AttestationFiles:
     return files
 
 
+ATTESTER_REMEDY = (
+    "pass --attester with a copy of the attester's public keys that you trust (`hokusai keys` on the "
+    "attesting deployment prints them)"
+)
+DIRECTORY_REMEDY = "copy the attestation's whole directory again from its publisher"
+
+
+def read_json_file(
+    path: Path, what: str, remedy: str, *, error: type[HokusaiError] = AttestationFileError, code: str | None = None
+) -> Any:
+    """``path`` parsed as JSON, or ``error`` (one line: the path, what is wrong, ``remedy``)
+    when it is missing, a directory, unreadable, not UTF-8, empty or not JSON."""
+
+    def fail(problem: str) -> HokusaiError:
+        return error(f"{path}: {problem}; {remedy}", code=code)
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"{what} does not exist") from None
+    except IsADirectoryError:
+        raise fail(f"is a directory, not {what}") from None
+    except OSError as exc:
+        raise fail(f"{what} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not data.strip():
+        raise fail(f"{what} is not readable JSON (the file is empty)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise fail(f"{what} is not readable JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise fail(
+            f"{what} is not readable JSON ({exc.msg}: line {exc.lineno} column {exc.colno}; truncated or damaged)"
+        ) from None
+    except ValueError as exc:  # numbers too long to convert, and the like
+        raise fail(f"{what} is not readable JSON ({exc})") from None
+
+
 def load_trusted(files: AttestationFiles, attester: Path | None) -> dict:
     """The attester's public keys: ``attester`` (a copy the verifier trusts), else the published one."""
     source = attester or files.attester
-    if not source.is_file():
-        raise AttestationFileError(f"{source}: attester public keys not found; pass --attester", code="E_ATTESTATION_ATTESTER")
-    return json.loads(source.read_text(encoding="utf-8"))
+    info = read_json_file(source, "the attester key file", ATTESTER_REMEDY, code="E_ATTESTATION_ATTESTER")
+    problems = trusted_info_problems(info)
+    if problems:
+        raise AttestationFileError(
+            f"{source}: not the attester's public keys ({'; '.join(problems)}); {ATTESTER_REMEDY}",
+            code="E_ATTESTATION_ATTESTER",
+        )
+    return info
 
 
 def verify_files(
@@ -88,9 +132,26 @@ def verify_files(
     data_file: Path | None = None,
     model_file: Path | None = None,
 ) -> VerificationReport:
-    envelope = files.envelope.read_bytes()
-    eip712 = json.loads(files.eip712.read_text(encoding="utf-8")) if files.eip712.is_file() else {}
+    """Verify the attestation's files. Damaged contents of the envelope or the EIP-712 file
+    (missing, truncated, of the wrong shape) are a failed check naming the file, not an
+    exception: callers such as serving ask whether a model's attestation holds, and a damaged
+    one simply does not. Only an envelope the OS refuses to read is an error."""
+    try:
+        envelope = files.envelope.read_bytes()
+    except OSError as exc:
+        raise AttestationFileError(
+            f"{files.envelope}: the envelope cannot be read ({exc.strerror or type(exc).__name__}); "
+            f"{DIRECTORY_REMEDY}",
+            code="E_ATTESTATION_FILES",
+        ) from None
+    try:
+        eip712 = read_json_file(files.eip712, "the EIP-712 file", DIRECTORY_REMEDY)
+    except AttestationFileError as exc:
+        eip712 = UnreadableFile(exc.message)
     return verify_attestation(envelope, eip712, trusted=trusted, data_file=data_file, model_file=model_file)
+
+
+PROOF_REMEDY = "give the JSON `hokusai prove-row` printed, unchanged"
 
 
 def check_row_proof(report: VerificationReport, proof_file: Path) -> Check:
@@ -100,25 +161,63 @@ def check_row_proof(report: VerificationReport, proof_file: Path) -> Check:
     except StatementFormatError as exc:
         return Check("row_proof", False, f"not checked: {exc.message}")
     try:
-        document = json.loads(proof_file.read_text(encoding="utf-8"))
-        ok = verify_row_proof(
-            document["proof"],
-            document["row"],
-            predicate.contribution.data_root,
-            columns=list(predicate.columns) or None,
-            tree_size=predicate.contribution.rows,
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return Check("row_proof", False, f"cannot read {proof_file.name}: {type(exc).__name__}")
+        document = read_json_file(proof_file, "the row proof file", PROOF_REMEDY)
+    except AttestationFileError as exc:
+        return Check("row_proof", False, exc.message)
+    if not (isinstance(document, dict) and all(isinstance(document.get(key), dict) for key in ("row", "proof"))):
+        shape = 'an object with a "row" and a "proof" object'
+        return Check("row_proof", False, f"{proof_file}: not a row proof ({shape}); {PROOF_REMEDY}")
+    ok = verify_row_proof(
+        document["proof"],
+        document["row"],
+        predicate.contribution.data_root,
+        columns=list(predicate.columns) or None,
+        tree_size=predicate.contribution.rows,
+    )
     detail = "the row is one of the committed rows" if ok else "the proof does not place this row in the data root"
     return Check("row_proof", ok, detail)
 
 
-def prove_committed_row(settings, attestation: Path, row_text: str) -> dict:
+def row_argument(argument: str) -> tuple[str, str]:
+    """The row `hokusai prove-row` was given, the JSON itself or ``@file`` holding it: its
+    text, and how to name it in a message."""
+    if not argument.startswith("@"):
+        return argument, "the row"
+    path = Path(argument[1:]).expanduser()
+    remedy = "give the row as a JSON object, or @ and the path of a UTF-8 file holding one"
+    try:
+        return path.read_text(encoding="utf-8"), f"{path}: the row"
+    except FileNotFoundError:
+        raise AttestationFileError(f"{path}: the row file does not exist; {remedy}", code="E_PROOF_ROW") from None
+    except IsADirectoryError:
+        raise AttestationFileError(f"{path}: is a directory, not a row file; {remedy}", code="E_PROOF_ROW") from None
+    except UnicodeDecodeError:
+        raise AttestationFileError(f"{path}: the row file is not UTF-8 text; {remedy}", code="E_PROOF_ROW") from None
+    except OSError as exc:
+        raise AttestationFileError(
+            f"{path}: the row file cannot be read ({exc.strerror or type(exc).__name__}); {remedy}", code="E_PROOF_ROW"
+        ) from None
+
+
+def attested_predicate(files: AttestationFiles) -> DeltaOnePredicate:
+    """The statement beside the envelope (``statement.json``), read as our predicate; an
+    error naming the file when it is missing or damaged."""
+    statement = read_json_file(files.statement, "the statement file", DIRECTORY_REMEDY)
+    try:
+        return DeltaOnePredicate.from_statement(statement)
+    except StatementFormatError as exc:
+        raise AttestationFileError(
+            f"{files.statement}: not an attestation statement ({exc.message}); {DIRECTORY_REMEDY}",
+            code="E_ATTESTATION_STATEMENT",
+        ) from None
+
+
+def prove_committed_row(settings, attestation: Path, row_text: str, source: str = "the row") -> dict:
     """An inclusion proof for one row of an attested contribution stored under HOKUSAI_HOME.
 
     The row is given as the contributor knows it; it is conformed and pseudonymised with
-    this deployment's key exactly as at intake, so it matches its committed form.
+    this deployment's key exactly as at intake, so it matches its committed form. ``source``
+    names it in messages (``<file>: the row`` for a row read from a file).
     """
     import pandas as pd
 
@@ -128,21 +227,32 @@ def prove_committed_row(settings, attestation: Path, row_text: str) -> dict:
     from hokusai_assets.lib.intake.validate import protect_reference
     from hokusai_assets.services.keys import pii_key
 
-    predicate = DeltaOnePredicate.from_statement(json.loads(attestation_files(attestation).statement.read_bytes()))
+    predicate = attested_predicate(attestation_files(attestation))
     key = predicate.contribution.partition
     columns = list(predicate.columns)
     try:
         row = json.loads(row_text)
     except json.JSONDecodeError as exc:
-        raise AttestationFileError(f"the row is not valid JSON ({exc.msg}); give one JSON object", code="E_PROOF_ROW") from None
+        raise AttestationFileError(
+            f"{source} is not valid JSON ({exc.msg}); give one JSON object", code="E_PROOF_ROW"
+        ) from None
     if not isinstance(row, dict):
-        raise AttestationFileError("the row must be a JSON object of column: value", code="E_PROOF_ROW")
+        raise AttestationFileError(f"{source} must be a JSON object of column: value", code="E_PROOF_ROW")
     stored = settings.layout.table_file("validated_contribution", key)
     if not stored.is_file():
         raise AttestationFileError(f"{stored} not found: prove rows on the deployment that attested {key}", code="E_PROOF_NO_ROWS")
+    # Read before anything else so a damaged table is named, not a pyarrow traceback.
+    try:
+        rows = pd.read_parquet(stored)
+    except (OSError, ValueError) as exc:
+        raise AttestationFileError(
+            f"{stored}: the stored rows of {key} cannot be read ({type(exc).__name__}); restore HOKUSAI_HOME from a "
+            "backup, or prove rows on the deployment that attested it",
+            code="E_PROOF_NO_ROWS",
+        ) from None
     schema = settings.schema
-    conformed, _ = conform(pd.DataFrame([row]), schema, source="the row")
+    conformed, _ = conform(pd.DataFrame([row]), schema, source=source)
     committed = protect_reference(conformed, schema, pii_key(settings.layout, os.environ))
     committed_row = {column: to_canonical_value(committed[column].iloc[0]) for column in columns}
-    proof = prove_row(pd.read_parquet(stored), committed_row, columns)
+    proof = prove_row(rows, committed_row, columns)
     return {"partition": key, "row": committed_row, "proof": proof}

@@ -23,7 +23,8 @@ from hokusai_assets.lib.attestation.bundle import AttestationFiles
 from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.attestation.signing import AttesterKeys
 from hokusai_assets.lib.attestation.statement import code_version
-from hokusai_assets.lib.attestation.verify.base import VerificationReport
+from hokusai_assets.lib.attestation.verify.base import UnreadableFile, VerificationReport
+from hokusai_assets.lib.attestation.verify.signed_checks import trusted_info_problems
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.commitments.merkle import data_root
@@ -36,6 +37,7 @@ from hokusai_assets.lib.rewards.statement import epoch_predicate
 from hokusai_assets.lib.rewards.verify import paid, verify_epoch
 from hokusai_assets.lib.rewards.window import check_epoch_id
 from hokusai_assets.lib.training.model import TrainedModel
+from hokusai_assets.services.attestations import read_json_file
 from hokusai_assets.services.epochs import rewards_config
 from hokusai_assets.settings.load import Settings
 
@@ -137,20 +139,12 @@ def attest_epoch(
     return signed.statement_digest, report
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RewardsError(
-            f"{path}: {what} not found; copy the epoch's whole folder, or pass --attester with a copy of the keys "
-            "you trust",
-            code="E_EPOCH_FILES",
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RewardsError(
-            f"{path}: {what} is not readable JSON ({type(exc).__name__}); restore it from the epoch's publisher",
-            code="E_EPOCH_FILES",
-        ) from None
+EPOCH_REMEDY = "restore it from the epoch's publisher (copy the epoch's whole folder)"
+ATTESTER_REMEDY = "copy the epoch's whole folder, or pass --attester with a copy of the keys you trust"
+
+
+def _read_json(path: Path, what: str, remedy: str = EPOCH_REMEDY) -> Any:
+    return read_json_file(path, what, remedy, error=RewardsError, code="E_EPOCH_FILES")
 
 
 def epoch_files(path: Path) -> AttestationFiles:
@@ -170,17 +164,36 @@ def verify_epoch_files(
     """Verify the epoch's files against ``trusted`` keys, or those in ``attester`` (a copy you
     trust), or by default the attester.json published beside them."""
     if trusted is None:
-        trusted = _read_json(attester or files.attester, "the attester's public keys (attester.json)")
-    if not isinstance(trusted, dict):
-        raise RewardsError(
-            f"{attester or files.attester}: not the attester's public keys; pass --attester with the keys the "
-            "attester published (`hokusai keys`)",
-            code="E_EPOCH_FILES",
-        )
-    eip712 = _read_json(files.eip712, "the EIP-712 signature") if files.eip712.is_file() else None
+        source = attester or files.attester
+        trusted = _read_json(source, "the attester key file", ATTESTER_REMEDY)
+        problems = trusted_info_problems(trusted)
+        if problems:
+            raise RewardsError(
+                f"{source}: not the attester's public keys ({'; '.join(problems)}); pass --attester with the keys "
+                "the attester published (`hokusai keys`)",
+                code="E_EPOCH_FILES",
+            )
+    # A missing EIP-712 file or payout tree is a failed check naming it (the epoch is not all
+    # there); a damaged one is an error naming the file. Present but not a file (a directory)
+    # counts as damaged rather than absent, so it is never skipped.
+    if files.eip712.exists():
+        eip712 = _read_json(files.eip712, "the EIP-712 file")
+    else:
+        eip712 = UnreadableFile(f"{files.eip712}: the EIP-712 file does not exist; {EPOCH_REMEDY}")
     tree_path = files.directory / TREE_FILE
-    tree = _read_json(tree_path, "the payout tree") if tree_path.is_file() else None
-    return verify_epoch(files.envelope.read_bytes(), eip712, trusted=trusted, tree_dump=tree)
+    if tree_path.exists():
+        tree = _read_json(tree_path, "the payout tree file")
+    else:  # fails payout_root only if somebody is paid: an epoch that pays nobody has no tree
+        tree = UnreadableFile(f"{tree_path}: the payout tree file does not exist; {EPOCH_REMEDY}")
+    try:
+        envelope = files.envelope.read_bytes()
+    except OSError as exc:
+        raise RewardsError(
+            f"{files.envelope}: the signed envelope cannot be read ({exc.strerror or type(exc).__name__}); "
+            f"{EPOCH_REMEDY}",
+            code="E_EPOCH_FILES",
+        ) from None
+    return verify_epoch(envelope, eip712, trusted=trusted, tree_dump=tree)
 
 
 def prove_payout(settings: Settings, epoch: str, wallet: str, attester: Path | None = None) -> dict:

@@ -48,7 +48,11 @@ def rerun_epoch_checks(statement: dict[str, Any], settings: Settings) -> list[Ch
     if missing:
         detail = f"not stored under {settings.home}: {', '.join(missing)}; rerun with the producing --home"
         return [Check("rerun_inputs", False, detail)]
-    table, baseline, benchmark = (pd.read_parquet(p) for p in paths.values())
+    try:
+        table, baseline, benchmark = (pd.read_parquet(p) for p in paths.values())
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        detail = f"stored inputs under {settings.home} cannot be read ({error}); rerun with the producing --home"
+        return [Check("rerun_inputs", False, detail)]
     roots = {
         "rows": (data_root(task_rows(table, schema), schema.columns), predicate["rows"]["data_root"]),
         "baseline": (data_root(baseline, schema.columns), predicate["baseline"]["data_root"]),

@@ -10,6 +10,14 @@ import pytest
 
 from hokusai_assets.lib.rewards.payout_tree import verify_payout_proof
 from hokusai_assets_tests.defs.test_rewards import KEYS, WALLETS, rewards_task
+from hokusai_assets_tests.e2e.damaged_files import (
+    DAMAGES,
+    EXTRA_SIGNATURES,
+    UNREADABLE,
+    assert_error_line,
+    assert_failed_check,
+    set_signatures,
+)
 
 pytestmark = pytest.mark.e2e
 POOL = 10**21
@@ -87,16 +95,68 @@ def test_bad_requests_get_one_error_line_and_exit_2(cli, closed, args, code):
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("damaged", ["statement.eip712.json", "attester.json", "payout-tree.json"])
-def test_a_truncated_epoch_file_is_an_error_not_a_traceback(cli, closed, tmp_path, damaged):
-    _, home, _ = closed
-    copy = tmp_path / "e-0001"
+def _copy_of_epoch(home: Path, tmp_path: Path) -> Path:
+    """A home holding a copy of e-0001 alone: enough for verify-epoch and prove-payout."""
+    copy = tmp_path / "home" / "epochs" / "e-0001"
     shutil.copytree(home / "epochs" / "e-0001", copy)
-    (copy / damaged).write_bytes((copy / damaged).read_bytes()[:40])
+    return copy
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("damaged", ["statement.eip712.json", "attester.json", "payout-tree.json", "statement.dsse.json"])
+def test_a_damaged_epoch_file_is_a_failed_check_or_one_error_line_naming_it(cli, closed, tmp_path, damaged, damage):
+    _, home, _ = closed
+    copy = _copy_of_epoch(home, tmp_path)
+    DAMAGES[damage](copy / damaged)
     done = cli("verify-epoch", str(copy), home=tmp_path)
-    assert done.returncode == 2 and done.stderr.startswith("error[E_EPOCH_FILES]: ")
-    assert f"/{damaged}: " in done.stderr and "is not readable JSON" in done.stderr
-    assert "Traceback" not in done.stderr
+    if damaged == "statement.dsse.json":
+        if damage in ("missing", "a directory"):
+            assert_error_line(done, "E_EPOCH_NOT_FOUND", "no statement.dsse.json there")
+        else:
+            assert_failed_check(done, "envelope_format", damaged)
+    elif damaged == "attester.json" or damage in UNREADABLE:
+        # No JSON to read, or keys nobody can check against: the epoch cannot be verified as asked.
+        assert_error_line(done, "E_EPOCH_FILES", f"/{damaged}: ")
+        if damage in UNREADABLE and damage != "a directory":
+            assert "is not readable JSON" in done.stderr
+    else:  # missing, or JSON of the wrong shape: the epoch is not what was signed
+        assert_failed_check(done, "eip712_signature" if damaged == "statement.eip712.json" else "payout_root", damaged)
+
+
+@pytest.mark.parametrize("damaged", ["statement.eip712.json", "attester.json", "payout-tree.json"])
+def test_prove_payout_from_a_damaged_epoch_is_one_error_line(cli, closed, tmp_path, damaged):
+    task, home, _ = closed
+    copy = _copy_of_epoch(home, tmp_path)
+    DAMAGES["truncated"](copy / damaged)
+    done = cli("prove-payout", "e-0001", WALLETS[0], "--config", str(task.config_path), home=tmp_path / "home")
+    assert_error_line(done, "E_EPOCH_FILES", f"/{damaged}: ")
+    (copy / damaged).unlink()
+    done = cli("prove-payout", "e-0001", WALLETS[0], "--config", str(task.config_path), home=tmp_path / "home")
+    code = "E_EPOCH_FILES" if damaged == "attester.json" else "E_EPOCH_INVALID"
+    assert_error_line(done, code, f"/{damaged}: ")
+
+
+@pytest.mark.parametrize(("signatures", "named"), EXTRA_SIGNATURES.items())
+def test_an_epoch_envelope_with_other_than_the_attesters_one_signature_is_invalid(
+    cli, closed, tmp_path, signatures, named
+):
+    _, home, _ = closed
+    copy = _copy_of_epoch(home, tmp_path)
+    ours, other = set_signatures(copy / "statement.dsse.json", signatures)
+    assert_failed_check(cli("verify-epoch", str(copy), home=tmp_path), "envelope_signature", named.format(ours=ours, other=other))
+    shutil.copy(home / "epochs" / "e-0001" / "statement.dsse.json", copy / "statement.dsse.json")
+    assert cli("verify-epoch", str(copy), home=tmp_path).returncode == 0
+
+
+def test_rerun_on_damaged_stored_rows_fails_rerun_inputs(cli, closed, tmp_path):
+    task, home, _ = closed
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("mlflow", "dagster"))
+    stored = copy / "storage" / "epoch_rows" / "e-0001.parquet"
+    stored.write_bytes(stored.read_bytes()[:100])
+    args = ("--rerun", "--config", str(task.config_path), "--home", str(copy))
+    done = cli("verify-epoch", str(copy / "epochs" / "e-0001"), *args, home=copy, env=KEYS)
+    assert_failed_check(done, "rerun_inputs", "cannot be read")
 
 
 def test_without_a_rewards_section_close_refuses_and_writes_nothing(cli, tmp_path):

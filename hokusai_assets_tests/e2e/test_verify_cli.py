@@ -9,6 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from .damaged_files import (
+    DAMAGES,
+    EXTRA_SIGNATURES,
+    UNREADABLE,
+    assert_error_line,
+    assert_failed_check,
+    set_signatures,
+)
+
 pytestmark = pytest.mark.e2e
 
 
@@ -161,3 +170,118 @@ def test_rerun_fails_naming_the_check_when_a_stored_file_was_changed(cli, dry_ru
     done = cli("verify", str(attestation), "--rerun", "--config", str(config), "--home", str(copy), home=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"invalid: {failed} failed" in done.stderr
+
+
+# --------------------------------------------------------------------------- exactly one signature
+
+
+@pytest.mark.parametrize(("signatures", "named"), EXTRA_SIGNATURES.items())
+def test_an_envelope_with_other_than_the_attesters_one_signature_is_invalid(cli, dry_run, tmp_path, signatures, named):
+    _, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    ours, other = set_signatures(copy / "statement.dsse.json", signatures)
+    done = cli("verify", str(copy), home=tmp_path)
+    assert_failed_check(done, "envelope_signature", named.format(ours=ours, other=other))
+    assert f"expected exactly one signature, by the trusted key {ours}; the envelope has" in done.stderr
+    # The attester's one signature alone (the envelope as published) still verifies.
+    shutil.copy(directory / "statement.dsse.json", copy / "statement.dsse.json")
+    assert cli("verify", str(copy), home=tmp_path).returncode == 0
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("damaged", ["statement.eip712.json", "statement.dsse.json"])
+def test_a_damaged_signed_file_fails_a_check_naming_it(cli, dry_run, tmp_path, damaged, damage):
+    _, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    DAMAGES[damage](copy / damaged)
+    done = cli("verify", str(copy), home=tmp_path)
+    if damaged == "statement.dsse.json" and damage in ("missing", "a directory"):
+        assert_error_line(done, "E_ATTESTATION_NOT_FOUND", "no statement.dsse.json there")
+    else:
+        check = "eip712_signature" if damaged == "statement.eip712.json" else "envelope_format"
+        assert_failed_check(done, check, damaged)
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("given", ["published", "--attester"])
+def test_a_damaged_attester_file_is_one_error_line(cli, dry_run, tmp_path, given, damage):
+    _, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    attester = copy / "attester.json" if given == "published" else tmp_path / "trusted-attester.json"
+    if given == "--attester":
+        shutil.copy(copy / "attester.json", attester)
+    DAMAGES[damage](attester)
+    option = ("--attester", str(attester)) if given == "--attester" else ()
+    done = cli("verify", str(copy), *option, home=tmp_path)
+    assert_error_line(done, "E_ATTESTATION_ATTESTER", f"{attester}: ")
+    assert "pass --attester" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def row_proof(dry_run, tmp_path_factory):
+    from .conftest import hokusai
+
+    home, directory, _ = dry_run
+    row = pd.read_csv(home / "task" / "contribution.csv").iloc[3].to_dict()
+    row["label"] = int(row["label"])
+    args = ("--config", str(home / "task" / "hokusai.yaml"), "--home", str(home))
+    done = hokusai("prove-row", str(directory), json.dumps(row), *args, home=tmp_path_factory.mktemp("proof"))
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_proof_file_fails_the_row_proof_check_naming_it(cli, dry_run, row_proof, tmp_path, damage):
+    _, directory, _ = dry_run
+    proof = tmp_path / "proof.json"
+    proof.write_text(row_proof)
+    DAMAGES[damage](proof)
+    assert_failed_check(cli("verify", str(directory), "--proof", str(proof), home=tmp_path), "row_proof", f"{proof}: ")
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_prove_row_with_a_damaged_statement_is_one_error_line(cli, dry_run, tmp_path, damage):
+    home, directory, _ = dry_run
+    copy = copy_of(directory, tmp_path)
+    DAMAGES[damage](copy / "statement.json")
+    args = ("--config", str(home / "task" / "hokusai.yaml"), "--home", str(home))
+    done = cli("prove-row", str(copy), "{}", *args, home=tmp_path)
+    code = "E_ATTESTATION_FILES" if damage in ("missing", *UNREADABLE) else "E_ATTESTATION_STATEMENT"
+    assert_error_line(done, code, f"{copy / 'statement.json'}: ")
+
+
+@pytest.mark.parametrize(
+    ("damage", "code"),
+    [
+        ("missing", "E_PROOF_ROW"),
+        ("a directory", "E_PROOF_ROW"),
+        ("truncated", "E_PROOF_ROW"),
+        ("not UTF-8", "E_PROOF_ROW"),
+        ("a list", "E_PROOF_ROW"),
+        ("missing keys", "E_SCHEMA_MISSING_COLUMN"),
+        ("empty", "E_PROOF_ROW"),
+    ],
+)
+def test_prove_row_with_a_damaged_row_file_is_one_error_line_naming_it(cli, dry_run, tmp_path, damage, code):
+    home, directory, _ = dry_run
+    row_file = tmp_path / "row.json"
+    row = pd.read_csv(home / "task" / "contribution.csv").iloc[3].to_dict()
+    row_file.write_text(json.dumps({**row, "label": int(row["label"])}))
+    DAMAGES[damage](row_file)
+    args = ("--config", str(home / "task" / "hokusai.yaml"), "--home", str(home))
+    assert_error_line(cli("prove-row", str(directory), f"@{row_file}", *args, home=tmp_path), code, f"{row_file}: ")
+
+
+def test_prove_row_with_damaged_stored_rows_is_one_error_line(cli, dry_run, tmp_path):
+    home, directory, outcome = dry_run
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("mlflow"))
+    stored = copy / "storage" / "validated_contribution" / f"{outcome['partition']}.parquet"
+    stored.write_bytes(stored.read_bytes()[:100])
+    row = pd.read_csv(home / "task" / "contribution.csv").iloc[3].to_dict()
+    args = ("--config", str(copy / "task" / "hokusai.yaml"), "--home", str(copy))
+    done = cli("prove-row", str(directory), json.dumps({**row, "label": int(row["label"])}), *args, home=tmp_path)
+    assert_error_line(done, "E_PROOF_NO_ROWS", f"{stored}: ")

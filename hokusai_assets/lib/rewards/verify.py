@@ -20,7 +20,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hokusai_assets.lib.attestation.verify.base import Check, Context, Failed, VerificationReport, require
+from hokusai_assets.lib.attestation.bundle import EIP712_FILE
+from hokusai_assets.lib.attestation.verify.base import Check, Context, Failed, VerificationReport, readable, require
 from hokusai_assets.lib.attestation.verify.signed_checks import check_envelope_format, check_envelope_signature
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
@@ -36,14 +37,6 @@ from hokusai_assets.lib.rewards.statement import read_epoch_statement
 class _EpochContext(Context):
     predicate: dict | None = None
     tree_dump: Any = None
-
-
-def _envelope_signature(ctx: _EpochContext) -> str:
-    # An epoch is signed once, by the attester: an extra signature, even a copy of the good
-    # one, is something nobody should have added, so it is refused rather than ignored.
-    count = len(ctx.envelope["signatures"])
-    require(count == 1, f"the envelope carries {count} signatures; an epoch has exactly one, the attester's")
-    return check_envelope_signature(ctx)
 
 
 def _statement(ctx: _EpochContext) -> str:
@@ -63,16 +56,17 @@ def _statement(ctx: _EpochContext) -> str:
 def _eip712(ctx: _EpochContext) -> str:
     from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 
-    eip712 = ctx.eip712
+    eip712 = readable(ctx.eip712)
     require(
         isinstance(eip712, Mapping) and {"signature", "signer", "domain", "message"} <= set(eip712),
-        "the EIP-712 JSON needs types, primaryType, domain, message, signature and signer",
+        f"the EIP-712 JSON ({EIP712_FILE}) must be an object with types, primaryType, domain, message, signature "
+        "and signer",
     )
     try:
         signer = recover_epoch_signer(eip712)
         domain = Eip712Domain.from_typed_data(eip712["domain"])
     except HokusaiError as exc:
-        raise Failed(exc.message) from None
+        raise Failed(f"{EIP712_FILE}: {exc.message}") from None
     expected = ctx.trusted.get("attester_address") if ctx.trusted else None
     require(signer == expected, f"the EIP-712 signer is {signer}, not the trusted attester {expected!r}")
     require(eip712["signer"] == signer, f"the signature recovers to {signer}, not to the named signer")
@@ -218,8 +212,8 @@ def _root(ctx: _EpochContext) -> str:
     require(
         tree.root == payouts["root"], f"the payout root rebuilt from the amounts is {tree.root}, not {payouts['root']}"
     )
-    if ctx.tree_dump is not None:
-        require(ctx.tree_dump == tree.dump(), "payout-tree.json is not the tree of the stated amounts")
+    if ctx.tree_dump is not None:  # a file that should be there but is not fails here, saying so
+        require(readable(ctx.tree_dump) == tree.dump(), "payout-tree.json is not the tree of the stated amounts")
     bad = [w for w, amount in leaves if not verify_payout_proof(tree.root, w, amount, tree.proof(w))]
     require(not bad, f"proofs fail for {', '.join(bad)}")
     return f"payout root {tree.root} rebuilt; {len(leaves)} proof(s) verify"
@@ -227,7 +221,8 @@ def _root(ctx: _EpochContext) -> str:
 
 CHECKS: tuple[tuple[str, Callable[[_EpochContext], str]], ...] = (
     ("envelope_format", check_envelope_format),
-    ("envelope_signature", _envelope_signature),
+    # Exactly one signature, the attester's: the same strict check as a contribution's envelope.
+    ("envelope_signature", check_envelope_signature),
     ("statement_format", _statement),
     ("eip712_signature", _eip712),
     ("values", _values),

@@ -27,7 +27,9 @@ import rfc8785
 from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.attestation.signing import AttesterKeys, sign_statement
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
+from hokusai_assets.lib.attestation.verify.base import Check, UnreadableFile
 from hokusai_assets.lib.attestation.verify.proofs import VerifyError, prove_row, verify_row_proof
+from hokusai_assets.lib.attestation.verify.signed_checks import trusted_info_problems
 from hokusai_assets.lib.attestation.verify.verifier import CHECK_NAMES, verify_attestation
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy, compute_delta
 from hokusai_assets.lib.evaluation.metrics import Predictions
@@ -220,6 +222,90 @@ def test_inconsistent_trusted_info_fails(golden):
     wrong_keyid = {**TRUSTED, "ed25519_keyid": "ed25519:0000000000000000"}
     assert first_failure(envelope, eip712, trusted=wrong_keyid) == "envelope_signature"
     assert first_failure(envelope, eip712, trusted={**TRUSTED, "attester_address": WALLET}) == "eip712_signature"
+
+
+def _with_signatures(envelope: bytes, entries: list[dict]) -> bytes:
+    """The envelope with these signature entries, re-serialised canonically (so only the
+    signature check can object)."""
+    return rfc8785.dumps({**json.loads(envelope), "signatures": entries})
+
+
+def _other_keys_signature(envelope: bytes) -> dict:
+    """A valid signature over the same payload by a key nobody trusts."""
+    other = json.loads(envelope_for(base64.b64decode(json.loads(envelope)["payload"]), OTHER_KEYS))
+    return other["signatures"][0]
+
+
+def _forged(entry: dict) -> dict:
+    sig = bytearray(base64.b64decode(entry["sig"]))
+    sig[5] ^= 0x40
+    return {**entry, "sig": base64.b64encode(bytes(sig)).decode()}
+
+
+@pytest.mark.parametrize(
+    ("entries", "named"),
+    [
+        # another key's valid signature beside the attester's, after it and before it
+        (lambda good, env: [good, _other_keys_signature(env)], "signatures[1] (keyid {other}) has an unknown keyid"),
+        (lambda good, env: [_other_keys_signature(env), good], "signatures[0] (keyid {other}) has an unknown keyid"),
+        # a forged second signature under the attester's key id
+        (lambda good, env: [good, _forged(good)], "signatures[1] (keyid {ours}) repeats the keyid of signatures[0], and does not verify"),
+        # the good signature twice
+        (lambda good, env: [good, dict(good)], "signatures[1] (keyid {ours}) repeats the sig of signatures[0]"),
+        # the good sig under an unknown key id, beside the good entry
+        (
+            lambda good, env: [good, {"keyid": "ed25519:0123456789abcdef", "sig": good["sig"]}],
+            "signatures[1] (keyid ed25519:0123456789abcdef) repeats the sig of signatures[0]",
+        ),
+        # only an unknown key id, and a forged sig alone
+        (lambda good, env: [_other_keys_signature(env)], "signatures[0] (keyid {other}) has an unknown keyid"),
+        (lambda good, env: [_forged(good)], "signatures[0] (keyid {ours}) does not verify"),
+    ],
+    ids=["extra-other-key", "other-key-first", "extra-forged", "duplicated", "sig-under-unknown-keyid",
+         "unknown-keyid-alone", "forged-alone"],
+)
+def test_an_envelope_must_carry_exactly_the_attesters_one_signature(golden, entries, named):
+    envelope, eip712 = golden
+    good = json.loads(envelope)["signatures"][0]
+    tampered = _with_signatures(envelope, entries(good, envelope))
+    report = verify_attestation(tampered, eip712, trusted=TRUSTED)
+    assert report.checks[0].ok, report.checks[0].detail  # well-formed: only the signature check objects
+    assert report.first_failure.name == "envelope_signature"
+    detail = report.first_failure.detail
+    assert named.format(ours=TRUSTED["ed25519_keyid"], other=OTHER_KEYS.ed25519_keyid) in detail
+    assert detail.startswith(f"expected exactly one signature, by the trusted key {TRUSTED['ed25519_keyid']}")
+
+
+def test_the_one_good_signature_verifies_and_says_so(golden):
+    envelope, eip712 = golden
+    report = verify_attestation(envelope, eip712, trusted=TRUSTED)
+    assert report.checks[1] == Check(
+        "envelope_signature", True, f"the one Ed25519 signature, by {TRUSTED['ed25519_keyid']}, over DSSE PAE verifies"
+    )
+
+
+def test_an_unreadable_eip712_file_fails_both_eip712_checks_with_its_reason(golden):
+    envelope, _ = golden
+    report = verify_attestation(envelope, UnreadableFile("statement.eip712.json is truncated"), trusted=TRUSTED)
+    failed = {c.name: c.detail for c in report.checks if not c.ok}
+    assert failed == {name: "statement.eip712.json is truncated" for name in ("eip712_signature", "eip712_binding")}
+
+
+@pytest.mark.parametrize(
+    ("info", "problem"),
+    [
+        ([], "it is an array, not an object"),
+        ("keys", "it is a string, not an object"),
+        ({}, "ed25519_public_key is missing"),
+        ({**TRUSTED, "ed25519_public_key": 7}, "ed25519_public_key is missing or not 64 hex digits"),
+        ({**TRUSTED, "attester_address": "0x12"}, "attester_address is missing or not a 0x address"),
+        ({**TRUSTED, "ed25519_keyid": None}, "ed25519_keyid is null, not a string"),
+        ({**TRUSTED, "eip712_domain": [1]}, "eip712_domain is an array, not an object"),
+    ],
+)
+def test_attester_info_of_the_wrong_shape_is_described(info, problem):
+    assert trusted_info_problems(TRUSTED) == []
+    assert any(p.startswith(problem) for p in trusted_info_problems(info)), trusted_info_problems(info)
 
 
 def test_a_domain_other_than_the_published_one_fails_the_binding():

@@ -51,6 +51,22 @@ def require(condition: bool, detail: str) -> None:
         raise Failed(detail)
 
 
+@dataclass(frozen=True)
+class UnreadableFile:
+    """Stands in for the content of a file the caller could not read as JSON (missing, a
+    directory, truncated...): every check that needs it fails with ``detail``, which names
+    the file and says what to do. A damaged file is a verdict, never an exception."""
+
+    detail: str
+
+
+def readable(value: Any) -> Any:
+    """``value``, unless it stands for an unreadable file: then the check fails saying why."""
+    if isinstance(value, UnreadableFile):
+        raise Failed(value.detail)
+    return value
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

@@ -13,6 +13,7 @@ from hokusai_assets.lib.intake.formats import read_table
 
 def check_model_digest(ctx: Context) -> str:
     path = Path(ctx.model_file)
+    require(not path.is_dir(), f"{path} is a directory, not a model file")
     require(path.is_file(), f"model file {path} not found")
     digest = file_digest(path)
     predicate = ctx.predicate
@@ -25,6 +26,7 @@ def check_model_digest(ctx: Context) -> str:
 
 def check_data_file(ctx: Context) -> str:
     path = Path(ctx.data_file)
+    require(not path.is_dir(), f"{path} is a directory, not a data file")
     require(path.is_file(), f"data file {path} not found")
     contribution = ctx.predicate.contribution
     digest = file_digest(path)

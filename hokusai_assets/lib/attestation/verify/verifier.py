@@ -8,8 +8,9 @@ and runs these checks, in this order, each under a stable name:
 =====================  ==================================================================
 ``envelope_format``    the envelope is RFC 8785 JSON with exactly ``payload``,
                        ``payloadType`` (in-toto) and ``signatures``, canonical base64
-``envelope_signature`` an Ed25519 signature over DSSE PAE by the trusted key (key id and
-                       signature must both match)
+``envelope_signature`` exactly one signature: Ed25519 over DSSE PAE by the trusted key (key
+                       id and signature must both match); any other entry (unknown key id,
+                       repeated key id or sig, forgery) fails, named by its position
 ``statement_format``   the payload is the RFC 8785 bytes of an in-toto Statement v1 of our
                        predicate type whose subjects agree with the predicate
 ``delta_arithmetic``   every metric's deltas, direction and direction-aware delta
