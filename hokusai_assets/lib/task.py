@@ -88,6 +88,15 @@ class TaskSchema:
         return [name for name, kind in self.features if kind in STRING_FEATURE_TYPES]
 
     @property
+    def numeric_columns(self) -> dict[str, FeatureType]:
+        """The ``int``, ``float`` and ``bool`` columns (features, and the label unless it is a
+        string) with their types: read by the value grammar of ``lib.intake.values``."""
+        numeric = {name: kind for name, kind in self.features if kind in NUMERIC_FEATURE_TYPES}
+        if self.label_type != "str":
+            numeric[self.label] = self.label_type
+        return numeric
+
+    @property
     def columns(self) -> list[str]:
         """Committed columns, in a fixed order: id (if any), features, label."""
         head = [self.id_column] if self.id_column else []

@@ -115,8 +115,11 @@ def screen_for_evaluation(settings: Settings, data: bytes, name: str) -> IntakeR
 def _intake_of(settings: Settings, data: bytes, name: str, fmt: str) -> IntakeResult:
     key = _existing_pii_key(settings)
     schema, nan_policy = settings.schema, settings.config.intake.nan_policy
-    baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy)
-    benchmark, _ = load_reference(settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy)
+    rules = settings.config.intake.parse_rules()
+    baseline, _ = load_reference(settings.baseline_path, schema, key, source="baseline", nan_policy=nan_policy, rules=rules)
+    benchmark, _ = load_reference(
+        settings.benchmark_path, schema, key, source="benchmark", nan_policy=nan_policy, rules=rules
+    )
     # A file not yet received comes after every accepted contribution.
     accepted = LeafIndex(settings.layout.leaf_index_dir)
     reference = IntakeReference(baseline, benchmark, accepted.union(accepted.keys()))

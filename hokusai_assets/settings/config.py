@@ -16,6 +16,9 @@ from hokusai_assets.lib.attestation.eip712 import Eip712Domain
 from hokusai_assets.lib.errors import ConfigError, HokusaiError
 from hokusai_assets.lib.evaluation.delta import EvaluationPolicy
 from hokusai_assets.lib.evaluation.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from hokusai_assets.lib.intake.formats import ParseRules
+from hokusai_assets.lib.intake.leakage import NearCopyRule
+from hokusai_assets.lib.intake.quality import QualityFloors
 from hokusai_assets.lib.intake.validate import IntakePolicy
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.aliases import implied_task_type, normalise_training
@@ -120,13 +123,45 @@ class IntegrationConfig(_Strict):
     deduplicate: bool = True
 
 
+class QualityFloorsConfig(_Strict):
+    """``intake.quality_floors``: the least each quality part may score (lib/intake/quality.py)."""
+
+    completeness: float = Field(default=QualityFloors.completeness, ge=0.0, le=1.0)
+    uniqueness: float = Field(default=QualityFloors.uniqueness, ge=0.0, le=1.0)
+    label_balance: float = Field(default=QualityFloors.label_balance, ge=0.0, le=1.0)
+    in_range: float = Field(default=QualityFloors.in_range, ge=0.0, le=1.0)
+
+
+class NearCopyConfig(_Strict):
+    """``intake.near_copy``: when a row counts as a benchmark row edited a little (lib/intake/leakage.py)."""
+
+    # 0 counts exact copies only; above 1 the check would cost rows x features**k.
+    max_differing_features: int = Field(default=NearCopyRule.max_differing_features, ge=0, le=1)
+    max_standardised_distance: float = Field(default=NearCopyRule.max_standardised_distance, ge=0.0)
+    min_numeric_features: int = Field(default=NearCopyRule.min_numeric_features, ge=1)
+
+
+PARSE_RULE_KEYS = ("max_columns", "max_cell_bytes", "max_number_digits", "max_json_depth", "trim_headers")
+
+
 class IntakeConfig(_Strict):
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     max_rows: int = Field(default=5_000_000, ge=1)
+    # The parser's limits (lib/intake/formats.py, ParseRules), each checked before what it bounds is built.
+    max_columns: int = Field(default=ParseRules.max_columns, ge=1)
+    max_cell_bytes: int = Field(default=ParseRules.max_cell_bytes, ge=1)
+    # Python converts at most 4,300 digits of an integer (sys.int_info): no limit above that could hold.
+    max_number_digits: int = Field(default=ParseRules.max_number_digits, ge=1, le=4300)
+    # Python's JSON parser recurses once per level, within a recursion limit of 1,000 frames.
+    max_json_depth: int = Field(default=ParseRules.max_json_depth, ge=1, le=500)
+    trim_headers: bool = False  # strip spaces around column names instead of reporting them
     nan_policy: Literal["reject", "drop_rows"] = "reject"
     allow_lowercase_wallet: bool = False
     min_quality: float = Field(default=0.7, ge=0.0, le=1.0)
+    quality_floors: QualityFloorsConfig = Field(default_factory=QualityFloorsConfig)
+    range_margin: float = Field(default=IntakePolicy.range_margin, ge=0.0)
     max_leakage_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    near_copy: NearCopyConfig = Field(default_factory=NearCopyConfig)
     max_duplicate_share: float = Field(default=0.5, ge=0.0, le=1.0)
     # A file dropped in the inbox by hand gets this long for its sidecar to follow.
     sidecar_wait_seconds: float = Field(default=600.0, ge=0.0)
@@ -134,13 +169,26 @@ class IntakeConfig(_Strict):
     max_files_per_tick: int = Field(default=500, ge=1)
     sensor_interval_seconds: int = Field(default=30, ge=5)
 
+    def parse_rules(self) -> ParseRules:
+        return ParseRules(
+            max_columns=self.max_columns,
+            max_cell_bytes=self.max_cell_bytes,
+            max_number_digits=self.max_number_digits,
+            max_json_depth=self.max_json_depth,
+            trim_headers=self.trim_headers,
+        )
+
     def policy(self) -> IntakePolicy:
         return IntakePolicy(
             nan_policy=self.nan_policy,
             max_bytes=self.max_file_bytes,
             max_rows=self.max_rows,
+            parse=self.parse_rules(),
             min_quality=self.min_quality,
+            quality_floors=QualityFloors(**self.quality_floors.model_dump()),
+            range_margin=self.range_margin,
             max_leakage_share=self.max_leakage_share,
+            near_copy=NearCopyRule(**self.near_copy.model_dump()),
             max_duplicate_share=self.max_duplicate_share,
         )
 
@@ -350,6 +398,14 @@ class HokusaiConfig(_Strict):
         # A task without imputation keeps the digest it had before imputation existed.
         if not view["task"]["imputation"]:
             view["task"].pop("imputation")
+        # Intake settings left at their defaults keep the digest it had before they existed.
+        defaults = IntakeConfig().model_dump(mode="json")
+        for key in ("quality_floors", "range_margin", "near_copy"):
+            if view["intake"][key] == defaults[key]:
+                view["intake"].pop(key)
+        for key in PARSE_RULE_KEYS:  # the parser's limits too
+            if view["intake"][key] == defaults[key]:
+                view["intake"].pop(key)
         view["task"].pop("baseline_data")
         view["task"].pop("benchmark_data")
         view["evaluation"]["metrics"] = list(self.metric_names)

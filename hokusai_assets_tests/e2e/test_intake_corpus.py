@@ -116,6 +116,20 @@ CASES = [
     Case("rows_copied_from_benchmark", lambda ws: [ws.csv("copy_bench.csv", ws.benchmark.iloc[:100])], "E_INTAKE_BENCHMARK_LEAKAGE"),
     Case("rows_copied_from_baseline", lambda ws: [ws.csv("copy_base.csv", ws.baseline)], "E_INTAKE_NOTHING_NEW"),
     Case("low_quality", lambda ws: [ws.csv("skewed.csv", ws.rows().assign(label=0, f01=1e9, f02=1e9))], "E_INTAKE_LOW_QUALITY"),
+    # --- hostile files (lib/intake/values.py, structure.py; the full corpus: lib/intake/hostile_corpus.py)
+    Case("json_nested_deeply", lambda ws: [ws.file("deep.json", b"[" * 100_000 + b"]" * 100_000)], "E_DATA_TOO_DEEP"),
+    Case("json_number_of_100k_digits", lambda ws: [ws.file("long.json", _long_number(ws))], "E_DATA_NUMBER_TOO_LONG"),
+    Case("csv_header_of_100k_columns", lambda ws: [ws.file("wide.csv", ",".join(f"c{i}" for i in range(100_000)).encode() + b"\n")], "E_DATA_TOO_MANY_COLUMNS"),
+    Case("label_over_int64", lambda ws: [ws.csv("over.csv", ws.rows().assign(label="9223372036854775808"))], "E_SCHEMA_TYPE"),
+    Case("label_in_hex", lambda ws: [ws.csv("hex.csv", ws.rows().assign(label="0x1"))], "E_SCHEMA_TYPE"),
+    Case("label_true_in_json", lambda ws: [ws.file("bool.json", ws.rows().assign(label=True).to_json(orient="records").encode())], "E_SCHEMA_TYPE"),
+    Case("json_repeated_key", lambda ws: [ws.file("repeat.json", ws.rows().to_json(orient="records").replace('"f01":', '"f02":1,"f02":', 1).encode())], "E_FORMAT_DUPLICATE_COLUMN"),
+    Case("header_with_spaces", lambda ws: [ws.file("padded.csv", ws.rows().to_csv(index=False).replace("f01,", " f01 ,", 1).encode())], "E_SCHEMA_HEADER_WHITESPACE"),
+    Case("nul_byte_after_64kib", lambda ws: [ws.file("late_nul.csv", ws.rows(900).to_csv(index=False).encode() + b"\x00\n")], "E_FORMAT_BINARY"),
+    Case("parquet_damaged_pandas_metadata", lambda ws: [_damaged_pandas_metadata(ws)], "accepted"),
+    Case("comma_csv_semicolons_in_quoted_text", lambda ws: [ws.csv("semis.csv", text_rows(ws, [f";a, b {i};" for i in range(200)]))], "accepted"),
+    Case("json_lines_with_u2028_in_text", lambda ws: [ws.file("u2028.jsonl", _json_lines(text_rows(ws, ["one\u2028two"] * 200)))], "accepted"),
+    Case("json_lines_with_crlf", lambda ws: [ws.file("crlf.jsonl", _json_lines(ws.rows()).replace(b"\n", b"\r\n"))], "accepted"),
     # --- tricky but acceptable ---------------------------------------------------------
     Case("semicolon_delimiter", lambda ws: [ws.csv("semi.csv", ws.rows(), sep=";")], "accepted"),
     Case("tab_delimiter", lambda ws: [ws.csv("tabs.csv", ws.rows(), sep="\t")], "accepted"),
@@ -156,6 +170,25 @@ def _twice(ws: Workspace) -> list[Path]:
     original = ws.csv("first.csv", ws.rows())
     ws.resend = ws.file("again.csv", original.read_bytes())
     return [original]
+
+
+def _json_lines(frame: pd.DataFrame) -> bytes:
+    return "\n".join(json.dumps(r, ensure_ascii=False) for r in frame.to_dict("records")).encode()
+
+
+def _long_number(ws: Workspace) -> bytes:
+    text = ws.rows().to_json(orient="records", double_precision=15)
+    return text.replace('"f01":', '"f01":' + "9" * 100_000 + ',"f01x":', 1).encode()
+
+
+def _damaged_pandas_metadata(ws: Workspace) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(ws.rows(), preserve_index=False)
+    path = ws.scratch / "damaged.parquet"
+    pq.write_table(table.replace_schema_metadata({b"pandas": b'{"columns": [tru'}), path)
+    return path
 
 
 def _parquet(ws: Workspace, frame: pd.DataFrame) -> Path:

@@ -20,8 +20,13 @@ VALIDATED = "validated_contribution"
 CHECK_DESCRIPTIONS = {
     "schema_valid": "The file parses and every task column is present with a valid type and label.",
     "no_cleartext_pii": "Every PII value found was replaced by a keyed pseudonym; none is left in clear.",
-    "quality_above_minimum": "Completeness, uniqueness, label balance and in-range values score at least intake.min_quality.",
-    "no_benchmark_leakage": "At most intake.max_leakage_share of the rows copy benchmark features.",
+    "quality_above_minimum": (
+        "Completeness, uniqueness, label balance and in-range values each reach their floor "
+        "(intake.quality_floors) and together score at least intake.min_quality."
+    ),
+    "no_benchmark_leakage": (
+        "At most intake.max_leakage_share of the rows copy benchmark features, exactly or nearly (intake.near_copy)."
+    ),
     "duplicate_share": "Rows already in the file, the baseline or earlier contributions (removed; they earn nothing).",
 }
 

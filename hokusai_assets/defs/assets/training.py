@@ -24,6 +24,7 @@ def _reference_table(hokusai: HokusaiResource, which: str) -> dg.MaterializeResu
             hokusai.pii_key(),
             source=f"{which} data {path.name}",
             nan_policy=settings.config.intake.nan_policy,
+            rules=settings.config.intake.parse_rules(),
         )
     return dg.MaterializeResult(
         value=frame,

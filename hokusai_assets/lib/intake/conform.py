@@ -4,6 +4,9 @@ Every table that enters the graph (baseline, benchmark, contribution) goes throu
 :func:`conform`, so "what a valid row is" has exactly one definition: the task's columns,
 each coerced safely to its declared type. Coercion never loses information silently: a
 float that is not integral never becomes an int, a non-numeric string never becomes NaN.
+``int``, ``float`` and ``bool`` columns are read by the one value grammar of
+``lib.intake.values``, whatever the table came from (a file, JSON records, a frame built in
+code): ``0x10``, ``1e3``, ``true`` or 2**63 is never an int.
 
 ``category`` and ``text`` features hold strings (object columns, ``None`` where missing),
 normalised by the rule of ``lib.feature_values`` that serving and the model's encoder
@@ -32,13 +35,11 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import SchemaError
 from hokusai_assets.lib.feature_values import feature_values
-from hokusai_assets.lib.intake.formats import require_unique_columns
+from hokusai_assets.lib.intake.formats import require_unique_columns, shown_columns
+from hokusai_assets.lib.intake.values import ParsedValues, parse_values, refuse_nested, row_numbers
 from hokusai_assets.lib.task import FeatureType, LabelType, TaskSchema
 
 NanPolicy = Literal["reject", "drop_rows"]
-
-# How many offending row numbers an error message quotes: enough to find them, not a dump.
-_EXAMPLES_IN_MESSAGE = 3
 
 
 @dataclass
@@ -59,72 +60,47 @@ class ConformReport:
         }
 
 
-def _row_numbers(mask: np.ndarray) -> str:
-    # 1-based data row numbers, as a spreadsheet user would count them.
-    rows = (np.flatnonzero(mask)[:_EXAMPLES_IN_MESSAGE] + 1).tolist()
-    more = int(mask.sum()) - len(rows)
-    text = ", ".join(str(r) for r in rows)
-    return f"{text} and {more} more" if more > 0 else text
+_row_numbers = row_numbers  # 1-based data rows, the first few: never values
 
 
-def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
-    """Parse a column as numbers; strings that are not numbers are an error, not NaN."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype("float64")
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype("float64")
-    parsed = pd.to_numeric(series, errors="coerce")
-    bad = parsed.isna().to_numpy() & series.notna().to_numpy()
-    if bad.any():
-        raise SchemaError(
-            f"{source}: column '{column}' must be numeric but rows {_row_numbers(bad)} are not; "
-            "fix those cells or remove the rows",
-            code="E_SCHEMA_TYPE",
-        )
-    return parsed.astype("float64")
+def _to_strings(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series:
+    cells = series.tolist()
+    refuse_nested(cells, kind, column=column, source=source)
+    return pd.Series(feature_values(kind, cells), index=series.index, dtype=object)
 
 
-def _to_strings(series: pd.Series, kind: FeatureType) -> pd.Series:
-    return pd.Series(feature_values(kind, series.tolist()), index=series.index, dtype=object)
-
-
-def _coerce_feature(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series:
+def _coerce_feature(series: pd.Series, column: str, kind: FeatureType, source: str) -> pd.Series | ParsedValues:
+    """A category or text as strings (``lib.feature_values``); a number or bool by the value
+    grammar (``lib.intake.values``), with its missing and infinite rows."""
     if kind in ("category", "text"):
-        return _to_strings(series, kind)
-    if kind == "bool":
-        if pd.api.types.is_bool_dtype(series):
-            return series.astype("boolean")
-        lowered = series.astype("string").str.strip().str.lower()
-        mapping = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
-        mapped = lowered.map(mapping)
-        bad = mapped.isna().to_numpy() & series.notna().to_numpy()
-        if bad.any():
-            raise SchemaError(
-                f"{source}: column '{column}' must be boolean (true/false/1/0) but rows "
-                f"{_row_numbers(bad)} are not",
-                code="E_SCHEMA_TYPE",
-            )
-        return mapped.astype("boolean")
-    numbers = _to_number(series, column, source)
-    if kind == "float":
-        return numbers
-    # int: refuse to truncate 2.5 to 2 behind the user's back.
-    values = numbers.to_numpy()
-    finite = np.isfinite(values)
-    fractional = finite & (values != np.round(values))
-    if fractional.any():
-        raise SchemaError(
-            f"{source}: column '{column}' is declared int but rows {_row_numbers(fractional)} hold "
-            "fractional values; declare it float in hokusai.yaml or fix the values",
-            code="E_SCHEMA_TYPE",
-        )
-    return numbers  # cast to Int64 after the missing-value policy has run
+        return _to_strings(series, column, kind, source)
+    return parse_values(series, kind, column=column, source=source)
 
 
-def _coerce_label(series: pd.Series, column: str, kind: LabelType, source: str) -> pd.Series:
+def _coerce_label(series: pd.Series, column: str, kind: LabelType, source: str) -> pd.Series | ParsedValues:
     if kind == "str":
         return series.astype("string").str.strip()
-    return _coerce_feature(series, column, "int" if kind == "int" else "float", source)
+    return parse_values(series, kind, column=column, source=source)
+
+
+def _missing_columns(present: list[str], schema: TaskSchema, source: str) -> None:
+    missing = [c for c in schema.columns if c not in present]
+    if not missing:
+        return
+    # A header padded with spaces names no task column: say so, not just "missing".
+    padded = {name.strip(): name for name in present if name != name.strip()}
+    spaced = [padded[c] for c in missing if c in padded]
+    if spaced:
+        raise SchemaError(
+            f"{source}: column names have surrounding spaces: {shown_columns(spaced)}; remove the spaces "
+            "from the header, or set intake.trim_headers: true to have them trimmed",
+            code="E_SCHEMA_HEADER_WHITESPACE",
+        )
+    raise SchemaError(
+        f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
+        f"the task needs {schema.label!r} (label) and its {len(schema.features)} feature(s)",
+        code="E_SCHEMA_MISSING_COLUMN",
+    )
 
 
 def conform(
@@ -144,33 +120,34 @@ def conform(
     """
     present = [str(c) for c in frame.columns]
     require_unique_columns(present, source)
-    missing = [c for c in schema.columns if c not in present]
-    if missing:
-        raise SchemaError(
-            f"{source}: missing required column(s) {', '.join(repr(c) for c in missing)}; "
-            f"the task needs {schema.label!r} (label) and its {len(schema.features)} feature(s)",
-            code="E_SCHEMA_MISSING_COLUMN",
-        )
+    _missing_columns(present, schema, source)
     coerced: dict[str, pd.Series] = {}
+    missing_of: dict[str, np.ndarray] = {}
+    infinite_of: dict[str, np.ndarray] = {}
+
+    def keep(name: str, value: pd.Series | ParsedValues) -> None:
+        if isinstance(value, ParsedValues):
+            coerced[name] = value.series()
+            missing_of[name], infinite_of[name] = value.missing, value.infinite
+        else:
+            coerced[name] = value
+
     if schema.id_column:
-        coerced[schema.id_column] = frame[schema.id_column].astype("string").str.strip()
+        keep(schema.id_column, frame[schema.id_column].astype("string").str.strip())
     for name, kind in schema.features:
-        coerced[name] = _coerce_feature(frame[name], name, kind, source)
-    coerced[schema.label] = _coerce_label(frame[schema.label], schema.label, schema.label_type, source)
-    out = pd.DataFrame(coerced, index=pd.RangeIndex(len(frame)))
+        keep(name, _coerce_feature(frame[name], name, kind, source))
+    keep(schema.label, _coerce_label(frame[schema.label], schema.label, schema.label_type, source))
+    out = pd.DataFrame({name: values.set_axis(pd.RangeIndex(len(frame))) for name, values in coerced.items()})
 
     types = schema.feature_types
     imputed = set(schema.imputation_of)
     invalid = np.zeros(len(out), dtype=bool)
     for column in out.columns:
-        values = out[column]
         kind = types.get(column)
         if kind in ("category", "text"):
             continue  # strings or None: missing is allowed, committed as null
-        missing = values.isna().to_numpy()
-        infinite = np.zeros(len(out), dtype=bool)
-        if pd.api.types.is_float_dtype(values):
-            infinite = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+        missing = missing_of.get(column, out[column].isna().to_numpy())
+        infinite = infinite_of.get(column, np.zeros(len(out), dtype=bool))
         may_be_missing = kind is not None and column in imputed
         bad = infinite if may_be_missing else missing | infinite
         if bad.any() and nan_policy == "reject":

@@ -11,24 +11,75 @@ text, in every format, before the PII scan sees them: a CSV cell exactly as writ
 type inference, so ``02134`` keeps its leading zero and ``7.0`` stays ``"7.0"``); a JSON
 or Parquet number, which has no text of its own, as its JSON text (``7`` and ``7.0`` are
 ``"7"``: see ``lib.feature_values``), also where a Parquet integer column has nulls.
+
+The task's ``int``, ``float`` and ``bool`` columns (``numeric_columns``) are read by one
+value grammar in every format (``lib.intake.values``): a CSV cell, a JSON string and the
+literal of a JSON number as text (``0x10``, ``1e3`` and ``true`` are not ints), Parquet
+columns by value; what does not fit is refused naming the column and rows. The parser
+limits of :class:`ParseRules` (``intake.max_columns`` and the others) are checked on the
+bytes before a structure is built (``lib.intake.structure``): a header's width before
+pyarrow reads it, JSON nesting before Python's recursive parser walks it, a number's
+digits before Python converts it.
 """
 
 from __future__ import annotations
 
-import csv
+import itertools
 import json
+import math
 import re
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from hokusai_assets.lib.errors import DataFileError
+from hokusai_assets.lib.errors import DataFileError, HokusaiError
 from hokusai_assets.lib.feature_values import value_text
+from hokusai_assets.lib.intake.structure import csv_header_fields, detect_delimiter, json_depth
+from hokusai_assets.lib.intake.values import (
+    NumberLiteral,
+    ValueKind,
+    digit_count,
+    nested_cells,
+    parse_values,
+    refuse_nested,
+    row_numbers,
+)
 
-CSV_DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 64 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
+_MAX_BLOCK_BYTES = 2**31 - 1  # pyarrow's block size is an int32
+
+
+@dataclass(frozen=True)
+class ParseRules:
+    """How far a parser may be asked to go, and how header names are read: ``intake.*``.
+
+    Each limit is checked before (or while) the structure it bounds is built, and a file
+    over one is refused naming the setting: ``max_columns`` (header fields, JSON keys,
+    Parquet columns), ``max_cell_bytes`` (a text or binary cell, or a column name, in
+    UTF-8 bytes), ``max_number_digits`` (the digits of one number), ``max_json_depth``
+    (arrays and objects inside one another, the outer array of a .json file included).
+    ``trim_headers`` strips surrounding whitespace from column names; without it a task
+    column found only with spaces around it is reported as such (``conform``).
+    """
+
+    max_columns: int = 1_000
+    max_cell_bytes: int = 1024 * 1024
+    max_number_digits: int = 100
+    max_json_depth: int = 32
+    trim_headers: bool = False
+
+
+@dataclass(frozen=True)
+class _TaskColumns:
+    """The columns a reader hands over typed: ``text`` as text, ``numbers`` by the value grammar."""
+
+    text: frozenset[str]
+    numbers: dict[str, ValueKind]
+
 
 FORMATS_BY_SUFFIX = {
     ".csv": "csv",
@@ -69,7 +120,7 @@ def require_unique_columns(names: list[str], name: str) -> None:
     task (a frame built in code can repeat a name too); ``name`` is the file or table.
     """
     names = [str(n) for n in names]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(n for n, count in Counter(names).items() if count > 1)  # linear: a header can be long
     if duplicated:
         raise DataFileError(
             f"{name}: column name(s) {shown_columns(duplicated)} appear more than once; "
@@ -78,81 +129,311 @@ def require_unique_columns(names: list[str], name: str) -> None:
         )
 
 
-def sniff_csv(head: bytes) -> tuple[str, str]:
-    """(encoding, delimiter) of a CSV file from its first bytes."""
-    if b"\x00" in head:
-        raise DataFileError(
-            "the file contains NUL bytes, so it is binary, not CSV text; export the data as CSV",
-            code="E_FORMAT_BINARY",
-        )
+def sniff_csv(head: bytes, complete: bool) -> tuple[str, str]:
+    """(encoding, delimiter) of a CSV file from its first bytes (``complete``: they are the whole file).
+
+    UTF-8 with or without a byte-order mark, else Latin-1; the delimiter by the rule of
+    ``lib.intake.structure`` (the comma unless another one is clearly meant).
+    """
     if head.startswith(_UTF8_BOM):
         encoding, text = "utf8", head[len(_UTF8_BOM) :].decode("utf-8", errors="ignore")
     else:
         try:
             # A multi-byte character may be cut at the end of the sample: ignore only that.
-            text = head.decode("utf-8") if len(head) < _SNIFF_BYTES else head[:-4].decode("utf-8")
+            text = head.decode("utf-8") if complete else head[:-4].decode("utf-8")
             encoding = "utf8"
         except UnicodeDecodeError:
             encoding, text = "latin-1", head.decode("latin-1")
-    first_line = text.splitlines()[0] if text.strip() else ""
-    try:
-        delimiter = csv.Sniffer().sniff(text[:_SNIFF_BYTES], delimiters=CSV_DELIMITERS).delimiter
-    except csv.Error:
-        # One column, or too little text to tell: fall back on what the header holds.
-        counts = {d: first_line.count(d) for d in CSV_DELIMITERS}
-        delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
-    return encoding, delimiter
+    return encoding, detect_delimiter(text, complete)
 
 
-def _read_csv(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
+def _too_many_columns(name: str, count: int, limit: int, exact: bool = True) -> DataFileError:
+    counted = f"the file has {count:,} columns, more than" if exact else "the header has more columns than"
+    return DataFileError(
+        f"{name}: {counted} the limit of {limit:,} (intake.max_columns); "
+        "keep the task's columns (and few others), or raise the limit",
+        code="E_DATA_TOO_MANY_COLUMNS",
+    )
+
+
+def _cell_too_large(name: str, what: str, limit: int, where: str = "") -> DataFileError:
+    return DataFileError(
+        f"{name}: {what} more than {limit:,} bytes{where} (intake.max_cell_bytes); "
+        "shorten those values or leave them out, or raise the limit",
+        code="E_DATA_CELL_TOO_LARGE",
+    )
+
+
+def _header(names: list, name: str, rules: ParseRules) -> list[str]:
+    """The column names as the table holds them: trimmed with ``intake.trim_headers``, each
+    unique, none longer than a cell may be, at most ``intake.max_columns`` of them."""
+    names = [str(n) for n in names]
+    if len(names) > rules.max_columns:
+        raise _too_many_columns(name, len(names), rules.max_columns)
+    if rules.trim_headers:
+        names = [n.strip() for n in names]
+    if any(len(n) * 4 > rules.max_cell_bytes and len(n.encode("utf-8", "surrogatepass")) > rules.max_cell_bytes for n in names):
+        raise _cell_too_large(name, "a column name is", rules.max_cell_bytes)
+    require_unique_columns(names, name)
+    return names
+
+
+def _check_cell_sizes(table, name: str, limit: int) -> None:
+    """Refuse text or binary cells over ``limit`` bytes, naming the column and rows."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
+    import pyarrow.compute as pc
+
+    for column, field in zip(table.column_names, table.schema):
+        kind = field.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+                or pa.types.is_large_binary(kind)):
+            continue
+        sizes = pc.binary_length(table.column(column))
+        largest = pc.max(sizes).as_py()
+        if largest is not None and largest > limit:
+            over = pc.fill_null(pc.greater(sizes, limit), False).to_numpy(zero_copy_only=False)
+            raise _cell_too_large(
+                name, f"column {shown_columns([column])} has cells of", limit, f" in rows {row_numbers(over)}"
+            )
+
+
+def _to_pandas(table) -> pd.DataFrame:
+    """The table as pandas, by its pandas metadata when that is readable, else without it.
+
+    The metadata (the ``b"pandas"`` key) is optional: it only restores the index and
+    pandas dtypes. Damaged, it would make a file whose columns are fine unreadable.
+    """
+    if table.num_columns == 0:
+        return pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    try:
+        return table.to_pandas()
+    except Exception:  # whatever the damaged metadata makes pandas raise
+        metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+        return table.replace_schema_metadata(metadata).to_pandas()
+
+
+def _table_frame(table, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    """An Arrow table as the frame ``parse_table`` returns: the task's numeric columns by the
+    value grammar, its category and text columns as text, the rest as pandas reads them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for column in wanted.text:
+        if column in table.column_names and pa.types.is_nested(table.schema.field(column).type):
+            present = pc.is_valid(table.column(column)).to_numpy(zero_copy_only=False)
+            if present.any():
+                raise nested_cells(present, "category or text", column=column, source=name)
+    numbers = {c: wanted.numbers[c] for c in table.column_names if c in wanted.numbers}
+    parsed = {
+        c: parse_values(table.column(c), kind, column=c, source=name, max_digits=rules.max_number_digits)
+        for c, kind in numbers.items()
+    }
+    frame = _to_pandas(table.drop_columns(list(numbers)))
+    for column in wanted.text:
+        if column in frame.columns:
+            kind = table.schema.field(column).type
+            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+                values = table.column(column).to_pylist()  # Python ints: no float64 on the way
+                frame[column] = pd.Series([value_text(v) for v in values], index=frame.index, dtype=object)
+    if parsed:
+        typed = pd.DataFrame({c: p.raw_series() for c, p in parsed.items()}).set_axis(frame.index)
+        frame = pd.concat([frame, typed], axis=1)
+        frame = frame[[c for c in table.column_names if c in frame.columns]]
+    return frame
+
+
+def _read_csv(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    import pyarrow as pa
 
     head = data[:_SNIFF_BYTES]
     if not head.strip():
         raise DataFileError(f"{name}: the file is empty; it needs a header row and data rows", code="E_FORMAT_EMPTY")
-    try:
-        encoding, delimiter = sniff_csv(head)
-    except DataFileError as error:
-        raise DataFileError(f"{name}: {error.message}", code=error.code) from None
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(encoding=encoding),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            # Names the file does not have are ignored here; conform reports them missing.
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in text_columns}),
-        )
-    except Exception as exc:  # pyarrow raises ArrowInvalid; its text may quote a row
-        reason = re.sub(r":[^:]*$", "", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+    if b"\x00" in data:
         raise DataFileError(
-            f"{name}: not a readable CSV file ({reason}); save it as CSV with a header row "
-            "and the same number of fields on every line",
-            code="E_FORMAT_UNREADABLE",
-        ) from None
-    require_unique_columns(table.column_names, name)
-    return table.to_pandas()
+            f"{name}: the file contains NUL bytes, so it is binary, not CSV text; export the data as CSV",
+            code="E_FORMAT_BINARY",
+        )
+    encoding, delimiter = sniff_csv(head, complete=len(data) <= _SNIFF_BYTES)
+    fields, header_end = csv_header_fields(data, delimiter, rules.max_columns)
+    if fields > rules.max_columns:  # before pyarrow builds them: 100,000 columns cost minutes and gigabytes
+        raise _too_many_columns(name, fields, rules.max_columns, exact=False)
+    # The task's columns are read as text, typed by the value grammar below: pyarrow's own
+    # inference reads 0x10 as 16 and an integer column with gaps as float64.
+    typed = set(wanted.text) | set(wanted.numbers)
+    if rules.trim_headers:  # the names as written, to give the padded ones their types too
+        header = data[:header_end] + b"\n"
+        written = _parse_csv(header, encoding, delimiter, {}, name).column_names
+        column_types = {c: pa.string() for c in written if c.strip() in typed}
+    else:
+        column_types = {c: pa.string() for c in typed}
+    table = _parse_csv(data, encoding, delimiter, column_types, name)
+    table = table.rename_columns(_header(table.column_names, name, rules))
+    if len(data) > rules.max_cell_bytes:  # else no cell can be
+        _check_cell_sizes(table, name, rules.max_cell_bytes)
+    return _table_frame(table, name, wanted, rules)
+
+
+def _parse_csv(data: bytes, encoding: str, delimiter: str, column_types: dict, name: str):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # pyarrow reads in blocks (1 MiB by default) and refuses a row longer than a block with
+    # advice to raise the block size: such a file is read again as one block, and a cell
+    # that is too large is then refused by intake.max_cell_bytes, with the right advice.
+    for block_size in (None, min(len(data) + 1, _MAX_BLOCK_BYTES)):
+        options = {"encoding": encoding} | ({} if block_size is None else {"block_size": block_size})
+        try:
+            return pacsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pacsv.ReadOptions(**options),
+                # A quoted cell may hold a line break (RFC 4180); without this, a block boundary
+                # inside such a cell would split the row.
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                # Names the file does not have are ignored here; conform reports them missing.
+                convert_options=pacsv.ConvertOptions(column_types=column_types),
+            )
+        except Exception as exc:  # pyarrow raises ArrowInvalid; its text may quote a row
+            if block_size is None and "straddl" in str(exc):
+                continue
+            reason = re.sub(r":[^:]*$", "", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
+            raise DataFileError(
+                f"{name}: not a readable CSV file ({reason}); save it as CSV with a header row "
+                "and the same number of fields on every line",
+                code="E_FORMAT_UNREADABLE",
+            ) from None
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def _decode_json_text(data: bytes, name: str) -> str:
+    if b"\x00" in data:
+        raise DataFileError(
+            f"{name}: the file contains NUL bytes, so it is binary or UTF-16, not UTF-8 JSON text; "
+            "save it as UTF-8",
+            code="E_FORMAT_BINARY",
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataFileError(f"{name}: JSON must be UTF-8 text; re-save the file as UTF-8", code="E_FORMAT_UNREADABLE") from None
 
 
-def _as_text_columns(frame: pd.DataFrame, records: list[dict], text_columns: Collection[str]) -> pd.DataFrame:
-    """The ``text_columns`` of a frame built from JSON records, as the text of each cell (an
-    integer column with nulls would otherwise pass through float64 and lose digits)."""
-    for column in text_columns:
-        if column in frame.columns:
-            frame[column] = pd.Series([value_text(r.get(column)) for r in records], index=frame.index, dtype=object)
-    return frame
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
 
 
-def _read_json(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
+class _LongNumber(Exception):
+    pass
+
+
+class _LongString(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _json_options(rules: ParseRules, check_strings: bool) -> dict:
+    """``json.loads`` hooks that enforce the rules while parsing.
+
+    A number longer than ``intake.max_number_digits`` digits is refused before Python
+    converts it (int parsing is quadratic; past 4,300 digits it raises). A float whose value
+    is whole or infinite keeps its text (``values.NumberLiteral``): its literal tells
+    ``3.0000000000000001`` from ``3.0`` and ``1e400`` from infinity where the value cannot.
+    A record that repeats a key is refused like a CSV header that repeats a name.
+    """
+    max_digits = rules.max_number_digits
+    quarter = rules.max_cell_bytes // 4  # a string of fewer characters cannot be over the limit in UTF-8
+
+    def parse_int(text: str) -> int:
+        if len(text) > max_digits and digit_count(text) > max_digits:
+            raise _LongNumber
+        return int(text)
+
+    def parse_float(text: str) -> float:
+        if len(text) > max_digits and digit_count(text) > max_digits:
+            raise _LongNumber
+        value = float(text)
+        return NumberLiteral(value, text) if value.is_integer() or math.isinf(value) else value
+
+    def object_pairs(pairs: list[tuple[str, object]]) -> dict:
+        record = dict(pairs)
+        if len(record) != len(pairs):
+            seen: set[str] = set()
+            raise _RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+        if check_strings:
+            for key, value in pairs:
+                if type(value) is str and len(value) > quarter and len(
+                    value.encode("utf-8", "surrogatepass")
+                ) > rules.max_cell_bytes:
+                    raise _LongString(key)
+        return record
+
+    return {"parse_int": parse_int, "parse_float": parse_float, "object_pairs_hook": object_pairs}
+
+
+def _load_json(text: str, options: dict, name: str, where: str, rules: ParseRules):
+    """``json.loads`` with the hooks' refusals as messages (``where``: " on line N" or "")."""
     try:
-        records = json.loads(_decode_json_text(data, name))
+        return json.loads(text, **options)
+    except _RepeatedKey as repeated:
+        raise DataFileError(
+            f"{name}: a record{where} repeats the key {shown_columns([repeated.key])}; a later value would "
+            "silently replace the earlier one: give every column a unique name",
+            code="E_FORMAT_DUPLICATE_COLUMN",
+        ) from None
+    except _LongNumber:
+        raise DataFileError(
+            f"{name}: a number{where} has more than {rules.max_number_digits} digits (intake.max_number_digits); "
+            "round it (a double keeps 17 significant digits), or raise the limit",
+            code="E_DATA_NUMBER_TOO_LONG",
+        ) from None
+    except _LongString as long:
+        raise _cell_too_large(name, f"the value of key {shown_columns([long.key])} is", rules.max_cell_bytes, where) from None
+    except RecursionError:  # json_depth stops this first; the parser's own guard is the backstop
+        raise _too_deep(name, where, rules) from None
+
+
+def _too_deep(name: str, where: str, rules: ParseRules) -> DataFileError:
+    return DataFileError(
+        f"{name}: JSON{where} is nested more than {rules.max_json_depth} levels deep (intake.max_json_depth); "
+        "a record holds plain values (numbers, strings, true/false, null), or raise the limit",
+        code="E_DATA_TOO_DEEP",
+    )
+
+
+def _records_frame(records: list[dict], name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    """JSON records as a frame: the task's numeric keys by the value grammar, its category and
+    text keys as the text of each cell (an integer column with nulls would otherwise pass
+    through float64 and lose digits), the rest as pandas builds them."""
+    keys = list(dict.fromkeys(itertools.chain.from_iterable(records)))
+    names = dict(zip(keys, _header(keys, name, rules)))
+    special = {key for key, column in names.items() if column in wanted.numbers or column in wanted.text}
+    frame = pd.DataFrame.from_records(records, columns=[k for k in keys if k not in special]) if len(special) < len(
+        keys
+    ) else pd.DataFrame(index=pd.RangeIndex(len(records)))
+    columns = {}
+    for key in keys:
+        column = names[key]
+        if column in wanted.numbers:
+            cells = [record.get(key) for record in records]
+            parsed = parse_values(cells, wanted.numbers[column], column=column, source=name, max_digits=rules.max_number_digits)
+            columns[key] = parsed.raw_series(frame.index)
+        elif column in wanted.text:
+            cells = [record.get(key) for record in records]
+            refuse_nested(cells, "category or text", column=column, source=name)
+            columns[key] = pd.Series([value_text(c) for c in cells], index=frame.index, dtype=object)
+        else:
+            columns[key] = frame[key]
+    return pd.DataFrame(columns, index=frame.index).set_axis([names[k] for k in keys], axis=1)
+
+
+def _read_json(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    text = _decode_json_text(data, name)
+    # Python's parser recurses per level: measured first, so a deep file is refused, not a crash.
+    if json_depth(data, stop_above=rules.max_json_depth) > rules.max_json_depth:
+        raise _too_deep(name, "", rules)
+    options = _json_options(rules, check_strings=len(data) > rules.max_cell_bytes)
+    try:
+        records = _load_json(text, options, name, "", rules)
     except json.JSONDecodeError as exc:
         raise DataFileError(
             f"{name}: not valid JSON ({exc.msg} at line {exc.lineno}); a .json file must hold an array of "
@@ -171,16 +452,25 @@ def _read_json(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd
             'columns as keys, like [{"col": 1, "label": 0}, ...]',
             code="E_FORMAT_EMPTY",
         )
-    return _as_text_columns(pd.DataFrame.from_records(records), records, text_columns)
+    return _records_frame(records, name, wanted, rules)
 
 
-def _read_jsonl(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
+def _read_jsonl(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    options = _json_options(rules, check_strings=len(data) > rules.max_cell_bytes)
     records = []
-    for number, line in enumerate(_decode_json_text(data, name).splitlines(), start=1):
-        if not line.strip():
+    # Lines end at "\n" only (a trailing "\r" is dropped): str.splitlines would also split
+    # inside a string at U+2028, U+2029 or \x1c, which JSON allows there unescaped.
+    for number, line in enumerate(_decode_json_text(data, name).split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if not line.strip(" \t"):
             continue
+        where = f" on line {number}"
+        if line.count("[") + line.count("{") > rules.max_json_depth and json_depth(
+            line.encode("utf-8"), stop_above=rules.max_json_depth
+        ) > rules.max_json_depth:
+            raise _too_deep(name, where, rules)
         try:
-            record = json.loads(line)
+            record = _load_json(line, options, name, where, rules)
         except json.JSONDecodeError as exc:
             raise DataFileError(
                 f"{name}: line {number} is not valid JSON ({exc.msg}); "
@@ -199,38 +489,61 @@ def _read_jsonl(data: bytes, name: str, text_columns: Collection[str] = ()) -> p
             'task\'s columns as keys, like {"col": 1, "label": 0}',
             code="E_FORMAT_EMPTY",
         )
-    return _as_text_columns(pd.DataFrame.from_records(records), records, text_columns)
+    return _records_frame(records, name, wanted, rules)
 
 
-def _read_parquet(data: bytes, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
+def _read_parquet(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        count = len(parquet.schema_arrow.names)
     except Exception as exc:
-        raise DataFileError(
-            f"{name}: not a readable Parquet file ({type(exc).__name__}); re-export it with pyarrow or pandas",
-            code="E_FORMAT_UNREADABLE",
-        ) from None
-    require_unique_columns(table.column_names, name)
-    frame = table.to_pandas()
-    for column in text_columns:
-        if column in frame.columns:
-            kind = table.schema.field(column).type
-            if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-                values = table.column(column).to_pylist()  # Python ints: no float64 on the way
-                frame[column] = pd.Series([value_text(v) for v in values], index=frame.index, dtype=object)
-    return frame
+        raise _unreadable_parquet(name, exc) from None
+    if count > rules.max_columns:  # known from the footer, before a column is read
+        raise _too_many_columns(name, count, rules.max_columns)
+    try:
+        table = parquet.read()
+    except Exception as exc:
+        raise _unreadable_parquet(name, exc) from None
+    table = table.rename_columns(_header(table.column_names, name, rules))
+    # Always: compressed, a file far smaller than the limit can hold a cell far larger.
+    _check_cell_sizes(table, name, rules.max_cell_bytes)
+    try:
+        return _table_frame(table, name, wanted, rules)
+    except HokusaiError:
+        raise
+    except Exception as exc:  # a column pandas cannot hold (an extension type it does not know)
+        raise _unreadable_parquet(name, exc) from None
+
+
+def _unreadable_parquet(name: str, exc: Exception) -> DataFileError:
+    return DataFileError(
+        f"{name}: not a readable Parquet file ({type(exc).__name__}); re-export it with pyarrow or pandas",
+        code="E_FORMAT_UNREADABLE",
+    )
 
 
 _READERS = {"csv": _read_csv, "json": _read_json, "jsonl": _read_jsonl, "parquet": _read_parquet}
 
 
-def parse_table(data: bytes, fmt: str, name: str, text_columns: Collection[str] = ()) -> pd.DataFrame:
-    """Parse a data file's bytes (``name`` is only for messages); ``text_columns`` are read as
-    text (see the module docstring)."""
-    frame = _READERS[fmt](data, name, text_columns)
+def parse_table(
+    data: bytes,
+    fmt: str,
+    name: str,
+    text_columns: Collection[str] = (),
+    numeric_columns: Mapping[str, ValueKind] | None = None,
+    rules: ParseRules | None = None,
+) -> pd.DataFrame:
+    """Parse a data file's bytes (``name`` is only for messages).
+
+    ``text_columns`` are read as text and ``numeric_columns`` (name: int, float or bool) by
+    the value grammar (see the module docstring); ``rules`` are the parser's limits (the
+    defaults of :class:`ParseRules` when not given).
+    """
+    wanted = _TaskColumns(frozenset(text_columns), dict(numeric_columns or {}))
+    frame = _READERS[fmt](data, name, wanted, rules or ParseRules())
     if frame.shape[1] == 0:
         raise DataFileError(
             f"{name}: the file holds no columns; it needs the task's feature and label columns", code="E_FORMAT_EMPTY"
@@ -244,7 +557,13 @@ def parse_table(data: bytes, fmt: str, name: str, text_columns: Collection[str] 
     return frame
 
 
-def read_table(path: str | Path, fmt: str | None = None, text_columns: Collection[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    fmt: str | None = None,
+    text_columns: Collection[str] = (),
+    numeric_columns: Mapping[str, ValueKind] | None = None,
+    rules: ParseRules | None = None,
+) -> pd.DataFrame:
     """Read a data file into a DataFrame, by its extension unless ``fmt`` is given."""
     path = Path(path)
     if not path.is_file():
@@ -253,4 +572,4 @@ def read_table(path: str | Path, fmt: str | None = None, text_columns: Collectio
             "resolved against the directory of hokusai.yaml)",
             code="E_DATA_FILE_MISSING",
         )
-    return parse_table(path.read_bytes(), fmt or detect_format(path), path.name, text_columns)
+    return parse_table(path.read_bytes(), fmt or detect_format(path), path.name, text_columns, numeric_columns, rules)

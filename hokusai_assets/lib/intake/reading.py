@@ -12,7 +12,7 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.intake.conform import ConformReport, NanPolicy, conform
-from hokusai_assets.lib.intake.formats import read_table
+from hokusai_assets.lib.intake.formats import ParseRules, read_table
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.validate import protect_reference
 from hokusai_assets.lib.task import TaskSchema, canonical_order
@@ -27,8 +27,12 @@ def read_conformed(
     fmt: str | None = None,
     max_bytes: int | None = None,
     max_rows: int | None = None,
+    rules: ParseRules | None = None,
 ) -> tuple[pd.DataFrame, ConformReport]:
-    """Read ``path`` and conform it to ``schema``; refuse oversized files and empty tables."""
+    """Read ``path`` and conform it to ``schema``; refuse oversized files and empty tables.
+
+    ``rules`` are the parser's limits (``intake.max_columns`` and the others; their
+    defaults when not given)."""
     size = Path(path).stat().st_size if Path(path).is_file() else 0
     if max_bytes is not None and size > max_bytes:
         raise DataFileError(
@@ -36,7 +40,7 @@ def read_conformed(
             "split the data into smaller files",
             code="E_DATA_TOO_LARGE",
         )
-    raw = read_table(path, fmt, schema.string_feature_names)
+    raw = read_table(path, fmt, schema.string_feature_names, schema.numeric_columns, rules)
     if max_rows is not None and len(raw) > max_rows:
         raise DataFileError(
             f"{source}: {len(raw):,} rows is over the limit of {max_rows:,} (intake.max_rows); "
@@ -50,11 +54,17 @@ def read_conformed(
 
 
 def load_reference(
-    path: Path, schema: TaskSchema, key: PiiKey, *, source: str, nan_policy: NanPolicy = "reject"
+    path: Path,
+    schema: TaskSchema,
+    key: PiiKey,
+    *,
+    source: str,
+    nan_policy: NanPolicy = "reject",
+    rules: ParseRules | None = None,
 ) -> tuple[pd.DataFrame, ConformReport]:
     """A baseline or benchmark table: conformed, pseudonymised like contributions, in canonical order.
 
     Canonical order makes what is trained on it independent of the file's row order.
     """
-    frame, report = read_conformed(path, schema, source=source, nan_policy=nan_policy)
+    frame, report = read_conformed(path, schema, source=source, nan_policy=nan_policy, rules=rules)
     return canonical_order(protect_reference(frame, schema, key), schema), report

@@ -11,18 +11,17 @@ Steps, in order:
 3. conform to the task schema (columns, safe types, NaN policy; category and text
    features as strings, missing as null) and check labels; a category or text feature
    that was not text yet is scanned for PII here, once it is;
-4. score quality (completeness, uniqueness, label balance, values in range: numeric
-   features only, a missing value with a declared imputation is not out of range);
+4. score quality (completeness, uniqueness, label balance, values in the baseline's range;
+   each part has its own floor, ``lib/intake/quality.py``);
 5. deduplicate by canonical row hash: within the file, against the baseline training set
    and against earlier accepted contributions, so resubmitted rows earn nothing;
-6. remove rows whose features equal a benchmark row (leakage), and reject the file when
-   their share is above the configured limit.
+6. remove rows that copy a benchmark row's features, exactly or nearly (leakage,
+   ``lib/intake/leakage.py``), and reject the file when their share is above the limit.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,22 +31,20 @@ from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.merkle import row_leaves
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.intake.conform import ConformReport, NanPolicy, check_labels, conform
-from hokusai_assets.lib.intake.formats import parse_table
+from hokusai_assets.lib.intake.formats import ParseRules, parse_table
+from hokusai_assets.lib.intake.leakage import NearCopyRule, find_benchmark_copies
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.pii.report import PiiReport, column_hint
 from hokusai_assets.lib.intake.pii.scanner import find_cleartext_pii, pseudonymise_names, scan_and_pseudonymise
+from hokusai_assets.lib.intake.quality import QUALITY_ABOVE_MINIMUM, QualityFloors, quality_check, score_quality
 from hokusai_assets.lib.task import TaskSchema
 
 SCHEMA_VALID = "schema_valid"
 NO_CLEARTEXT_PII = "no_cleartext_pii"
-QUALITY_ABOVE_MINIMUM = "quality_above_minimum"
 NO_BENCHMARK_LEAKAGE = "no_benchmark_leakage"
 DUPLICATE_SHARE = "duplicate_share"
 BLOCKING_CHECKS = (SCHEMA_VALID, NO_CLEARTEXT_PII, NO_BENCHMARK_LEAKAGE, QUALITY_ABOVE_MINIMUM)
 CHECKS = (*BLOCKING_CHECKS, DUPLICATE_SHARE)
-# Feature values further than this many baseline ranges outside the baseline's span count
-# as out of range: generous enough for real drift, strict enough for unit mix-ups.
-_RANGE_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,8 +52,17 @@ class IntakePolicy:
     nan_policy: NanPolicy = "reject"
     max_bytes: int = 256 * 1024 * 1024
     max_rows: int = 5_000_000
+    # The parser's limits (columns, cell bytes, digits, JSON depth) and header trimming.
+    parse: ParseRules = field(default_factory=ParseRules)
     min_quality: float = 0.7
+    quality_floors: QualityFloors = field(default_factory=QualityFloors)
+    # Numbers further outside the baseline's range than this share of it are out of range:
+    # room for drift and for a baseline too small to have seen the extremes (at 0.1, 8 to 17%
+    # of the mock task's fresh rows fall outside its 60-row baseline's range), none for a
+    # unit or sign mistake.
+    range_margin: float = 0.5
     max_leakage_share: float = 0.05
+    near_copy: NearCopyRule = field(default_factory=NearCopyRule)
     max_duplicate_share: float = 0.5
 
 
@@ -105,32 +111,6 @@ class IntakeResult:
         }
 
 
-def _rows_in(frame: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Which rows of ``frame`` equal some row of ``other`` on ``columns`` (exactly).
-
-    A 64-bit hash of each row finds candidates in C; candidates are then confirmed by
-    exact comparison, so a hash collision can never throw away an honest row.
-    """
-    if frame.empty or other.empty:
-        return np.zeros(len(frame), dtype=bool)
-    mine = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
-    theirs = pd.util.hash_pandas_object(other[columns], index=False).to_numpy()
-    candidates = np.flatnonzero(np.isin(mine, theirs))
-    if candidates.size == 0:
-        return np.zeros(len(frame), dtype=bool)
-    exact = set(map(_comparable, other[columns].itertuples(index=False, name=None)))
-    found = np.zeros(len(frame), dtype=bool)
-    for i, row in zip(candidates, frame[columns].iloc[candidates].itertuples(index=False, name=None)):
-        found[i] = _comparable(row) in exact
-    return found
-
-
-def _comparable(row: tuple) -> tuple:
-    """A row whose missing cells (None, NaN, pd.NA) all compare equal: a missing value is null
-    in a committed row, so two rows that differ only in how pandas marks missing are one row."""
-    return tuple(None if v is None or (not isinstance(v, str) and pd.isna(v)) else v for v in row)
-
-
 def empty_rows(schema: TaskSchema) -> pd.DataFrame:
     """A zero-row table with the task's columns and dtypes (what a rejected file yields)."""
     dtypes = {"int": "int64", "float": "float64", "bool": "bool", "str": object, "category": object, "text": object}
@@ -157,55 +137,6 @@ def protect_reference(frame: pd.DataFrame, schema: TaskSchema, key: PiiKey) -> p
         return frame
     protected, _ = scan_and_pseudonymise(frame, key, columns=strings)
     return protected
-
-
-def _completeness(raw: pd.DataFrame, schema: TaskSchema) -> float:
-    """Share of the task's cells that hold a usable value (not missing, not ±inf)."""
-    present = [c for c in schema.columns if c in raw.columns]
-    if not present or raw.empty:
-        return 0.0
-    unusable = 0
-    for column in present:
-        values = raw[column]
-        bad = values.isna()
-        if pd.api.types.is_float_dtype(values):
-            bad |= np.isinf(values)
-        unusable += int(bad.sum())
-    return 1.0 - unusable / (len(raw) * len(present))
-
-
-def _label_balance(frame: pd.DataFrame, schema: TaskSchema, classes: list) -> float | None:
-    if schema.task_type != "classification" or len(classes) < 2 or frame.empty:
-        return None
-    counts = frame[schema.label].value_counts().reindex(classes, fill_value=0).to_numpy(dtype="float64")
-    shares = counts / counts.sum()
-    entropy = -sum(p * math.log(p) for p in shares if p > 0)
-    return float(entropy / math.log(len(classes)))
-
-
-def _in_range(frame: pd.DataFrame, baseline: pd.DataFrame, schema: TaskSchema) -> float:
-    numeric = [name for name, kind in schema.features if kind in ("int", "float")]
-    if not numeric or frame.empty:
-        return 1.0
-    # Only numbers have a range (categories and texts are not compared); a missing value
-    # (declared imputation) is not out of range.
-    reference = baseline[numeric].astype("float64")
-    low, high = reference.min(), reference.max()
-    margin = (high - low) * _RANGE_MARGIN
-    values = frame[numeric].astype("float64")
-    inside = ((values >= low - margin) & (values <= high + margin)) | values.isna()
-    return float(inside.all(axis=1).mean())
-
-
-def _quality(raw, frame, unique_share, reference, schema, classes) -> dict[str, Any]:
-    parts = {
-        "completeness": _completeness(raw, schema),
-        "uniqueness": unique_share,
-        "label_balance": _label_balance(frame, schema, classes),
-        "in_range": _in_range(frame, reference.baseline, schema),
-    }
-    used = [v for v in parts.values() if v is not None]
-    return {"score": float(np.mean(used)) if used else 0.0, "parts": parts}
 
 
 def _failed_schema(message: str, code: str, schema: TaskSchema, report: dict) -> IntakeResult:
@@ -241,7 +172,7 @@ def _fit_schema(
         message = f"{name}: {len(data):,} bytes is over the limit of {policy.max_bytes:,} (intake.max_file_bytes)"
         return _failed_schema(message, "E_DATA_TOO_LARGE", schema, report)
     try:
-        raw = parse_table(data, fmt, name, schema.string_feature_names)
+        raw = parse_table(data, fmt, name, schema.string_feature_names, schema.numeric_columns, policy.parse)
         if len(raw) > policy.max_rows:
             raise HokusaiError(
                 f"{name}: {len(raw):,} rows is over the limit of {policy.max_rows:,} (intake.max_rows); split the file",
@@ -343,17 +274,21 @@ def run_intake(
     duplicates = {"within_file": within, "in_baseline": vs_baseline, "in_earlier_contributions": vs_earlier}
     duplicate_share = (within + vs_baseline + vs_earlier) / len(conformed)
 
-    # Leakage: the features alone equal a benchmark row (a copied test row, whatever its label).
-    leaked = _rows_in(conformed, reference.benchmark, schema.feature_names)
+    # Leakage: the features copy a benchmark row, exactly or nearly (a test row, whatever its label).
+    copies = find_benchmark_copies(conformed, reference.benchmark, reference.baseline, schema, policy.near_copy)
+    leaked = copies.leaked
     leakage_share = float(leaked.mean())
     keep &= ~leaked
 
     validated = conformed.loc[keep].reset_index(drop=True)
     kept_leaves = [leaf for leaf, k in zip(leaves, keep) if k]
-    quality = _quality(raw, validated, 1.0 - within / len(conformed), reference, schema, classes)
+    quality = score_quality(
+        raw, validated, 1.0 - within / len(conformed), reference.baseline, schema, classes, policy.range_margin
+    )
+    leakage = copies.report() | {"share": leakage_share, "max_share": policy.max_leakage_share}
     report.update(
         duplicates=duplicates | {"share": duplicate_share},
-        leakage={"rows": int(leaked.sum()), "share": leakage_share, "max_share": policy.max_leakage_share},
+        leakage=leakage,
         quality=quality,
         rows_validated=len(validated),
     )
@@ -374,21 +309,8 @@ def run_intake(
             {"pseudonymised": pii.total(), "key_id": key.key_id, "by_entity": pii.by_entity()}
             | ({} if not remaining else {"code": "E_PII_UNHASHED"}),
         ),
-        NO_BENCHMARK_LEAKAGE: CheckOutcome(
-            NO_BENCHMARK_LEAKAGE,
-            leakage_share <= policy.max_leakage_share,
-            True,
-            f"{int(leaked.sum())} row(s) ({leakage_share:.1%}) copy benchmark features and were removed"
-            + (
-                ""
-                if leakage_share <= policy.max_leakage_share
-                else f"; above the limit of {policy.max_leakage_share:.1%}, so the file is rejected: "
-                "benchmark rows are for evaluation only"
-            ),
-            {"leaked_rows": int(leaked.sum()), "share": leakage_share, "max_share": policy.max_leakage_share}
-            | ({} if leakage_share <= policy.max_leakage_share else {"code": "E_INTAKE_BENCHMARK_LEAKAGE"}),
-        ),
-        QUALITY_ABOVE_MINIMUM: _quality_check(quality, policy, len(validated)),
+        NO_BENCHMARK_LEAKAGE: _leakage_check(leakage),
+        QUALITY_ABOVE_MINIMUM: quality_check(quality, policy.min_quality, policy.quality_floors, len(validated)),
         DUPLICATE_SHARE: CheckOutcome(
             DUPLICATE_SHARE,
             duplicate_share <= policy.max_duplicate_share,
@@ -401,20 +323,28 @@ def run_intake(
     return IntakeResult(validated, checks, report, kept_leaves)
 
 
-def _quality_check(quality: dict, policy: IntakePolicy, rows: int) -> CheckOutcome:
-    score = quality["score"]
-    parts = ", ".join(f"{k} {v:.2f}" for k, v in quality["parts"].items() if v is not None)
-    if rows == 0:
-        return CheckOutcome(
-            QUALITY_ABOVE_MINIMUM, False, True,
-            "no new rows remain after removing duplicates and benchmark copies: the file adds nothing",
-            {"score": score, "code": "E_INTAKE_NOTHING_NEW"},
-        )
-    passed = score >= policy.min_quality
-    description = f"quality {score:.2f} ({parts})" + (
-        "" if passed else f" is below the minimum {policy.min_quality:.2f} (intake.min_quality); improve the weakest part"
+def _leakage_check(leakage: dict) -> CheckOutcome:
+    rows, share, limit = leakage["rows"], leakage["share"], leakage["max_share"]
+    near = leakage["near_copy"]
+    how_near = (
+        f" (at most {near['max_differing_features']} number(s) differ from the benchmark row, or all are within "
+        f"standardised distance {near['max_standardised_distance']}; the removed ones: {near['distance']['max']:.3f} "
+        "at most, intake.near_copy)"
+        if leakage["near_copies"]
+        else ""
     )
-    metadata = {"score": score, **{k: v for k, v in quality["parts"].items() if v is not None}}
-    if not passed:
-        metadata["code"] = "E_INTAKE_LOW_QUALITY"
-    return CheckOutcome(QUALITY_ABOVE_MINIMUM, passed, True, description, metadata)
+    description = (
+        f"{rows} row(s) ({share:.1%}) copy benchmark features and were removed: {leakage['exact_copies']} exact "
+        f"and {leakage['near_copies']} near copies{how_near}"
+    )
+    metadata = {
+        "leaked_rows": rows, "exact_copies": leakage["exact_copies"], "near_copies": leakage["near_copies"],
+        "share": share, "max_share": limit,
+    }
+    if share <= limit:
+        return CheckOutcome(NO_BENCHMARK_LEAKAGE, True, True, description, metadata)
+    description += (
+        f"; above the limit of {limit:.1%} (intake.max_leakage_share), so the file is rejected: benchmark rows are "
+        "for evaluation only; leave them out and resubmit"
+    )
+    return CheckOutcome(NO_BENCHMARK_LEAKAGE, False, True, description, metadata | {"code": "E_INTAKE_BENCHMARK_LEAKAGE"})
