@@ -160,8 +160,9 @@ def evaluate_file(
     through a warm worker). Afterwards, rejected or not, ``contributions_overview`` is rebuilt
     (``refresh_overview``; the dry run, whose instance is thrown away, skips it).
     """
-    from hokusai_assets.services.intake import screen_for_evaluation
+    from hokusai_assets.services.intake import require_within_size, screen_for_evaluation
 
+    require_within_size(settings, path)
     data = path.read_bytes()  # the bytes screened are the bytes stored
     # Attested before: the store only checks that it is the same wallet (an accepted file's
     # rows are in the leaf index now, so its intake would call them all duplicates).

@@ -20,16 +20,11 @@ from pathlib import Path
 
 from hokusai_assets.lib.files import printable
 
-# A summary of the exception's message: the log holds the rest.
-SUMMARY_CHARS = 200
-
 
 def error_summary(error: BaseException) -> str:
-    """The exception's type and the first line of its message, as one printable line."""
-    lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    text = printable(text)
-    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+    """What the one line says of an unexpected exception: its type only. Its message can
+    quote a cell of the file being read (pandas and numpy errors do), so it stays in the log."""
+    return printable(type(error).__name__)
 
 
 def write_error_log(logs_dir: Path | None, error: BaseException, argv: list[str]) -> Path | None:

@@ -50,13 +50,7 @@ def submit_file(settings: Settings, source: Path, contributor: Contributor) -> d
     require_regular_file(source)
     detect_format(source)
     shown = printable(source.name)
-    size = source.stat().st_size
-    limit = settings.config.intake.max_file_bytes
-    if size > limit:
-        raise DataFileError(
-            f"{shown}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); split it",
-            code="E_DATA_TOO_LARGE",
-        )
+    require_within_size(settings, source)
     digest = file_digest(source)
     key = partition_key(digest)
     inbox = settings.layout.inbox
@@ -85,24 +79,43 @@ def _existing_pii_key(settings: Settings) -> PiiKey:
     return existing_pii_key(settings.layout, os.environ) or PiiKey.from_secret(secrets.token_bytes(32))
 
 
+def require_within_size(settings: Settings, source: Path) -> None:
+    """Refuse a file over ``intake.max_file_bytes`` before reading it (and without copying it
+    into quarantine: the limit is there so that such a file is never held whole)."""
+    size, limit = source.stat().st_size, settings.config.intake.max_file_bytes
+    if size > limit:
+        raise DataFileError(
+            f"{printable(source.name)}: {size:,} bytes is over the limit of {limit:,} (intake.max_file_bytes); "
+            "split the data into smaller files",
+            code="E_DATA_TOO_LARGE",
+        )
+
+
 def validate_file(settings: Settings, source: Path) -> IntakeResult:
     """The whole intake of ``source`` against the configured task; writes nothing."""
     require_regular_file(source)
     fmt = detect_format(source)
+    require_within_size(settings, source)
     return _intake_of(settings, source.read_bytes(), printable(source.name), fmt)
 
 
-def screen_for_evaluation(settings: Settings, data: bytes, name: str) -> IntakeResult:
+def screen_for_evaluation(settings: Settings, data: bytes, name: str) -> IntakeResult | None:
     """The whole intake of a file about to be evaluated, before anything of it is stored.
 
     A rejected file leaves only its quarantine copy and reason under HOKUSAI_HOME (no store
     entry, no partition, no run), and is refused with the first failed check's code.
     """
+    key = partition_key(bytes_digest(data))
+    accepted = LeafIndex(settings.layout.leaf_index_dir)
+    if key in accepted.keys():
+        # Accepted at intake before, and its run stopped later (training, signing, Ctrl-C):
+        # its own rows are in the leaf index now, so screening again would call them all
+        # duplicates. The run's intake checks it again against the contributions before it.
+        return None
     result = _intake_of(settings, data, printable(name), detect_format(name))
     if not result.accepted:
         failure = result.first_failure
         quarantine = settings.layout.quarantine
-        key = partition_key(bytes_digest(data))
         if not any(r.get("partition") == key for r in list_quarantine(quarantine)):
             quarantine_bytes(data, name, quarantine, failure.code, failure.description, partition=key, check=failure.name)
         raise DataFileError(
