@@ -2,26 +2,35 @@
 
 The benchmark is for evaluation only: a model trained on its rows is scored on rows it has
 seen. A contribution row leaks when its features equal a benchmark row's (an *exact copy*,
-whatever its label), or when it is a benchmark row edited a little (a *near copy*): its
-category and text features equal that row's, and over its numeric features (int, float,
-bool) either
+whatever its label), or when it is a benchmark row edited a little (a *near copy*): either
 
-- at most ``max_differing_features`` of them differ, by any amount (one nudged feature), or
-- the Euclidean distance after dividing each feature by the baseline training set's standard
-  deviation (1 for a feature constant there) is at most ``max_standardised_distance`` (many
-  features nudged a little), with the same numbers missing.
+- at most ``max_differing_features`` of its features differ from that row's, by any amount,
+  whatever their type (one nudged number, or one edited category or text), or
+- its category and text features equal that row's, the same numbers (int, float, bool) are
+  missing, and the Euclidean distance over the numbers, after dividing each by the baseline
+  training set's standard deviation (1 for a feature constant there), is at most
+  ``max_standardised_distance`` (many numbers nudged a little).
 
 Near copies are looked for only when the task has at least ``min_numeric_features`` numeric
-features. With few, coarse features genuine rows come that close to a benchmark row by
-chance (the bundled mixed sample, three numbers, has genuine rows that differ from a
-benchmark row in one number only), so there only exact copies count.
+features; category and text features do not count toward it. With few, coarse features
+genuine rows come that close to a benchmark row by chance (the bundled mixed sample, three
+numbers, has a genuine row within the distance of a benchmark row), so there only exact
+copies count. A category (a handful of values) or a short text says little about whether two
+rows are one row, so adding them to a task with few numbers does not make a chance match
+rare; with enough numbers, an edit to one category or text is caught like a nudged number.
 
-Cost: about rows × numeric features for the differing-features rule (a hash of each row with
-one feature left out, looked up among the benchmark's) and one nearest-neighbour query per row
+Cost: about rows × features for the differing-features rule (a hash of each row with one
+feature left out, looked up among the benchmark's) and one nearest-neighbour query per row
 among the benchmark rows with the same strings (scikit-learn's ``NearestNeighbors``), taken in
-chunks of rows so that memory stays bounded whatever the file's size. Hashes only find
-candidates; every copy is confirmed by comparing values, so a hash collision never removes an
-honest row. The numbers are the same for the same input, whatever its row order.
+chunks of rows so that memory stays bounded whatever the file's size. The nearest-neighbour
+index holds the numbers centred on the baseline's mean and divided by its standard deviation:
+its brute-force search computes a squared distance as |a|² + |b|² − 2a·b, which rounds away a
+small distance between two rows far from zero (a timestamp near 1.7e9 with a spread of 1), so
+it is used only while every benchmark row lies close enough to the baseline's mean for that
+rounding to stay far below the distance limit's slack; otherwise a k-d tree, which subtracts
+values before squaring them, searches exactly. Hashes and the index only find candidates;
+every copy is confirmed by comparing values, so a hash collision never removes an honest row.
+The numbers are the same for the same input, whatever its row order.
 """
 
 from __future__ import annotations
@@ -37,6 +46,11 @@ from hokusai_assets.lib.task import NUMERIC_FEATURE_TYPES, TaskSchema
 
 _CHUNK_ROWS = 32_768  # about 100 MB of working arrays at 64 features, whatever the file's size
 _BRUTE_FORCE_MAX_ROWS = 4_096
+# The brute-force search's rounding of a squared distance, |a|² + |b|² − 2a·b, is at most
+# about 4 × (features + 2) × 2.2e-16 × (|a|² + |b|²); brute force is used only while that bound,
+# over the group's benchmark rows, is below this share of the squared distance limit, well
+# inside the search's slack (see _search_limit).
+_BRUTE_FORCE_MAX_ERROR = 1e-6
 
 
 @dataclass(frozen=True)
@@ -66,8 +80,8 @@ class BenchmarkCopies:
 
     exact: np.ndarray  # bool per row: features equal a benchmark row's
     near: np.ndarray  # bool per row: a near copy (never also exact)
-    differing: np.ndarray  # per row: numeric features that differ from the copied row (near copies only)
-    distance: np.ndarray  # per row: standardised distance to the copied row (near copies only, else NaN)
+    differing: np.ndarray  # per row: features (any type) that differ from the copied row (near copies only)
+    distance: np.ndarray  # per row: standardised distance over the numbers to the copied row (near copies only)
     rule: NearCopyRule
     numeric_features: int
 
@@ -87,7 +101,7 @@ class BenchmarkCopies:
                 "looked_for": self.rule.applies_to(self.numeric_features),
                 "numeric_features": self.numeric_features,
                 **self.rule.as_dict(),
-                # how many near copies differ from their benchmark row in 1, 2, ... numbers
+                # how many near copies differ from their benchmark row in 1, 2, ... features
                 "differing_features": {str(int(k)): int(c) for k, c in zip(differing, counts)},
                 "distance": None
                 if distances.size == 0
@@ -190,11 +204,23 @@ def _strings(frame: pd.DataFrame, columns: list[str]) -> list[np.ndarray]:
     return [frame[c].astype(object).where(frame[c].notna(), None).to_numpy() for c in columns]
 
 
-def _string_hashes(strings: list[np.ndarray], rows: int) -> np.ndarray:
+def _string_cell_hashes(strings: list[np.ndarray], rows: int) -> np.ndarray:
+    """A hash per category and text cell, salted by its column (salts apart from the numbers')."""
     if not strings:
-        return np.zeros(rows, dtype=_U64)
-    table = pd.DataFrame({i: values for i, values in enumerate(strings)})
-    return pd.util.hash_pandas_object(table, index=False).to_numpy()
+        return np.zeros((rows, 0), dtype=_U64)
+    salts = _mix(np.arange(len(strings), dtype=_U64) + _U64(1 << 33))
+    return np.column_stack(
+        [
+            _mix(pd.util.hash_pandas_object(pd.Series(values, dtype=object), index=False).to_numpy() ^ salt)
+            for values, salt in zip(strings, salts)
+        ]
+    )
+
+
+def _left_out_hashes(cells: np.ndarray) -> np.ndarray:
+    """Per row and feature, the row's hash with that feature left out: equal for two rows that
+    agree everywhere but in that feature (a sum of cell hashes, so one subtraction per cell)."""
+    return cells.sum(axis=1, dtype=_U64)[:, None] - cells
 
 
 def _grouped(keys: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -211,22 +237,24 @@ class _BenchmarkIndex:
         self.rule = rule
         self.numeric = [name for name, kind in schema.features if kind in NUMERIC_FEATURE_TYPES]
         self.string_columns = [name for name, kind in schema.features if kind not in NUMERIC_FEATURE_TYPES]
-        with warnings.catch_warnings():  # a feature missing from every baseline row has no spread
+        with warnings.catch_warnings():  # a feature missing from every baseline row has no mean or spread
             warnings.simplefilter("ignore", RuntimeWarning)
-            spread = np.nanstd(_numbers(baseline, self.numeric), axis=0)
+            reference = _numbers(baseline, self.numeric)
+            centre, spread = np.nanmean(reference, axis=0), np.nanstd(reference, axis=0)
+        self.centre = np.where(np.isfinite(centre), centre, 0.0)
         self.scale = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
         self.numbers = _numbers(benchmark, self.numeric)
         self.strings = _strings(benchmark, self.string_columns)
-        string_hashes = _string_hashes(self.strings, len(benchmark))
-        cells = _cell_hashes(self.numbers)
-        # Row hash minus one cell: equal for two rows that agree everywhere but in that feature.
-        masked = (string_hashes + cells.sum(axis=1, dtype=_U64))[:, None] - cells
+        string_cells = _string_cell_hashes(self.strings, len(benchmark))
+        cells = np.hstack([_cell_hashes(self.numbers), string_cells])  # every feature, numbers first
+        masked = _left_out_hashes(cells)
         unique, first = np.unique(masked.ravel(), return_index=True)
         self.masked_index = pd.Index(unique)  # a hash table: one lookup per row and feature
         self.masked_rows = first // cells.shape[1]  # the (first) benchmark row of each
         # Groups for the distance rule: equal strings and the same numbers missing.
+        string_hashes = string_cells.sum(axis=1, dtype=_U64)
         self.group_keys, self.group_rows = _grouped(self._groups(string_hashes, self.numbers))
-        self._neighbours: dict[int, Any] = {}
+        self._neighbours: dict[int, tuple[Any, bool]] = {}
 
     def _groups(self, string_hashes: np.ndarray, numbers: np.ndarray) -> np.ndarray:
         salts = _mix(np.arange(numbers.shape[1], dtype=_U64) + _U64(1 << 32))
@@ -236,30 +264,30 @@ class _BenchmarkIndex:
         """Per row of ``chunk``: whether it is a near copy, and its differing features and distance."""
         numbers = _numbers(chunk, self.numeric)
         strings = _strings(chunk, self.string_columns)
-        string_hashes = _string_hashes(strings, len(chunk))
+        string_cells = _string_cell_hashes(strings, len(chunk))
         copied = np.full(len(chunk), -1)  # the benchmark row each row copies, -1 for none
         if self.rule.max_differing_features > 0:
-            copied = self._one_feature_apart(numbers, string_hashes)
+            copied = self._one_feature_apart(np.hstack([_cell_hashes(numbers), string_cells]))
+        string_hashes = string_cells.sum(axis=1, dtype=_U64)
         if self.rule.max_standardised_distance > 0:
             unmatched = copied < 0
             nearest = self._nearest_within_distance(numbers[unmatched], string_hashes[unmatched])
             copied[unmatched] = nearest
         found = np.flatnonzero(copied >= 0)
         theirs = copied[found]
-        # Confirm every candidate by value: the same strings, and the rule met.
-        same_strings = np.ones(found.size, dtype=bool)
+        # Confirm every candidate by value: the rule met, over every feature.
+        strings_differing = np.zeros(found.size, dtype=np.int64)
         for mine, other in zip(strings, self.strings):
-            same_strings &= mine[found] == other[theirs]
+            strings_differing += mine[found] != other[theirs]
         a, b = numbers[found], self.numbers[theirs]
         equal = (a == b) | (np.isnan(a) & np.isnan(b))
-        differing = (~equal).sum(axis=1)
+        differing = (~equal).sum(axis=1) + strings_differing
         both = ~(np.isnan(a) | np.isnan(b))
         distance = np.sqrt(np.where(both, ((a - b) / self.scale) ** 2, 0.0).sum(axis=1))
         same_missing = (np.isnan(a) == np.isnan(b)).all(axis=1)
         rule = self.rule
-        near_copy = same_strings & (
-            (differing <= rule.max_differing_features)
-            | (same_missing & (distance <= rule.max_standardised_distance))
+        near_copy = (differing <= rule.max_differing_features) | (
+            (strings_differing == 0) & same_missing & (distance <= rule.max_standardised_distance)
         )
         near = np.zeros(len(chunk), dtype=bool)
         near[found[near_copy]] = True
@@ -269,15 +297,13 @@ class _BenchmarkIndex:
         out_distance[found] = distance
         return near, out_differing, out_distance
 
-    def _one_feature_apart(self, numbers: np.ndarray, string_hashes: np.ndarray) -> np.ndarray:
+    def _one_feature_apart(self, cells: np.ndarray) -> np.ndarray:
         """Per row, a benchmark row whose hash with one feature left out equals the row's (-1: none)."""
-        cells = _cell_hashes(numbers)
-        masked = (string_hashes + cells.sum(axis=1, dtype=_U64))[:, None] - cells
-        position = self.masked_index.get_indexer(masked.ravel()).reshape(numbers.shape)
+        position = self.masked_index.get_indexer(_left_out_hashes(cells).ravel()).reshape(cells.shape)
         hit = position >= 0
         rows = np.flatnonzero(hit.any(axis=1))
         first = hit[rows].argmax(axis=1)  # the first left-out feature that matches
-        copied = np.full(len(numbers), -1)
+        copied = np.full(len(cells), -1)
         copied[rows] = self.masked_rows[position[rows, first]]
         return copied
 
@@ -285,7 +311,7 @@ class _BenchmarkIndex:
         """Per row, the nearest benchmark row with the same strings and missing numbers, if within
         the distance (a little over it: the exact distance is confirmed by the caller); -1: none."""
         copied = np.full(len(numbers), -1)
-        limit = self.rule.max_standardised_distance * (1 + 1e-9) + 1e-12
+        limit = _search_limit(self.rule.max_standardised_distance)
         keys, row_groups = _grouped(self._groups(string_hashes, numbers))
         at = np.searchsorted(self.group_keys, keys)
         at[at == self.group_keys.size] = 0
@@ -297,9 +323,9 @@ class _BenchmarkIndex:
             rows = rows[(np.isnan(numbers[rows]) != present).all(axis=1)]  # the same numbers missing
             if not present.any() or rows.size == 0:
                 continue  # nothing numeric to be near in: only an exact copy, found before
-            neighbours = self._neighbours_of(int(group), theirs, present)
-            queries = numbers[rows][:, present] / self.scale[present]
-            if len(theirs) <= _BRUTE_FORCE_MAX_ROWS:
+            neighbours, brute_force = self._neighbours_of(int(group), theirs, present)
+            queries = (numbers[rows][:, present] - self.centre[present]) / self.scale[present]
+            if brute_force:
                 distance, nearest = neighbours.kneighbors(queries, n_neighbors=1)
                 within = distance[:, 0] <= limit
                 copied[rows[within]] = theirs[nearest[within, 0]]
@@ -314,9 +340,22 @@ class _BenchmarkIndex:
         from sklearn.neighbors import NearestNeighbors  # ~1 s to import: only when a task needs it
 
         if group not in self._neighbours:
-            scaled = self.numbers[theirs][:, present] / self.scale[present]
+            scaled = (self.numbers[theirs][:, present] - self.centre[present]) / self.scale[present]
             # Up to a few thousand benchmark rows, every distance (BLAS) beats a tree in any
             # dimension; beyond, a k-d tree asked only within the small radius prunes most rows.
-            algorithm = "brute" if len(theirs) <= _BRUTE_FORCE_MAX_ROWS else "kd_tree"
-            self._neighbours[group] = NearestNeighbors(n_neighbors=1, algorithm=algorithm).fit(scaled)
+            # Brute force rounds a distance between rows far from the centre (see the module
+            # docstring): a tree then, whatever the count.
+            limit = self.rule.max_standardised_distance
+            rounding = 4 * (scaled.shape[1] + 2) * np.finfo(np.float64).eps * ((scaled**2).sum(axis=1).max() + limit**2)
+            brute_force = len(theirs) <= _BRUTE_FORCE_MAX_ROWS and rounding <= _BRUTE_FORCE_MAX_ERROR * limit**2
+            algorithm = "brute" if brute_force else "kd_tree"
+            self._neighbours[group] = (NearestNeighbors(n_neighbors=1, algorithm=algorithm).fit(scaled), brute_force)
         return self._neighbours[group]
+
+
+def _search_limit(limit: float) -> float:
+    """The distance the index is asked within: a little over the limit, so that no rounding of a
+    distance at the limit loses a candidate (the exact distance is confirmed by the caller). The
+    brute-force search's rounding of a squared distance is at most 1e-6 of the squared limit (see
+    _BRUTE_FORCE_MAX_ERROR), which moves a distance at the limit by at most 5e-7 of it."""
+    return limit * (1 + 1e-6) + 1e-12

@@ -5,7 +5,13 @@ Parts, each between 0 and 1 (1 is best):
 - uniqueness: share of the file's rows that do not repeat an earlier row of the file;
 - label_balance: normalised entropy of the labels over the task's classes (classification only);
 - in_range: share of rows whose numbers all lie within the baseline training set's observed
-  range per feature, widened on each side by ``range_margin`` times that range.
+  range per feature, widened on each side by ``range_margin`` times that range. A feature
+  constant in the baseline (a range of width 0) is widened by ``range_margin`` times the
+  larger of its value's size and 1, as if its range were that wide: with the default margin
+  0.5, a constant 200 accepts 100 to 300 (a value 100 times too large or negated is still
+  out), a constant 0 accepts -0.5 to 0.5 (an int feature such as a digits pixel the baseline
+  never lit is still out at 1). A feature the baseline never holds a value of has no range:
+  it is not checked, and the report names it (``range_not_checked``).
 
 A file passes when every part reaches its floor and the mean reaches ``min_quality``. The
 floors exist because a mean hides one broken part: values 100 times too large, or negated,
@@ -86,22 +92,27 @@ def label_balance(frame: pd.DataFrame, schema: TaskSchema, classes: list) -> flo
 
 def values_in_range(
     frame: pd.DataFrame, baseline: pd.DataFrame, schema: TaskSchema, margin: float
-) -> tuple[float, int, dict[str, int]]:
+) -> tuple[float, int, dict[str, int], list[str]]:
     """The share of rows whose numbers all lie in the baseline's widened range, how many rows do
-    not, and per feature how many values are outside it (features with none left out; names
-    only, never a value)."""
+    not, per feature how many values are outside it (features with none left out; names
+    only, never a value), and the features not checked (no baseline value: no range)."""
     ranged = [name for name, kind in schema.features if kind in RANGED_FEATURE_TYPES]
-    if not ranged or frame.empty:
-        return 1.0, 0, {}
     reference = baseline[ranged].astype("float64")
     low, high = reference.min(), reference.max()
-    widening = (high - low) * margin
+    not_checked = [name for name in ranged if pd.isna(low[name])]
+    ranged = [name for name in ranged if name not in not_checked]
+    if not ranged or frame.empty:
+        return 1.0, 0, {}, not_checked
+    low, high = low[ranged], high[ranged]
+    # A constant feature: widened as if its range were as wide as its value (at least 1).
+    width = (high - low).where(high > low, np.maximum(low.abs(), 1.0))
+    widening = width * margin
     values = frame[ranged].astype("float64")
     inside = ((values >= low - widening) & (values <= high + widening)) | values.isna()
     rows_inside = inside.all(axis=1)
     outside = (~inside).sum()
     per_feature = {name: int(outside[name]) for name in ranged if outside[name]}
-    return float(rows_inside.mean()), int((~rows_inside).sum()), per_feature
+    return float(rows_inside.mean()), int((~rows_inside).sum()), per_feature, not_checked
 
 
 def score_quality(
@@ -114,7 +125,7 @@ def score_quality(
     range_margin: float,
 ) -> dict[str, Any]:
     """The parts and their mean; ``raw`` as parsed (for completeness), ``frame`` the rows kept."""
-    in_range, rows_out_of_range, out_of_range = values_in_range(frame, baseline, schema, range_margin)
+    in_range, rows_out_of_range, out_of_range, not_checked = values_in_range(frame, baseline, schema, range_margin)
     parts = {
         "completeness": completeness(raw, schema),
         "uniqueness": unique_share,
@@ -127,6 +138,7 @@ def score_quality(
         "parts": parts,
         "rows_out_of_range": rows_out_of_range,
         "out_of_range": out_of_range,
+        "range_not_checked": not_checked,  # int and float features without a baseline value
         "range_margin": range_margin,
     }
 
@@ -163,6 +175,8 @@ def quality_check(quality: dict, min_quality: float, floors: QualityFloors, rows
     metadata: dict[str, Any] = {"score": score, **parts}
     if quality["out_of_range"]:
         metadata["out_of_range"] = quality["out_of_range"]
+    if quality["range_not_checked"]:
+        metadata["range_not_checked"] = quality["range_not_checked"]
     if problems:
         metadata |= {"code": "E_INTAKE_LOW_QUALITY", "below_floor": below}
     return CheckOutcome(QUALITY_ABOVE_MINIMUM, not problems, True, "; ".join([summary, *problems]), metadata)

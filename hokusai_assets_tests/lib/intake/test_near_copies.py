@@ -107,6 +107,7 @@ def test_near_copies_are_looked_for_only_with_enough_numeric_features(tables):
 
 
 def test_a_near_copy_matches_category_and_text_features_exactly(tables):
+    # A nudged number and an edited string are two edits: not a near copy (one edit alone is; see below).
     benchmark, contribution, _ = tables
     schema = TaskSchema(
         "classification", "label", "int", (*((name, "float") for name in FEATURES), ("colour", "category"), ("note", "text"))
@@ -168,3 +169,82 @@ def test_missing_numbers_must_be_missing_alike_for_the_distance_rule(tables):
     frame = pd.concat([contribution.iloc[100:400], jittered.iloc[5:], filled], ignore_index=True)
     result = intake(frame, reference, schema=schema)
     assert result.report["leakage"]["near_copies"] == 5 and len(result.frame) == 305
+
+
+def offset_tables(benchmark_offset: float):
+    """8 float features with a spread of 1, the first near 1.7e9 (a timestamp); the benchmark's
+    first feature is moved by ``benchmark_offset`` from the baseline's; 300 benchmark rows
+    nudged by 0.08 standard deviations in three features (a distance of about 0.14)."""
+    features = [f"x{i}" for i in range(8)]
+    schema = TaskSchema("classification", "label", "int", tuple((name, "float") for name in features))
+    rs = np.random.RandomState(0)
+
+    def table(rows: int, offset: float) -> pd.DataFrame:
+        values = rs.normal(0.0, 1.0, (rows, len(features)))
+        values[:, 0] += offset
+        return pd.DataFrame(values, columns=features).assign(label=rs.randint(0, 2, rows))
+
+    baseline, benchmark = table(200, 1.7e9), table(600, 1.7e9 + benchmark_offset)
+    copies = benchmark.iloc[:300].copy()
+    copies[["x0", "x3", "x5"]] += 0.08
+    return copies.reset_index(drop=True), benchmark, baseline, schema
+
+
+@pytest.mark.parametrize("benchmark_offset", [0.0, -1.7e9], ids=["offset_everywhere", "benchmark_far_from_baseline"])
+def test_near_copies_by_distance_are_found_whatever_the_features_offset(benchmark_offset):
+    # Brute force computes |a|² + |b|² − 2a·b: at 1.7e9 that rounds a distance of 0.14 away. Centred
+    # on the baseline's mean it is exact enough; a benchmark far from that mean is searched by a tree.
+    frame, benchmark, baseline, schema = offset_tables(benchmark_offset)
+    copies = find_benchmark_copies(frame, benchmark, baseline, schema, NearCopyRule())
+    assert copies.near.sum() == 300 and copies.exact.sum() == 0
+    # Reported distances are computed from the differences, whichever search found the row.
+    expected = np.sqrt(((0.08 / baseline[["x0", "x3", "x5"]].std(ddof=0)) ** 2).sum())
+    assert copies.distance[copies.near] == pytest.approx(np.full(300, expected), rel=1e-5)
+    assert copies.report()["near_copy"]["differing_features"] == {"3": 300}
+
+
+def with_strings(t: pd.DataFrame) -> pd.DataFrame:
+    colours = np.array(["red", "green", "blue"])
+    return t.assign(colour=colours[np.arange(len(t)) % 3], note=[f"note {i % 7}" for i in range(len(t))])
+
+
+STRING_FEATURES = (*((name, "float") for name in FEATURES), ("colour", "category"), ("note", "text"))
+STRING_SCHEMA = TaskSchema("classification", "label", "int", STRING_FEATURES)
+
+
+def test_a_benchmark_row_with_one_category_or_text_edited_is_a_near_copy(tables):
+    benchmark, contribution = (with_strings(t) for t in tables[:2])
+    reference = IntakeReference(contribution.iloc[:100].reset_index(drop=True), benchmark)
+    recoloured = benchmark.iloc[0:4].assign(colour="purple")
+    renoted = benchmark.iloc[4:8].assign(note="an edited note")
+    blanked = benchmark.iloc[8:10].assign(note=None)  # a missing text where the benchmark row has one
+    # Two features edited (a category and a number, or a category and a text): kept.
+    two_edits = pd.concat(
+        [
+            nudged(benchmark, slice(10, 13)).assign(colour="purple"),
+            benchmark.iloc[13:16].assign(colour="purple", note="an edited note"),
+        ]
+    )
+    frame = pd.concat([contribution.iloc[100:400], recoloured, renoted, blanked, two_edits], ignore_index=True)
+    result = intake(frame, reference, schema=STRING_SCHEMA)
+    leak = result.report["leakage"]
+    assert (leak["exact_copies"], leak["near_copies"]) == (0, 10) and len(result.frame) == 306
+    assert leak["near_copy"]["differing_features"] == {"1": 10}
+    assert leak["near_copy"]["distance"] == {"min": 0.0, "median": 0.0, "max": 0.0}  # over the numbers: all equal
+    shuffled = intake(frame.sample(frac=1, random_state=5), reference, schema=STRING_SCHEMA).report["leakage"]
+    assert json.dumps(shuffled, sort_keys=True) == json.dumps(leak, sort_keys=True)
+
+
+def test_category_and_text_features_do_not_count_toward_min_numeric_features(tables):
+    # Three numbers, a category and a text, like the bundled mixed sample: too few numbers, so only
+    # exact copies count, however many string features there are.
+    columns = ["f01", "f02", "f03", "colour", "note", "label"]
+    benchmark, contribution = (with_strings(t)[columns] for t in tables[:2])
+    features = (("f01", "float"), ("f02", "float"), ("f03", "float"), ("colour", "category"), ("note", "text"))
+    schema = TaskSchema("classification", "label", "int", features)
+    reference = IntakeReference(contribution.iloc[:100].reset_index(drop=True), benchmark)
+    edited = benchmark.iloc[:3].assign(note="an edited note")
+    frame = pd.concat([contribution.iloc[100:400], edited, benchmark.iloc[3:5]], ignore_index=True)
+    leak = intake(frame, reference, schema=schema).report["leakage"]
+    assert leak["near_copy"]["looked_for"] is False and leak["near_copy"]["numeric_features"] == 3
+    assert (leak["exact_copies"], leak["near_copies"]) == (2, 0)

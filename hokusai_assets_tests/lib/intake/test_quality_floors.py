@@ -1,5 +1,6 @@
 """Each quality part has its own floor: one broken part rejects a file however good the others are."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -99,3 +100,38 @@ def test_a_clean_file_passes_every_floor(tables):
     result = intake(contribution, reference)
     assert result.accepted, result.first_failure
     assert "below_floor" not in result.checks["quality_above_minimum"].metadata
+
+
+@pytest.mark.parametrize(
+    "constant, inside, outside",
+    [(10.0, [10.0, 5.5, 14.9], [15.5, 1000.0, -10.0]), (0.0, [0.0, 0.4, -0.5], [1.0, -0.6, 7.0])],
+    ids=["constant_10", "constant_0"],
+)
+def test_a_constant_feature_is_widened_as_if_its_range_were_its_value(tables, constant, inside, outside):
+    # At margin 0.5: a constant 10 accepts 5 to 15 (10 x 0.5 each side), a constant 0 accepts -0.5 to 0.5
+    # (at least 1 x 0.5); a value 100 times too large or negated is still out.
+    baseline, contribution, reference = tables
+    flat = IntakeReference(baseline.assign(f01=constant).reset_index(drop=True), reference.benchmark)
+    rows = contribution.iloc[:300].copy()
+    rows.loc[:5, "f01"] = inside * 2
+    rows.loc[6:8, "f01"] = outside
+    rows.loc[9:, "f01"] = constant
+    result = intake(rows, flat)
+    assert result.report["quality"]["out_of_range"] == {"f01": 3} and result.accepted
+    assert result.report["quality"]["range_not_checked"] == []
+
+
+def test_a_feature_without_a_baseline_value_is_not_range_checked(tables):
+    baseline, contribution, reference = tables
+    schema = TaskSchema("classification", "label", "int", SCHEMA.features, imputation=(("f02", "median"),))
+    empty = IntakeReference(baseline.assign(f02=np.nan).reset_index(drop=True), reference.benchmark)
+    result = run_intake(contribution.to_csv(index=False).encode(), "csv", "c.csv", schema, IntakePolicy(), KEY, empty)
+    assert result.accepted, result.first_failure
+    quality = result.report["quality"]
+    assert quality["range_not_checked"] == ["f02"] and quality["out_of_range"] == {}
+    assert quality["parts"]["in_range"] == 1.0
+    assert result.checks["quality_above_minimum"].metadata["range_not_checked"] == ["f02"]
+    # The other features are still checked.
+    wrong = contribution.iloc[:200].assign(f03=contribution["f03"].iloc[:200] * 100.0)
+    checked = run_intake(wrong.to_csv(index=False).encode(), "csv", "c.csv", schema, IntakePolicy(), KEY, empty)
+    assert checked.report["quality"]["out_of_range"] == {"f03": 200} and not checked.accepted
