@@ -175,6 +175,8 @@ class IntakeConfig(_Strict):
             max_cell_bytes=self.max_cell_bytes,
             max_number_digits=self.max_number_digits,
             max_json_depth=self.max_json_depth,
+            max_rows=self.max_rows,
+            max_file_bytes=self.max_file_bytes,
             trim_headers=self.trim_headers,
         )
 

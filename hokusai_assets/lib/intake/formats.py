@@ -19,7 +19,8 @@ columns by value; what does not fit is refused naming the column and rows. The p
 limits of :class:`ParseRules` (``intake.max_columns`` and the others) are checked on the
 bytes before a structure is built (``lib.intake.structure``): a header's width before
 pyarrow reads it, JSON nesting before Python's recursive parser walks it, a number's
-digits before Python converts it.
+digits before Python converts it, a Parquet file's rows and what it unpacks to from its
+footer before a page is read.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import pandas as pd
 
 from hokusai_assets.lib.errors import DataFileError, HokusaiError
 from hokusai_assets.lib.feature_values import value_text
-from hokusai_assets.lib.intake.structure import csv_header_fields, detect_delimiter, json_depth
+from hokusai_assets.lib.intake.structure import csv_header_fields, detect_delimiter, json_depth, parquet_leaves
 from hokusai_assets.lib.intake.values import (
     NumberLiteral,
     ValueKind,
@@ -51,6 +52,11 @@ from hokusai_assets.lib.intake.values import (
 _SNIFF_BYTES = 64 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MAX_BLOCK_BYTES = 2**31 - 1  # pyarrow's block size is an int32
+# A Parquet file may unpack to this many times intake.max_file_bytes in memory (its pages
+# decompressed, its numbers at their width, its dictionary-encoded texts expanded): room for
+# the 3 to 5 times that compression and encoding usually win, refusing a decompression bomb.
+PARQUET_EXPANSION = 8
+_CHUNK_SLACK = 1024 * 1024  # a Parquet column chunk's headers, levels and indices, beyond its values
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,12 @@ class ParseRules:
     over one is refused naming the setting: ``max_columns`` (header fields, JSON keys,
     Parquet columns), ``max_cell_bytes`` (a text or binary cell, or a column name, in
     UTF-8 bytes), ``max_number_digits`` (the digits of one number), ``max_json_depth``
-    (arrays and objects inside one another, the outer array of a .json file included).
+    (arrays and objects inside one another, the outer array of a .json file included),
+    ``max_rows`` (a Parquet file's from its footer, before a column is read; JSON Lines
+    while reading; CSV and JSON once parsed, before the frame is built: their size is
+    bounded by the file's). ``max_file_bytes`` bounds what a Parquet file may unpack to:
+    :data:`PARQUET_EXPANSION` times it, measured from the footer before a page is
+    decompressed, and from the dictionaries before a dictionary-encoded text is expanded.
     ``trim_headers`` strips surrounding whitespace from column names; without it a task
     column found only with spaces around it is reported as such (``conform``).
     """
@@ -70,6 +81,8 @@ class ParseRules:
     max_cell_bytes: int = 1024 * 1024
     max_number_digits: int = 100
     max_json_depth: int = 32
+    max_rows: int = 5_000_000
+    max_file_bytes: int = 256 * 1024 * 1024
     trim_headers: bool = False
 
 
@@ -156,6 +169,14 @@ def _too_many_columns(name: str, count: int, limit: int, exact: bool = True) -> 
     )
 
 
+def _too_many_rows(name: str, count: int, limit: int, exact: bool = True) -> DataFileError:
+    counted = f"{count:,} rows is over" if exact else "the file has more rows than"
+    return DataFileError(
+        f"{name}: {counted} the limit of {limit:,} (intake.max_rows); split the file, or raise the limit",
+        code="E_DATA_TOO_MANY_ROWS",
+    )
+
+
 def _cell_too_large(name: str, what: str, limit: int, where: str = "") -> DataFileError:
     return DataFileError(
         f"{name}: {what} more than {limit:,} bytes{where} (intake.max_cell_bytes); "
@@ -178,17 +199,29 @@ def _header(names: list, name: str, rules: ParseRules) -> list[str]:
     return names
 
 
+def _is_bytes(kind) -> bool:
+    import pyarrow as pa
+
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind))
+
+
 def _check_cell_sizes(table, name: str, limit: int) -> None:
-    """Refuse text or binary cells over ``limit`` bytes, naming the column and rows."""
+    """Refuse text or binary cells over ``limit`` bytes, naming the column and rows; a
+    dictionary-encoded column by the entries its rows refer to, before it is expanded."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     for column, field in zip(table.column_names, table.schema):
         kind = field.type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-                or pa.types.is_large_binary(kind)):
+        if _is_bytes(kind):
+            sizes = pc.binary_length(table.column(column))
+        elif pa.types.is_dictionary(kind) and _is_bytes(kind.value_type) and table.column(column).num_chunks:
+            sizes = pa.chunked_array(
+                [pc.take(pc.binary_length(chunk.dictionary), chunk.indices) for chunk in table.column(column).chunks]
+            )
+        else:
             continue
-        sizes = pc.binary_length(table.column(column))
         largest = pc.max(sizes).as_py()
         if largest is not None and largest > limit:
             over = pc.fill_null(pc.greater(sizes, limit), False).to_numpy(zero_copy_only=False)
@@ -267,6 +300,8 @@ def _read_csv(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -
     else:
         column_types = {c: pa.string() for c in typed}
     table = _parse_csv(data, encoding, delimiter, column_types, name)
+    if table.num_rows > rules.max_rows:  # pyarrow's table is bounded by the file; the frame is not built yet
+        raise _too_many_rows(name, table.num_rows, rules.max_rows)
     table = table.rename_columns(_header(table.column_names, name, rules))
     if len(data) > rules.max_cell_bytes:  # else no cell can be
         _check_cell_sizes(table, name, rules.max_cell_bytes)
@@ -277,31 +312,72 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, column_types: dict, n
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    def read(block_size: int | None, invalid_row_handler=None):
+        options = {"encoding": encoding} | ({} if block_size is None else {"block_size": block_size})
+        return pacsv.read_csv(
+            pa.BufferReader(data),
+            # pyarrow numbers a ragged row only when it reads on one thread
+            read_options=pacsv.ReadOptions(**options, use_threads=invalid_row_handler is None),
+            # A quoted cell may hold a line break (RFC 4180); without this, a block boundary
+            # inside such a cell would split the row.
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid_row_handler
+            ),
+            # Names the file does not have are ignored here; conform reports them missing.
+            convert_options=pacsv.ConvertOptions(column_types=column_types),
+        )
+
     # pyarrow reads in blocks (1 MiB by default) and refuses a row longer than a block with
     # advice to raise the block size: such a file is read again as one block, and a cell
     # that is too large is then refused by intake.max_cell_bytes, with the right advice.
-    for block_size in (None, min(len(data) + 1, _MAX_BLOCK_BYTES)):
-        options = {"encoding": encoding} | ({} if block_size is None else {"block_size": block_size})
-        try:
-            return pacsv.read_csv(
-                pa.BufferReader(data),
-                read_options=pacsv.ReadOptions(**options),
-                # A quoted cell may hold a line break (RFC 4180); without this, a block boundary
-                # inside such a cell would split the row.
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                # Names the file does not have are ignored here; conform reports them missing.
-                convert_options=pacsv.ConvertOptions(column_types=column_types),
-            )
-        except Exception as exc:  # pyarrow raises ArrowInvalid; its text may quote a row
-            if block_size is None and "straddl" in str(exc):
-                continue
-            reason = re.sub(r":[^:]*$", "", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
-            raise DataFileError(
-                f"{name}: not a readable CSV file ({reason}); save it as CSV with a header row "
-                "and the same number of fields on every line",
-                code="E_FORMAT_UNREADABLE",
-            ) from None
-    raise AssertionError("unreachable: the second attempt returns or raises")
+    whole = min(len(data) + 1, _MAX_BLOCK_BYTES)
+    try:
+        return read(None)
+    except Exception as exc:
+        if "straddl" not in str(exc):
+            raise _unreadable_csv(name, data, read, whole) from None
+    try:
+        return read(whole)
+    except Exception:
+        raise _unreadable_csv(name, data, read, whole) from None
+
+
+def _unreadable_csv(name: str, data: bytes, read, whole: int) -> DataFileError:
+    """The file pyarrow refused, with why in our words: pyarrow's text quotes the row it
+    refused, which may hold personal data. Read again as one block on one thread, stopping
+    at the first ragged row: only so does pyarrow number it."""
+    ragged = []
+
+    def first_ragged(row) -> str:
+        ragged.append(row)
+        return "error"
+
+    try:
+        read(whole, invalid_row_handler=first_ragged)
+        reason = "its rows could not be parsed"  # refused by the reads above only: not seen here
+    except Exception as exc:
+        reason = _csv_failure(exc, ragged[:1])
+    return DataFileError(
+        f"{name}: not a readable CSV file ({reason}); save it as CSV with a header row "
+        "and the same number of fields on every line",
+        code="E_FORMAT_UNREADABLE",
+    )
+
+
+_CSV_NOT_UTF8 = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to \w+: invalid UTF8 data")
+
+
+def _csv_failure(exc: Exception, ragged: list) -> str:
+    """Why pyarrow refused a CSV file, in our words: never its text, which may quote a row."""
+    if ragged:
+        row = ragged[0]
+        where = f"row {row.number - 1:,}" if isinstance(row.number, int) and row.number > 1 else "a row"
+        return f"{where} has {row.actual_columns:,} field(s), the header has {row.expected_columns:,}"
+    if match := _CSV_NOT_UTF8.match(str(exc)):
+        return f"row {int(match[2]) - 1:,}, field {int(match[1]) + 1:,} is not UTF-8 text"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the header is not UTF-8 text"
+    return "its rows could not be parsed"
 
 
 def _decode_json_text(data: bytes, name: str) -> str:
@@ -326,6 +402,10 @@ class _LongNumber(Exception):
     pass
 
 
+class _NotJson(Exception):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's parser reads them, JSON has no such words."""
+
+
 class _LongString(Exception):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -338,7 +418,9 @@ def _json_options(rules: ParseRules, check_strings: bool) -> dict:
     converts it (int parsing is quadratic; past 4,300 digits it raises). A float whose value
     is whole or infinite keeps its text (``values.NumberLiteral``): its literal tells
     ``3.0000000000000001`` from ``3.0`` and ``1e400`` from infinity where the value cannot.
-    A record that repeats a key is refused like a CSV header that repeats a name.
+    A record that repeats a key is refused like a CSV header that repeats a name, and
+    ``NaN``, ``Infinity`` and ``-Infinity``, which Python's parser reads but JSON does not
+    have, are refused as not JSON (a missing value is ``null``).
     """
     max_digits = rules.max_number_digits
     quarter = rules.max_cell_bytes // 4  # a string of fewer characters cannot be over the limit in UTF-8
@@ -367,7 +449,15 @@ def _json_options(rules: ParseRules, check_strings: bool) -> dict:
                     raise _LongString(key)
         return record
 
-    return {"parse_int": parse_int, "parse_float": parse_float, "object_pairs_hook": object_pairs}
+    def parse_constant(text: str) -> float:
+        raise _NotJson
+
+    return {
+        "parse_int": parse_int,
+        "parse_float": parse_float,
+        "parse_constant": parse_constant,
+        "object_pairs_hook": object_pairs,
+    }
 
 
 def _load_json(text: str, options: dict, name: str, where: str, rules: ParseRules):
@@ -385,6 +475,11 @@ def _load_json(text: str, options: dict, name: str, where: str, rules: ParseRule
             f"{name}: a number{where} has more than {rules.max_number_digits} digits (intake.max_number_digits); "
             "round it (a double keeps 17 significant digits), or raise the limit",
             code="E_DATA_NUMBER_TOO_LONG",
+        ) from None
+    except _NotJson:
+        raise DataFileError(
+            f"{name}: not valid JSON{where} (NaN/Infinity are not JSON); write null for a missing value",
+            code="E_FORMAT_UNREADABLE",
         ) from None
     except _LongString as long:
         raise _cell_too_large(name, f"the value of key {shown_columns([long.key])} is", rules.max_cell_bytes, where) from None
@@ -446,6 +541,8 @@ def _read_json(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) 
             '(like [{"col": 1}, ...]), not a single object or value',
             code="E_FORMAT_JSON_SHAPE",
         )
+    if len(records) > rules.max_rows:
+        raise _too_many_rows(name, len(records), rules.max_rows)
     if not records:
         raise DataFileError(
             f"{name}: the JSON array is empty; a .json file needs one record per row, with the task's "
@@ -483,6 +580,8 @@ def _read_jsonl(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules)
                 code="E_FORMAT_JSON_SHAPE",
             )
         records.append(record)
+        if len(records) > rules.max_rows:  # the lines after it are not read
+            raise _too_many_rows(name, len(records), rules.max_rows, exact=False)
     if not records:
         raise DataFileError(
             f"{name}: the file holds no records; JSON Lines needs one JSON object per line, with the "
@@ -493,6 +592,9 @@ def _read_jsonl(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules)
 
 
 def _read_parquet(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRules) -> pd.DataFrame:
+    """A Parquet file, its limits checked before it is read: the rows, columns and what its
+    pages unpack to from the footer, then its dictionary-encoded texts read as dictionaries
+    and measured (cells, and what they expand to) before they are expanded."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -503,19 +605,108 @@ def _read_parquet(data: bytes, name: str, wanted: _TaskColumns, rules: ParseRule
         raise _unreadable_parquet(name, exc) from None
     if count > rules.max_columns:  # known from the footer, before a column is read
         raise _too_many_columns(name, count, rules.max_columns)
+    if parquet.metadata.num_rows > rules.max_rows:
+        raise _too_many_rows(name, parquet.metadata.num_rows, rules.max_rows)
     try:
-        table = parquet.read()
+        leaves = parquet_leaves(parquet.metadata)
     except Exception as exc:
         raise _unreadable_parquet(name, exc) from None
+    _check_parquet_footer(leaves, name, rules)
+    # Dictionary-encoded texts stay dictionaries until measured: expanded, one entry referenced
+    # by every row could take rows x max_cell_bytes from a file of a few kilobytes.
+    encoded = [leaf for leaf in leaves if leaf.width is None and leaf.dictionary]
+    try:
+        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=[leaf.index for leaf in encoded]).read()
+    except Exception as exc:
+        raise _unreadable_parquet(name, exc) from None
+    if table.num_rows > rules.max_rows:  # a footer that understated them
+        raise _too_many_rows(name, table.num_rows, rules.max_rows)
     table = table.rename_columns(_header(table.column_names, name, rules))
     # Always: compressed, a file far smaller than the limit can hold a cell far larger.
     _check_cell_sizes(table, name, rules.max_cell_bytes)
+    if encoded:
+        expanded = sum(_expanded_bytes(column) for column in table.columns)
+        measured = {leaf.index for leaf in encoded}
+        _check_footprint(sum(leaf.footprint for leaf in leaves if leaf.index not in measured) + expanded, name, rules)
+        try:
+            table = _expanded(table, parquet.schema_arrow, data)
+        except Exception as exc:
+            raise _unreadable_parquet(name, exc) from None
     try:
         return _table_frame(table, name, wanted, rules)
     except HokusaiError:
         raise
     except Exception as exc:  # a column pandas cannot hold (an extension type it does not know)
         raise _unreadable_parquet(name, exc) from None
+
+
+def _check_parquet_footer(leaves: list, name: str, rules: ParseRules) -> None:
+    """Refuse, from the footer, a column chunk whose pages unpack to more than its values could
+    hold within ``intake.max_cell_bytes``, and a file that unpacks to more than its share of
+    memory (module constant ``PARQUET_EXPANSION``); nothing is decompressed yet."""
+    # Per value: the value, its length, and page statistics that may repeat it as a minimum
+    # and a maximum; per chunk, room for headers, levels and a dictionary's indices.
+    per_value = 3 * rules.max_cell_bytes + 256
+    for leaf in leaves:
+        for values, unpacked in leaf.chunks:
+            if unpacked > values * per_value + _CHUNK_SLACK:
+                raise _cell_too_large(
+                    name,
+                    f"column {shown_columns([leaf.path])} holds values of",
+                    rules.max_cell_bytes,
+                    f" (its footer: {unpacked:,} bytes unpacked for {values:,} value(s))",
+                )
+    _check_footprint(sum(leaf.footprint for leaf in leaves), name, rules)
+
+
+def _check_footprint(footprint: int, name: str, rules: ParseRules) -> None:
+    bound = PARQUET_EXPANSION * rules.max_file_bytes
+    if footprint > bound:
+        raise DataFileError(
+            f"{name}: the file unpacks to about {footprint:,} bytes, more than {bound:,} "
+            f"({PARQUET_EXPANSION} x intake.max_file_bytes); split the file, or raise the limit",
+            code="E_DATA_TOO_LARGE",
+        )
+
+
+def _expanded_bytes(column) -> int:
+    """The bytes the dictionary-encoded texts and binaries of a column (nested ones included)
+    take once expanded: the lengths of the entries each value refers to, plus its offset."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = 0
+    arrays = list(column.chunks)
+    while arrays:
+        array = arrays.pop()
+        kind = array.type
+        if pa.types.is_dictionary(kind):
+            if _is_bytes(kind.value_type):
+                lengths = pc.take(pc.binary_length(array.dictionary), array.indices)
+                total += int(pc.sum(lengths).as_py() or 0) + 8 * len(array)
+        elif pa.types.is_struct(kind):
+            arrays.extend(array.flatten())
+        elif pa.types.is_map(kind):
+            arrays.extend([array.keys, array.items])
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            arrays.append(array.flatten())
+    return total
+
+
+def _expanded(table, schema, data: bytes):
+    """``table`` with the types the file declares (``schema``): its dictionaries expanded.
+
+    Measured first, so expanding is within the limits; a type pyarrow cannot cast to is read
+    again from ``data`` as it is (the same values, just as bounded).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [field.with_name(column) for field, column in zip(schema, table.column_names)]
+    try:
+        return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    except Exception:
+        return pq.ParquetFile(pa.BufferReader(data)).read().rename_columns(table.column_names)
 
 
 def _unreadable_parquet(name: str, exc: Exception) -> DataFileError:

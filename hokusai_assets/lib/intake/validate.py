@@ -21,7 +21,7 @@ Steps, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -171,13 +171,15 @@ def _fit_schema(
     if len(data) > policy.max_bytes:
         message = f"{name}: {len(data):,} bytes is over the limit of {policy.max_bytes:,} (intake.max_file_bytes)"
         return _failed_schema(message, "E_DATA_TOO_LARGE", schema, report)
+    # The parser checks the rows (a Parquet file's from its footer) and what a Parquet file
+    # unpacks to (a multiple of the file limit) before it builds them.
+    rules = replace(
+        policy.parse,
+        max_rows=min(policy.parse.max_rows, policy.max_rows),
+        max_file_bytes=min(policy.parse.max_file_bytes, policy.max_bytes),
+    )
     try:
-        raw = parse_table(data, fmt, name, schema.string_feature_names, schema.numeric_columns, policy.parse)
-        if len(raw) > policy.max_rows:
-            raise HokusaiError(
-                f"{name}: {len(raw):,} rows is over the limit of {policy.max_rows:,} (intake.max_rows); split the file",
-                code="E_DATA_TOO_MANY_ROWS",
-            )
+        raw = parse_table(data, fmt, name, schema.string_feature_names, schema.numeric_columns, rules)
         report["rows_received"] = len(raw)
         # A column name can be personal data too: from here on, messages, the report and
         # Dagster's metadata only ever see its pseudonym (the task's own columns are the config's).

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -150,6 +151,26 @@ def _parquet_nested(kind: str) -> bytes:
     return parquet_rows(records, score=values[0])
 
 
+def _quoted_wide_header() -> bytes:
+    # A quote inside a name is text to pyarrow: counting every quote as one that opens or
+    # closes a quoted field made this header 1 field, and pyarrow built its 30,000 columns.
+    names = 'a"b,' + ",".join(f"c{i}" for i in range(30_000))
+    return (names + "\n" + "1," * 30_000 + "1\n").encode()
+
+
+def _parquet_zeros(rows: int) -> bytes:
+    out = io.BytesIO()
+    pq.write_table(pa.table({"count": pa.array(np.zeros(rows, dtype=np.int64))}), out, compression="zstd")
+    return out.getvalue()
+
+
+def _dictionary_bomb(entry_bytes: int, rows: int) -> bytes:
+    """One text entry every row refers to: kilobytes on disk, ``entry_bytes x rows`` expanded."""
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    note = pa.DictionaryArray.from_arrays(indices, pa.array(["y" * entry_bytes]))
+    return as_parquet(pa.table({"count": pa.array(np.arange(rows)), "note": note}))
+
+
 def _csv_nul_late() -> bytes:
     data = as_csv(rows(4000))
     assert len(data) > 64 * 1024
@@ -206,6 +227,18 @@ LIMITS = [
          "accepted", note="crashed in to_pandas"),
     Case("parquet_pandas_metadata_wrong_shape", "parquet",
          lambda: _damaged_pandas_metadata(b'{"columns": 7, "index_columns": ["nope"]}'), "accepted"),
+    Case("csv_header_quote_inside_a_name", "csv", _quoted_wide_header, "E_DATA_TOO_MANY_COLUMNS",
+         note="counted as 1 field, then pyarrow built 30,000 columns (0.6 s, 420 MB) from 260 KB"),
+    Case("parquet_10m_rows_of_zeros", "parquet", lambda: _parquet_zeros(10_000_000), "E_DATA_TOO_MANY_ROWS",
+         note="45 KB; was read whole (80 MB) before the row count was looked at"),
+    Case("parquet_cell_20mb_in_1kb", "parquet", lambda: parquet_rows(with_cell("note", "y" * 20_000_000, row=0, n=1)),
+         "E_DATA_CELL_TOO_LARGE", note="refused from the footer, before its page is decompressed"),
+    Case("parquet_dictionary_entry_on_every_row", "parquet", lambda: _dictionary_bomb(100_000, 1_000),
+         "E_DATA_TOO_LARGE", ParseRules(max_file_bytes=1_000_000),
+         note="one 100 KB entry on 1,000 rows: 100 MB expanded from an 11 KB file (at the defaults, a 1 MB "
+              "entry on 5,000,000 rows is 5 TB)"),
+    Case("parquet_unpacks_over_a_lowered_limit", "parquet", lambda: _parquet_zeros(1_000_000), "E_DATA_TOO_LARGE",
+         ParseRules(max_file_bytes=500_000)),
     Case("csv_columns_over_a_lowered_limit", "csv", lambda: as_csv(rows()), "E_DATA_TOO_MANY_COLUMNS",
          ParseRules(max_columns=5)),
     Case("json_depth_over_a_lowered_limit", "json", lambda: as_json(rows()), "E_DATA_TOO_DEEP", ParseRules(max_json_depth=1)),
@@ -256,6 +289,10 @@ GRAMMAR = [
          "E_SCHEMA_TYPE"),
     Case("parquet_whole_floats_for_int", "parquet", lambda: parquet_rows(rows(), count=pa.float64()), "accepted"),
     Case("parquet_strings_for_int", "parquet", _parquet_string_count, "E_SCHEMA_TYPE"),
+    Case("json_nan_token", "json", lambda: as_json(rows()).replace(b'"score": 0.375', b'"score": NaN'),
+         "E_FORMAT_UNREADABLE", note="Python's parser reads it; was a missing value"),
+    Case("jsonl_infinity_token", "jsonl", lambda: as_jsonl(rows()).replace(b'"count": 3,', b'"count": -Infinity,'),
+         "E_FORMAT_UNREADABLE"),
     Case("json_list_in_a_category", "json", lambda: as_json(with_cell("city", [])), "E_SCHEMA_TYPE",
          note="crashed reading the list's text (found by the fuzz test)"),
     Case("jsonl_object_in_a_text", "jsonl", lambda: as_jsonl(with_cell("note", {"a": 1})), "E_SCHEMA_TYPE"),
@@ -292,6 +329,8 @@ LEGAL = [
     ],
     Case("jsonl_crlf", "jsonl", lambda: as_jsonl(rows(), newline="\r\n"), "accepted"),
     Case("jsonl_blank_lines", "jsonl", lambda: as_jsonl(rows()).replace(b"\n", b"\n\n \n"), "accepted"),
+    Case("csv_ragged_row_with_a_colon", "csv", lambda: as_csv(rows()) + f"{SECRET}:secret,2,3\n".encode(),
+         "E_FORMAT_UNREADABLE", note="pyarrow's message, cut at its last colon, still quoted the row"),
     Case("json_missing_values_as_null", "json", lambda: as_json(with_cell("city", None)), "accepted"),
 ]
 

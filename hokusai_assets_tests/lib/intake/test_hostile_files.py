@@ -10,12 +10,28 @@ import time
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hokusai_assets.lib.errors import DataFileError
 from hokusai_assets.lib.intake.formats import ParseRules, parse_table
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.lib.intake.validate import IntakePolicy, schema_misfit
 
-from .hostile_corpus import CLASSES, GRAMMAR, LEGAL, LIMITS, SCHEMA, SECRET, Case, as_csv, as_json, rows
+from .hostile_corpus import (
+    CLASSES,
+    GRAMMAR,
+    LEGAL,
+    LIMITS,
+    SCHEMA,
+    SECRET,
+    Case,
+    as_csv,
+    as_json,
+    as_jsonl,
+    parquet_rows,
+    rows,
+)
 
 KEY = PiiKey.from_secret(bytes(range(32)))
 LIMIT_KEYS = {
@@ -23,6 +39,8 @@ LIMIT_KEYS = {
     "E_DATA_NUMBER_TOO_LONG": "intake.max_number_digits",
     "E_DATA_TOO_MANY_COLUMNS": "intake.max_columns",
     "E_DATA_CELL_TOO_LARGE": "intake.max_cell_bytes",
+    "E_DATA_TOO_MANY_ROWS": "intake.max_rows",
+    "E_DATA_TOO_LARGE": "intake.max_file_bytes",
 }
 
 
@@ -160,3 +178,128 @@ def test_a_line_cut_by_the_end_of_the_sample_is_not_evidence():
 
     assert detect_delimiter("a;b\n1;2\n3;4\n5", complete=False) == ";"
     assert detect_delimiter("a,b\n1,2\n3,4\n5;6;7", complete=False) == ","
+
+
+# ---- limits checked before the structure they bound is built
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the file was read before its limits were checked")
+
+
+def test_a_quote_inside_a_header_name_does_not_hide_its_columns(monkeypatch):
+    import pyarrow.csv
+
+    data = next(c for c in LIMITS if c.name == "csv_header_quote_inside_a_name").make()
+    monkeypatch.setattr(pyarrow.csv, "read_csv", _never)
+    with pytest.raises(DataFileError) as raised:
+        parsed(data, "csv")
+    assert raised.value.code == "E_DATA_TOO_MANY_COLUMNS"
+
+
+_HEADER_BYTES = st.lists(st.sampled_from([b"a", b'"', b",", b";", b"\n", b"\r", b" ", b"\xef\xbb\xbf"]), max_size=14)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_HEADER_BYTES.map(b"".join), st.sampled_from([",", ";"]))
+def test_the_header_is_counted_as_pyarrow_reads_it(header, delimiter):
+    """Whatever the quotes: the fields counted are the columns pyarrow builds."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from hokusai_assets.lib.intake.structure import csv_header_fields
+
+    data = header + b"\n"
+    try:
+        table = pacsv.read_csv(pa.BufferReader(data), parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True))
+    except Exception:  # no header pyarrow reads: nothing to compare with
+        return
+    assert csv_header_fields(data, delimiter, 10_000)[0] == table.num_columns
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("parquet_10m_rows_of_zeros", "E_DATA_TOO_MANY_ROWS"),
+        ("parquet_cell_20mb_in_1kb", "E_DATA_CELL_TOO_LARGE"),
+        ("parquet_unpacks_over_a_lowered_limit", "E_DATA_TOO_LARGE"),
+    ],
+)
+def test_parquet_limits_are_checked_from_the_footer_before_a_page_is_read(monkeypatch, case, code):
+    import pyarrow.parquet
+
+    found = next(c for c in LIMITS if c.name == case)
+    data = found.make()
+    monkeypatch.setattr(pyarrow.parquet.ParquetFile, "read", _never)
+    with pytest.raises(DataFileError) as raised:
+        parsed(data, "parquet", found.rules)
+    assert raised.value.code == code, raised.value.message
+
+
+def test_a_dictionary_entry_on_every_row_is_measured_before_it_is_expanded(monkeypatch):
+    from hokusai_assets.lib.intake import formats
+
+    found = next(c for c in LIMITS if c.name == "parquet_dictionary_entry_on_every_row")
+    data = found.make()
+    assert len(data) < 20_000  # 100 MB expanded
+    monkeypatch.setattr(formats, "_expanded", _never)  # what expands the dictionaries
+    with pytest.raises(DataFileError) as raised:
+        parsed(data, "parquet", found.rules)
+    assert raised.value.code == "E_DATA_TOO_LARGE" and "8 x intake.max_file_bytes" in raised.value.message
+    # Within the limit, the same file is read with its texts expanded.
+    monkeypatch.undo()
+    frame = parsed(data, "parquet", ParseRules(max_file_bytes=100_000_000))
+    assert frame["note"][999] == "y" * 100_000
+
+
+def test_a_dictionary_entry_over_the_cell_limit_is_refused_naming_the_rows():
+    from .hostile_corpus import _dictionary_bomb
+
+    with pytest.raises(DataFileError) as raised:
+        parsed(_dictionary_bomb(2_000_000, 3), "parquet")
+    assert raised.value.code == "E_DATA_CELL_TOO_LARGE" and "in rows 1, 2, 3" in raised.value.message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
+def test_the_row_limit_is_checked_by_the_parser(fmt):
+    data = {"csv": as_csv, "json": as_json, "jsonl": as_jsonl, "parquet": parquet_rows}[fmt](rows(20))
+    with pytest.raises(DataFileError) as raised:
+        parsed(data, fmt, ParseRules(max_rows=19))
+    assert raised.value.code == "E_DATA_TOO_MANY_ROWS" and "intake.max_rows" in raised.value.message
+    assert len(parsed(data, fmt, ParseRules(max_rows=20))) == 20
+
+
+def test_the_intakes_row_and_size_limits_reach_the_parser(monkeypatch):
+    import pyarrow.parquet
+
+    from hokusai_assets.settings.config import IntakeConfig
+
+    rules = IntakeConfig(max_rows=7, max_file_bytes=9).parse_rules()
+    assert (rules.max_rows, rules.max_file_bytes) == (7, 9)
+    monkeypatch.setattr(pyarrow.parquet.ParquetFile, "read", _never)
+    failed = schema_misfit(parquet_rows(rows(20)), "parquet", "c.parquet", SCHEMA, IntakePolicy(max_rows=10), KEY, CLASSES)
+    assert failed.metadata["code"] == "E_DATA_TOO_MANY_ROWS", failed.description
+
+
+def test_a_ragged_csv_row_is_named_by_its_number_never_its_content():
+    data = b"a,b\n1,2\njohn.doe@example.com:secret,2,3\n"
+    with pytest.raises(DataFileError) as raised:
+        parse_table(data, "csv", "x.csv")
+    message = raised.value.message
+    assert raised.value.code == "E_FORMAT_UNREADABLE" and "row 2 has 3 field(s), the header has 2" in message, message
+    assert "john" not in message and "secret" not in message and "example" not in message
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_nan_and_infinity_are_not_json(fmt, token):
+    records = rows(3)
+    text = (as_json if fmt == "json" else as_jsonl)(records).replace(b'"count": 1,', b'"count": ' + token.encode() + b",")
+    with pytest.raises(DataFileError) as raised:
+        parsed(text, fmt)
+    assert raised.value.code == "E_FORMAT_UNREADABLE"
+    assert "(NaN/Infinity are not JSON); write null for a missing value" in raised.value.message
+    # As text, they are values of the grammar: missing and infinite, as in a CSV cell.
+    quoted = (as_json if fmt == "json" else as_jsonl)(records).replace(b'"score": 0.125', b'"score": "NaN"')
+    assert parsed(quoted, fmt)["score"].isna().sum() == 1
