@@ -112,20 +112,30 @@ def test_a_store_is_opened_on_a_later_use_once_it_can_be(tmp_path):
 
 
 OPENER = """
-import sys, time
+import os, sys, time
+from pathlib import Path
 from hokusai_assets.services.experiments.store import ExperimentStore
-time.sleep(float(sys.argv[2]) - time.time())  # all children open the new store at the same moment
+barrier = Path(sys.argv[2])
+(barrier / f"ready-{os.getpid()}").touch()
+while not (barrier / "go").exists():  # all children open the new store at the same moment
+    time.sleep(0.001)
 print(ExperimentStore(sys.argv[1]).list("m"))
 """
 
 
 def test_processes_creating_a_new_store_at_once_all_open_it(tmp_path):
     url = f"sqlite:///{tmp_path}/new/experiments.db"
-    at = time.time() + 6  # past the children's imports
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
     children = [
-        subprocess.Popen([sys.executable, "-c", OPENER, url, str(at)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", OPENER, url, str(barrier)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(6)
     ]
+    # Released together once every child has imported (however long that takes on a busy machine).
+    deadline = time.time() + 120
+    while len(list(barrier.glob("ready-*"))) < len(children) and time.time() < deadline:
+        time.sleep(0.05)
+    (barrier / "go").touch()
     results = [(child.wait(120), child.stdout.read(), child.stderr.read()) for child in children]
     assert [(code, out.strip()) for code, out, _ in results] == [(0, "[]")] * 6, [err[-500:] for *_, err in results]
 
