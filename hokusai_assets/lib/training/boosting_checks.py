@@ -42,24 +42,6 @@ _XGB_LEARNER_KEYS = {
 _XGB_PARAM_KEYS = {"base_score", "boost_from_average", "num_class", "num_feature", "num_target"}
 _XGB_MODEL_KEYS = {"cats", "gbtree_model_param", "iteration_indptr", "tree_info", "trees"}
 _XGB_NO_CATEGORIES = {"enc": [], "feature_segments": [], "sorted_idx": []}
-_XGB_TREE_KEYS = {
-    "base_weights",
-    "categories",
-    "categories_nodes",
-    "categories_segments",
-    "categories_sizes",
-    "default_left",
-    "id",
-    "left_children",
-    "loss_changes",
-    "parents",
-    "right_children",
-    "split_conditions",
-    "split_indices",
-    "split_type",
-    "sum_hessian",
-    "tree_param",
-}
 _XGB_NODE_ARRAYS = (
     "base_weights",
     "default_left",
@@ -72,6 +54,15 @@ _XGB_NODE_ARRAYS = (
     "split_type",
     "sum_hessian",
 )
+_XGB_TREE_KEYS = {
+    *_XGB_NODE_ARRAYS,
+    "categories",
+    "categories_nodes",
+    "categories_segments",
+    "categories_sizes",
+    "id",
+    "tree_param",
+}
 _XGB_FLOAT_ARRAYS = ("base_weights", "loss_changes", "split_conditions", "sum_hessian")
 _XGB_TREE_PARAM_KEYS = {"num_deleted", "num_feature", "num_nodes", "size_leaf_vector"}
 _XGB_NO_PARENT = 2147483647  # the root's parent in XGBoost's JSON
