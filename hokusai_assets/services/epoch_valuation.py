@@ -102,19 +102,20 @@ def value_epoch(
     ``hyperparameters``: what the baseline was trained with; by default the stored choice
     (``services/tuning.recorded_document``), which is the configured values without tuning.
     """
+    schema = settings.schema
+    baseline_root = data_root(baseline, schema.columns)
     if hyperparameters is None:
         hyperparameters = training_hyperparameters(
-            settings.config.training.hyperparameters, recorded_document(settings, baseline)
+            settings.config.training.hyperparameters, recorded_document(settings, baseline_root)
         )
     rewards = rewards_config(settings)
-    schema = settings.schema
     players = assign_players(table, schema, rewards.players, rewards.seed)
     n = int(players.max()) + 1 if len(players) else 0
     scorer = _scorer(settings, baseline, benchmark, table, players, hyperparameters)
     cache = FitCache(
         settings.layout.reward_subset_cache_dir if use_cache else None,
         {
-            "baseline_root": data_root(baseline, schema.columns),
+            "baseline_root": baseline_root,
             "benchmark_root": data_root(benchmark, schema.columns),
             "config_digest": settings.config_digest,
             "code_version": code_version(),

@@ -62,7 +62,8 @@ def _tuning_checks(
         )
         return [Check("rerun_tuning_record", False, detail)], None
     try:
-        document = recorded_document(settings, baseline)
+        # rerun_inputs has checked that the stored baseline has this root.
+        document = recorded_document(settings, predicate.baseline.training_data_root)
     except TuningError as error:
         return [Check("rerun_tuning_record", False, error.message)], None
     expected = training_hyperparameters(training.hyperparameters, document)

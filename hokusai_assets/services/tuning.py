@@ -15,8 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from hokusai_assets.lib.commitments.merkle import data_root
-from hokusai_assets.lib.task import canonical_order
 from hokusai_assets.lib.training.tuning import (
     TuningError,
     check_document,
@@ -60,10 +58,11 @@ def tuning_seed(settings: Settings) -> int:
     return settings.config.training.seed if tuning is None or tuning.seed is None else tuning.seed
 
 
-def recorded_document(settings: Settings, baseline: pd.DataFrame) -> dict[str, Any]:
-    """The stored choice, checked against hokusai.yaml and ``baseline`` (the baseline training
-    set it must have been made on); without training.tuning, the configured values (no file
-    needed, so a home made before tuning existed re-runs as it did)."""
+def recorded_document(settings: Settings, baseline_root: str) -> dict[str, Any]:
+    """The stored choice, checked against hokusai.yaml and ``baseline_root`` (the data root of
+    the baseline training set it must have been made on, which every caller has computed
+    already); without training.tuning, the configured values (no file needed, so a home made
+    before tuning existed re-runs as it did)."""
     training = settings.config.training
     if training.tuning is None:
         return untuned_document(training.hyperparameters)
@@ -96,7 +95,7 @@ def recorded_document(settings: Settings, baseline: pd.DataFrame) -> dict[str, A
         "metric": settings.config.primary_metric,
         "fixed": fixed,
         "search_space": space_json(search_space(training.framework, training.model, fixed)),
-        "baseline_root": data_root(canonical_order(baseline, settings.schema), settings.schema.columns),
+        "baseline_root": baseline_root,
     }
     stale = [key for key, value in expected.items() if recorded.get(key) != value]
     if stale:
