@@ -2,20 +2,15 @@
 read into the intake policy, and in the config digest only when set to other than the defaults."""
 
 import pytest
-import yaml
 
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.intake.leakage import NearCopyRule
 from hokusai_assets.lib.intake.quality import QualityFloors
-from hokusai_assets.settings.load import load_settings
+from hokusai_assets_tests.settings.overrides import settings_with
 
 
-def with_intake(mock_task, tmp_path, **intake):
-    raw = yaml.safe_load(mock_task.config_path.read_text())
-    raw.setdefault("intake", {}).update(intake)
-    path = mock_task.config_path.parent / "intake.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_settings(config_path=path, home=tmp_path / "home", environ={})
+def with_intake(mock_task, tmp_path, **values):
+    return settings_with(mock_task, tmp_path, "intake", **values)
 
 
 def test_defaults_are_the_policys_and_leave_the_digest_view_as_before(mock_settings):

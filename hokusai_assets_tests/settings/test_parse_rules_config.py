@@ -3,22 +3,17 @@ hokusai.yaml: validated, read into the parser's rules, and in the config digest 
 set to other than the defaults."""
 
 import pytest
-import yaml
 
 from hokusai_assets.lib.errors import ConfigError
 from hokusai_assets.lib.intake.formats import ParseRules
 from hokusai_assets.services.intake import validate_file
-from hokusai_assets.settings.load import load_settings
+from hokusai_assets_tests.settings.overrides import settings_with
 
 KEYS = ("max_columns", "max_cell_bytes", "max_number_digits", "max_json_depth", "trim_headers")
 
 
-def with_intake(mock_task, tmp_path, **intake):
-    raw = yaml.safe_load(mock_task.config_path.read_text())
-    raw.setdefault("intake", {}).update(intake)
-    path = mock_task.config_path.parent / "parse-rules.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_settings(config_path=path, home=tmp_path / "home", environ={})
+def with_intake(mock_task, tmp_path, **values):
+    return settings_with(mock_task, tmp_path, "intake", **values)
 
 
 def test_defaults_are_the_rules_and_leave_the_digest_view_as_before(mock_settings):

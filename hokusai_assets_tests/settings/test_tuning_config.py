@@ -1,18 +1,13 @@
 """training.tuning in hokusai.yaml: validated, in the config digest only when present."""
 
 import pytest
-import yaml
 
 from hokusai_assets.lib.errors import ConfigError
-from hokusai_assets.settings.load import load_settings
+from hokusai_assets_tests.settings.overrides import settings_with
 
 
-def with_training(mock_task, tmp_path, **training):
-    raw = yaml.safe_load(mock_task.config_path.read_text())
-    raw["training"].update(training)
-    path = mock_task.config_path.parent / "tuned.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_settings(config_path=path, home=tmp_path / "home", environ={})
+def with_training(mock_task, tmp_path, **values):
+    return settings_with(mock_task, tmp_path, "training", **values)
 
 
 def test_without_tuning_the_digest_view_is_as_before(mock_settings):

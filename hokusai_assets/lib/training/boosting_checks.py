@@ -78,25 +78,6 @@ _LGB_HEADER_KEYS = {
     "feature_infos",
     "tree_sizes",
 }
-_LGB_TREE_KEYS = {
-    "Tree",
-    "num_leaves",
-    "num_cat",
-    "split_feature",
-    "split_gain",
-    "threshold",
-    "decision_type",
-    "left_child",
-    "right_child",
-    "leaf_value",
-    "leaf_weight",
-    "leaf_count",
-    "internal_value",
-    "internal_weight",
-    "internal_count",
-    "is_linear",
-    "shrinkage",
-}
 _LGB_INTERNAL_ARRAYS = (
     "split_feature",
     "split_gain",
@@ -109,6 +90,16 @@ _LGB_INTERNAL_ARRAYS = (
     "internal_count",
 )
 _LGB_LEAF_ARRAYS = ("leaf_value", "leaf_count")
+_LGB_TREE_KEYS = {
+    "Tree",
+    "num_leaves",
+    "num_cat",
+    *_LGB_INTERNAL_ARRAYS,
+    *_LGB_LEAF_ARRAYS,
+    "leaf_weight",
+    "is_linear",
+    "shrinkage",
+}
 # decision_type bits: 1 categorical (never written by hokusai), 2 default left, 4|8 missing type (none/zero/NaN).
 _LGB_DECISION_TYPES = {0, 2, 4, 6, 8, 10}
 _LGB_FEATURE_INFO = re.compile(r"none|\[[^\[\]:\s]+:[^\[\]:\s]+\]")
