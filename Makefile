@@ -46,6 +46,7 @@ dry-run: venv
 # What the tests need from the system, not from pip: Debian's chromium for the browser
 # tests (Playwright drives it; no browser is downloaded), a PostgreSQL server for the
 # instance-on-PostgreSQL test, redis-server for the serving cache shared by two servers and
+# as the Celery broker and result backend of the two-worker test (e2e/test_celery_workers.py),
 # libgomp1, the OpenMP runtime that LightGBM's wheel links to (xgboost-cpu ships its own).
 # Installed with apt when missing (as root, or through sudo).
 APT_PACKAGES := chromium postgresql redis-server libgomp1

@@ -10,6 +10,12 @@
 - ``celery``: steps go to Celery workers (dagster-celery) on other machines; the broker
   and result backend come from HOKUSAI_CELERY_BROKER and HOKUSAI_CELERY_BACKEND, read
   when a run starts, so their credentials never enter run config or the event log.
+  Workers are started with deploy/celery.yaml (README: "Several machines").
+- ``k8s``: each step is a Kubernetes Job (dagster-k8s's ``k8s_job_executor``), on an
+  instance whose run launcher is the K8sRunLauncher of deploy/k8s/dagster.yaml: step pods
+  inherit its service account, environment, secrets and the HOKUSAI_HOME volume. The image
+  (HOKUSAI_K8S_IMAGE, required) and, to override the launcher's, the namespace, service
+  account and extra config maps and secrets come from HOKUSAI_K8S_* (deploy/k8s/README.md).
 """
 
 from collections.abc import Mapping
@@ -21,7 +27,12 @@ from hokusai_assets.lib.errors import ConfigError
 EXECUTOR_ENV = "HOKUSAI_EXECUTOR"
 CELERY_BROKER_ENV = "HOKUSAI_CELERY_BROKER"
 CELERY_BACKEND_ENV = "HOKUSAI_CELERY_BACKEND"
-EXECUTOR_NAMES = ("in_process", "multiprocess", "celery")
+K8S_IMAGE_ENV = "HOKUSAI_K8S_IMAGE"
+K8S_NAMESPACE_ENV = "HOKUSAI_K8S_NAMESPACE"
+K8S_SERVICE_ACCOUNT_ENV = "HOKUSAI_K8S_SERVICE_ACCOUNT"
+K8S_CONFIG_MAPS_ENV = "HOKUSAI_K8S_ENV_CONFIG_MAPS"  # comma-separated names
+K8S_SECRETS_ENV = "HOKUSAI_K8S_ENV_SECRETS"  # comma-separated names
+EXECUTOR_NAMES = ("in_process", "multiprocess", "celery", "k8s")
 
 
 def _celery_executor(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
@@ -40,6 +51,32 @@ def _celery_executor(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
     )
 
 
+def _names(value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def _k8s_executor(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
+    if not environ.get(K8S_IMAGE_ENV):
+        raise ConfigError(
+            f"{EXECUTOR_ENV}=k8s needs {K8S_IMAGE_ENV}: the image with this code that step pods run "
+            "(e.g. registry.example.com/hokusai-assets:0.1.0); see deploy/k8s/README.md",
+            code="E_CONFIG_EXECUTOR",
+        )
+    from dagster_k8s import k8s_job_executor  # only deployments on Kubernetes import it
+
+    # Scalars are read when a run starts (in the run's pod), as the Celery settings are;
+    # an unset optional one leaves the run launcher's value in force.
+    config: dict = {"job_image": {"env": K8S_IMAGE_ENV}}
+    for field, name in (("job_namespace", K8S_NAMESPACE_ENV), ("service_account_name", K8S_SERVICE_ACCOUNT_ENV)):
+        if environ.get(name):
+            config[field] = {"env": name}
+    # Names of ConfigMaps and Secrets, added to the launcher's (never their contents).
+    for field, name in (("env_config_maps", K8S_CONFIG_MAPS_ENV), ("env_secrets", K8S_SECRETS_ENV)):
+        if _names(environ.get(name)):
+            config[field] = _names(environ.get(name))
+    return k8s_job_executor.configured(config, name="k8s_job_executor")
+
+
 def executor_from_environment(environ: Mapping[str, str]) -> dg.ExecutorDefinition:
     """The executor HOKUSAI_EXECUTOR names; a ConfigError that lists the choices otherwise."""
     name = environ.get(EXECUTOR_ENV, "").strip() or "in_process"
@@ -49,6 +86,8 @@ def executor_from_environment(environ: Mapping[str, str]) -> dg.ExecutorDefiniti
         return dg.multiprocess_executor
     if name == "celery":
         return _celery_executor(environ)
+    if name == "k8s":
+        return _k8s_executor(environ)
     raise ConfigError(
         f"{EXECUTOR_ENV}={name!r} is not an executor; use one of {', '.join(EXECUTOR_NAMES)}",
         code="E_CONFIG_EXECUTOR",

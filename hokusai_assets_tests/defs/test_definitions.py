@@ -105,11 +105,20 @@ def test_the_reward_chain_is_partitioned_by_epoch(mock_settings):
         assert graph.get(dg.AssetKey(name)).partitions_def == dg.DynamicPartitionsDefinition(name="reward_epochs"), name
 
 
+K8S_ENV = (
+    "HOKUSAI_K8S_IMAGE",
+    "HOKUSAI_K8S_NAMESPACE",
+    "HOKUSAI_K8S_SERVICE_ACCOUNT",
+    "HOKUSAI_K8S_ENV_CONFIG_MAPS",
+    "HOKUSAI_K8S_ENV_SECRETS",
+)
+
+
 def _executor_of(monkeypatch, tmp_path, **environ) -> tuple[dg.JobDefinition, dict]:
     """Load the code location as Dagster does, with HOKUSAI_* set as given."""
     monkeypatch.setenv("HOKUSAI_HOME", str(tmp_path))
     monkeypatch.delenv("HOKUSAI_CONFIG_PATH", raising=False)
-    for name in ("HOKUSAI_EXECUTOR", "HOKUSAI_CELERY_BROKER", "HOKUSAI_CELERY_BACKEND"):
+    for name in ("HOKUSAI_EXECUTOR", "HOKUSAI_CELERY_BROKER", "HOKUSAI_CELERY_BACKEND", *K8S_ENV):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -146,8 +155,41 @@ def test_a_celery_deployment_without_a_broker_fails_to_load_saying_what_to_set(m
         _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="celery")
 
 
+def test_the_k8s_executor_loads_with_its_image_and_overrides_from_the_environment(monkeypatch, tmp_path):
+    job, execution = _executor_of(
+        monkeypatch,
+        tmp_path,
+        HOKUSAI_EXECUTOR="k8s",
+        HOKUSAI_K8S_IMAGE="registry.example.com/hokusai-assets:0.1.0",
+        HOKUSAI_K8S_NAMESPACE="hokusai",
+        HOKUSAI_K8S_SERVICE_ACCOUNT="hokusai-steps",
+        HOKUSAI_K8S_ENV_SECRETS="hokusai-secrets, hokusai-extra ,",
+    )
+    assert job.executor_def.name == "k8s_job_executor"
+    config = execution["k8s_job_executor"]
+    assert config["job_image"] == "registry.example.com/hokusai-assets:0.1.0"
+    assert config["job_namespace"] == "hokusai" and config["service_account_name"] == "hokusai-steps"
+    assert config["env_secrets"] == ["hokusai-secrets", "hokusai-extra"]
+    # Unset: the run launcher's config maps stay in force, none are added.
+    assert "env_config_maps" not in config
+
+
+def test_the_k8s_executor_with_only_an_image_leaves_the_rest_to_the_run_launcher(monkeypatch, tmp_path):
+    image = "registry.example.com/hokusai-assets:0.1.0"
+    job, execution = _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="k8s", HOKUSAI_K8S_IMAGE=image)
+    config = execution["k8s_job_executor"]
+    assert config["job_image"] == image
+    assert not {"job_namespace", "service_account_name", "env_config_maps", "env_secrets"} & set(config)
+
+
+def test_a_k8s_deployment_without_an_image_fails_to_load_saying_what_to_set(monkeypatch, tmp_path):
+    with pytest.raises(Exception, match="HOKUSAI_EXECUTOR=k8s needs HOKUSAI_K8S_IMAGE") as raised:
+        _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="k8s")
+    assert "E_CONFIG_EXECUTOR" in str(raised.value)
+
+
 def test_an_unknown_executor_fails_to_load_listing_the_choices(monkeypatch, tmp_path):
-    with pytest.raises(Exception, match="in_process, multiprocess, celery"):
+    with pytest.raises(Exception, match="in_process, multiprocess, celery, k8s"):
         _executor_of(monkeypatch, tmp_path, HOKUSAI_EXECUTOR="dask")
 
 
