@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from hokusai_assets.defs.ab_sensor import ab_experiment_sensor
+from hokusai_assets.defs.alerts import build_alert_sensors
 from hokusai_assets.defs.assets import (
     ab_experiments,
     attestation,
@@ -75,6 +76,7 @@ def build_definitions(
             contributions_overview_after_failure_sensor,
             reference_automation_sensor,
             ab_experiment_sensor,
+            *build_alert_sensors(settings, (spec for asset in assets for spec in asset.check_specs)),
         ],
         resources=build_resources(config_path=str(settings.config_path), home=str(settings.home), tracking=tracking),
         executor=executor,

@@ -22,6 +22,7 @@ from hokusai_assets.lib.intake.quality import QualityFloors
 from hokusai_assets.lib.intake.validate import IntakePolicy
 from hokusai_assets.lib.task import TaskSchema
 from hokusai_assets.lib.training.aliases import implied_task_type, normalise_training
+from hokusai_assets.settings.alerts import AlertsConfig
 from hokusai_assets.settings.layout import DEFAULT_INBOX, DEFAULT_QUARANTINE
 
 
@@ -319,6 +320,7 @@ class HokusaiConfig(_Strict):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     serving: ServingConfig = Field(default_factory=ServingConfig)
     rewards: RewardsConfig | None = None
+    alerts: AlertsConfig | None = None  # settings/alerts.py; absent: no alert is sent
     paths: PathsConfig = Field(default_factory=PathsConfig)
 
     @model_validator(mode="after")
@@ -386,10 +388,12 @@ class HokusaiConfig(_Strict):
         Paths differ between machines and homes but change no number; the data they point
         at is committed separately (data roots), so the config digest stays portable.
         Where MLflow records a run, or how a model is served, changes no number either; the
-        rewards section changes no contribution's numbers (an epoch's statement records it whole).
+        rewards section changes no contribution's numbers (an epoch's statement records it whole),
+        nor does where alerts go.
         """
         view = self.model_dump(
-            mode="json", exclude={"paths": True, "tracking": True, "serving": True, "rewards": True}
+            mode="json",
+            exclude={"paths": True, "tracking": True, "serving": True, "rewards": True, "alerts": True},
         )
         # model_type only spells model, which is in the view: configs that say the same
         # thing in the old words and in ours have the same digest.

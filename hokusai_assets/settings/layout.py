@@ -31,6 +31,8 @@ HOKUSAI_HOME/
                                    (services/tracking/store.py), unless MLFLOW_TRACKING_URI says otherwise
   dry-run[-<framework>]/           a dry run's own home, laid out the same way, with its mock task/
   logs/error-<time>-<pid>.log      the traceback of an unexpected error the CLI reported as E_INTERNAL
+  alerts/state.json                alert suppression windows, per target (services/alerts)
+  alerts/undelivered.jsonl         alerts no target took after every retry, one JSON line each
 ```
 """
 
@@ -205,6 +207,22 @@ class HomeLayout:
     def logs_dir(self) -> Path:
         """Tracebacks of unexpected errors (services/error_log.py): the CLI prints one line and the log's path."""
         return self.home / "logs"
+
+    # ---- alerts
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.home / "alerts"
+
+    @property
+    def alert_state_file(self) -> Path:
+        """Open suppression windows per target and alert (JSON): a daemon restart sends nothing twice."""
+        return self.alerts_dir / "state.json"
+
+    @property
+    def undelivered_alerts_log(self) -> Path:
+        """Append-only JSON lines: each alert a target did not take after every retry, and why."""
+        return self.alerts_dir / "undelivered.jsonl"
 
     # ---- MLflow and dry runs
 

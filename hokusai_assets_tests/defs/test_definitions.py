@@ -43,6 +43,9 @@ ALL_SENSORS = {
     "contributions_overview_after_failure_sensor",
     "reference_automation_sensor",
     "ab_experiment_sensor",
+    # Issue 18 adds alerts: off without an alerts: section, on with one.
+    "alert_events_sensor",
+    "alert_run_failure_sensor",
 }
 
 

@@ -22,6 +22,8 @@ def _retry(policy) -> dict | None:
 def _targets(sensor, graph) -> list[str]:
     if isinstance(sensor, dg.AutomationConditionSensorDefinition):  # targets assets, not jobs
         return sorted(key.to_user_string() for key in sensor.asset_selection.resolve(graph))
+    if not sensor.has_jobs:  # the alert sensors request no runs
+        return []
     return sorted(job.name for job in sensor.jobs)
 
 

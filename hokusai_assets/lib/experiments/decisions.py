@@ -27,6 +27,8 @@ SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
 OUTCOMES = (CONTINUE, B_BETTER, A_BETTER, GUARDRAIL_BREACH, SAMPLE_RATIO_MISMATCH)
 
 PROMOTE, ROLLBACK = "promote", "rollback"
+# How an experiment stopped by its own rollback records why (the stop reason starts so); alerts read it.
+AUTOMATIC_ROLLBACK_REASON = "automatic rollback"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from typing import Any
 
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.experiments.assignment import ARM_A, ARM_B, assign
-from hokusai_assets.lib.experiments.decisions import PROMOTE, ROLLBACK, Decision, automatic_action, decide
+from hokusai_assets.lib.experiments.decisions import (
+    AUTOMATIC_ROLLBACK_REASON,
+    PROMOTE,
+    ROLLBACK,
+    Decision,
+    automatic_action,
+    decide,
+)
 from hokusai_assets.lib.experiments.outcomes import OutcomeEvent
 from hokusai_assets.lib.experiments.spec import Arm, ExperimentError, ExperimentSpec, Guardrail, parse_split
 from hokusai_assets.lib.experiments.statistics import msprt, running_p_value, sample_ratio_mismatch
@@ -244,7 +251,7 @@ def review(settings: Settings, store: ExperimentStore, experiment_id: str, actor
         _audit(settings, experiment, "decision", decision["outcome"], actor, decision["detail"], **numbers)
     spec = experiment.spec
     action = automatic_action(spec, decided)
-    if action == ROLLBACK and store.stop(experiment.id, f"automatic rollback: {decision['detail']}"):
+    if action == ROLLBACK and store.stop(experiment.id, f"{AUTOMATIC_ROLLBACK_REASON}: {decision['detail']}"):
         _audit(
             settings,
             experiment,
