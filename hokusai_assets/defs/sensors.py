@@ -21,7 +21,7 @@ from hokusai_assets.defs.partitions import contributions
 from hokusai_assets.defs.reference import recorded_reference_fingerprint
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.checks import CheckOutcome
-from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.errors import DiskFullError, HokusaiError
 from hokusai_assets.lib.files import printable
 from hokusai_assets.lib.intake.run_plan import plan_contribution_runs
 from hokusai_assets.lib.intake.validate import SCHEMA_VALID
@@ -62,6 +62,10 @@ def _store(arrival: Arrival, store: ContributionStore, quarantine: Path) -> tupl
     pair = (arrival.data, arrival.sidecar)
     try:
         stored, created = store.put_bytes(arrival.data.read_bytes(), arrival.data.name, arrival.contributor)
+    except DiskFullError:
+        # Not the file's fault: it stays in the inbox, and the tick fails saying so (what this
+        # tick stored is kept; the next tick reconciles with the store and takes the rest).
+        raise
     except HokusaiError as error:
         return None, _quarantine(pair, quarantine, error.code, error.message)
     if not created:

@@ -36,11 +36,22 @@ def _fail(error: HokusaiError) -> None:
 
 
 def _fail_unexpectedly(ctx: click.Context, error: Exception) -> None:
-    """A bug or an unforeseen condition: one line still, and the traceback in a log file."""
+    """A bug or an unforeseen condition: one line still, and the traceback in a log file.
+
+    A full disk is neither: wherever it surfaced (a library's own write, SQLite), it is
+    E_DISK_FULL, and no log is attempted on the disk that has no room for it.
+    """
+    from hokusai_assets.lib.files import disk_full_error, full_disk_in
     from hokusai_assets.services.error_log import error_summary, write_error_log
     from hokusai_assets.settings.layout import HomeLayout
 
     home = ctx.meta.get(HOME_META) or os.environ.get("HOKUSAI_HOME")
+    full = full_disk_in(error)
+    if isinstance(full, HokusaiError):
+        _fail(full)
+    if full is not None:
+        where = getattr(full, "filename", None) or home or Path.cwd()
+        _fail(disk_full_error(Path(where).expanduser().absolute()))
     logs_dir = HomeLayout(Path(home).expanduser().absolute()).logs_dir if home else None
     log = write_error_log(logs_dir, error, sys.argv)
     where = f"details in {printable(log)}" if log is not None else "no log could be written (is the disk full?)"

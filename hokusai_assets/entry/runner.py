@@ -27,7 +27,8 @@ from hokusai_assets.entry.instance import open_instance
 from hokusai_assets.lib.attestation.statement import DeltaOnePredicate
 from hokusai_assets.lib.checks import failure_code
 from hokusai_assets.lib.commitments.digests import bytes_digest
-from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.errors import DiskFullError, HokusaiError
+from hokusai_assets.lib.files import mentions_disk_full
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.services.store import ContributionStore
 from hokusai_assets.services.tracking.worker import TrackingWorker
@@ -83,6 +84,12 @@ def _run_failure(job_name: str, result: dg.ExecuteInProcessResult) -> RunFailed:
             coded = _CODED_MESSAGE.search(error.message)
             if coded:
                 return RunFailed(f"{coded.group(2).strip()} {where}, step {event.step_key})", code=coded.group(1))
+            if mentions_disk_full(error.message):  # a library's own write (SQLite, MLflow) found no room
+                return RunFailed(
+                    f"{error.message.strip()} {where}, step {event.step_key}); "
+                    "free space there, then run the command again",
+                    code=DiskFullError.code,
+                )
             return RunFailed(f"{error.message.strip()} {where}, step {event.step_key})")
     return RunFailed(f"the run failed before any step {where}); open it in the Dagster UI")
 

@@ -72,3 +72,9 @@ class SignError(HokusaiError):
     """Keys, statements or typed data that cannot be signed (or checked) as asked."""
 
     code = "E_SIGN"
+
+
+class DiskFullError(HokusaiError):
+    """A write found no space left on its file system (or the user's quota used up)."""
+
+    code = "E_DISK_FULL"

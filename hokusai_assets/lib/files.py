@@ -1,6 +1,7 @@
-"""Files: writing them so that a reader sees the old bytes or the new ones, never half of
-them; telling a regular file from whatever else a path may name, without opening it; and
-showing a name someone else chose on one printable line.
+"""Files: writing them (and whole folders) so that a reader sees the old bytes or the new
+ones, never half of them; saying so clearly when the disk is full; telling a regular file
+from whatever else a path may name, without opening it; and showing a name someone else
+chose on one printable line.
 """
 
 from __future__ import annotations
@@ -8,31 +9,143 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 import tempfile
 import unicodedata
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from hokusai_assets.lib.errors import DataFileError
+from hokusai_assets.lib.errors import DataFileError, DiskFullError
+
+# ENOSPC: the file system is full; EDQUOT: this user's quota on it is.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SQLITE_FULL = 13  # sqlite3's SQLITE_FULL, "database or disk is full" (an instance or store on the same disk)
+# How a full disk reads once the error is only text (a failed Dagster step keeps its message).
+_DISK_FULL_TEXTS = tuple(os.strerror(n) for n in sorted(DISK_FULL_ERRNOS)) + ("database or disk is full",)
+RETRY = "then run the command again"
+
+
+def full_disk_in(error: BaseException) -> BaseException | None:
+    """The error, ``error`` itself or one it was raised from or while handling (a library's
+    wrapper: SQLAlchemy's, Dagster's), that says the disk or quota is full; None if none does."""
+    pending: list[object] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DiskFullError):
+            return current
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return current
+        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return current
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return None
+
+
+def mentions_disk_full(text: str) -> bool:
+    """Whether an error's text (all that is left of it after serialisation) says the disk was full."""
+    return any(phrase in text for phrase in _DISK_FULL_TEXTS)
+
+
+def free_bytes(path: Path) -> int | None:
+    """Bytes this user may still write on the file system holding ``path`` (or its nearest existing parent)."""
+    for candidate in (Path(path), *Path(path).parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return None
+
+
+def disk_full_error(where: Path | str, needed: int | None = None, then: str = RETRY) -> DiskFullError:
+    """The one message for a full disk: where, what was being written and what is free, what to do."""
+    free = free_bytes(Path(where))
+    sizes = []
+    if needed is not None:
+        sizes.append(f"{needed:,} bytes to write")
+    if free is not None:
+        sizes.append(f"{free:,} bytes free")
+    shown = f" ({', '.join(sizes)})" if sizes else ""
+    if needed is None:
+        short = "space"
+    else:  # the shortfall, or the whole size when the free space looks sufficient (blocks, other writers)
+        short = f"at least {needed - free if free is not None and free < needed else needed:,} bytes"
+    return DiskFullError(f"no space left on device under {printable(where)}{shown}: free {short} there, {then}")
+
+
+@contextmanager
+def reporting_full_disk(where: Path | str, needed: int | None = None, then: str = RETRY) -> Iterator[None]:
+    """Turn an ``OSError`` of a full disk or quota, raised inside, into ``E_DISK_FULL`` naming ``where``."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS:
+            raise
+        raise disk_full_error(where, needed, then) from None
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     The temporary file is fsynced before the rename and removed if anything fails, so a
-    crash or a full disk leaves the previous file (or none), never a torn one.
+    crash or a full disk leaves the previous file (or none), never a torn one; a full disk
+    is reported as ``E_DISK_FULL`` naming the folder.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with reporting_full_disk(path.parent, needed=len(data)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def atomic_directory(target: Path, mode: int = 0o755) -> Iterator[Path]:
+    """A fresh staging folder beside ``target`` to fill; when the block ends without error it
+    becomes ``target`` by rename (an existing ``target`` is replaced whole), and on any error
+    it is removed. A reader sees the old folder or the new one, never a mix or a part.
+
+    The staging name starts with a dot and ends in ``.tmp``, like ``atomic_write_bytes``'s.
+    Replacing an existing folder takes two renames; a crash between them leaves the old
+    folder as ``.<name>.<id>.old`` beside the missing one, never half of either.
+    """
+    with reporting_full_disk(target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        yield staging
+        os.chmod(staging, mode)  # mkdtemp makes it private; the published folder is not
+        retired = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old") if target.exists() else None
+        if retired is not None:
+            os.rename(target, retired)
+        try:
+            os.rename(staging, target)
+        except BaseException:
+            if retired is not None:
+                os.rename(retired, target)
+            raise
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
+    except DiskFullError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise disk_full_error(target.parent) from None  # the folder people know, and what is free without the staging
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

@@ -20,6 +20,9 @@ ATTESTED = "attested"
 NOT_ACCEPTED = "attested, not accepted"
 REJECTED = "rejected at intake"
 PENDING = "pending"
+# Its stored bytes failed authentication when its run read them (E_STORE_CORRUPT): never
+# validated, trained on or attested until the entry is restored.
+DAMAGED = "damaged in store"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class ContributionSummary:
     partition: str
     received: str  # ISO 8601, UTC: when the store took the file
     wallet: str
-    status: str  # attested | attested, not accepted | rejected at intake | pending
+    status: str  # attested | attested, not accepted | rejected at intake | damaged in store | pending
     rows_kept: int | None  # rows the intake kept (None until validated)
     checks_passed: int
     checks_evaluated: int  # a file that does not fit the schema is evaluated by one check only
@@ -45,16 +48,24 @@ def summarise(
     intake_report: Mapping[str, Any] | None,
     statement: Mapping[str, Any] | None,
     receipt: Mapping[str, Any] | None,
+    store_fault: Mapping[str, Any] | None = None,
 ) -> ContributionSummary:
-    """One contribution's row: what the intake found and, once attested, what was decided."""
+    """One contribution's row: what the intake found and, once attested, what was decided.
+
+    ``store_fault`` is what the store recorded when it last failed to read the entry's bytes:
+    it decides the status of an entry not yet decided (an attested or rejected one was
+    decided on bytes that authenticated then, and keeps that decision).
+    """
     checks = (intake_report or {}).get("checks", {})
     failed = [name for name, check in checks.items() if not check.get("passed")]
     rejected = intake_report is not None and not intake_report.get("accepted")
     evaluation = DeltaOnePredicate.from_statement(statement).evaluation if statement is not None else None
     if evaluation is not None:
         status = ATTESTED if evaluation["accepted"] else NOT_ACCEPTED
+    elif rejected:
+        status = REJECTED
     else:
-        status = REJECTED if rejected else PENDING
+        status = PENDING if store_fault is None else DAMAGED
     return ContributionSummary(
         partition=partition,
         received=datetime.fromtimestamp(received_microseconds / 1_000_000, timezone.utc).isoformat(timespec="seconds"),

@@ -25,7 +25,7 @@ from hokusai_assets.lib.attestation.verify.verifier import verify_attestation
 from hokusai_assets.lib.commitments.canonical import canonical_json
 from hokusai_assets.lib.commitments.digests import bytes_digest
 from hokusai_assets.lib.errors import HokusaiError
-from hokusai_assets.lib.files import atomic_write_bytes
+from hokusai_assets.lib.files import atomic_directory, atomic_write_bytes
 
 
 class AttestationFileError(HokusaiError):
@@ -44,21 +44,27 @@ def write_attestation(
     With ``keys``: the DSSE envelope (Ed25519), the EIP-712 typed data and its secp256k1
     signature, and the attester's public keys a verifier needs, beside the statement.
     Returns the statement's digest.
+
+    The files are written into a staging folder that becomes the attestation directory in
+    one rename: "attested" is decided by a file being there (the statement, the envelope),
+    so a directory with some of them (a full disk, a crash) must never appear.
     """
     statement_bytes = canonical_json(statement)
     digest = bytes_digest(statement_bytes)
-    atomic_write_bytes(files.statement, statement_bytes)
-    if keys is not None:
-        signed = sign_statement(statement_bytes, statement, keys, domain)
-        atomic_write_bytes(files.envelope, signed.envelope_bytes)
-        atomic_write_bytes(files.eip712, canonical_json(signed.eip712))
-        atomic_write_bytes(files.attester, canonical_json(keys.public_info(domain)))
+    signed = sign_statement(statement_bytes, statement, keys, domain) if keys is not None else None
     full_receipt = {
         "statement_digest": digest,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **receipt,
     }
-    atomic_write_bytes(files.receipt, (json.dumps(full_receipt, indent=2, sort_keys=True) + "\n").encode())
+    with atomic_directory(files.directory) as staging:
+        staged = AttestationFiles(staging)
+        atomic_write_bytes(staged.statement, statement_bytes)
+        if signed is not None:
+            atomic_write_bytes(staged.envelope, signed.envelope_bytes)
+            atomic_write_bytes(staged.eip712, canonical_json(signed.eip712))
+            atomic_write_bytes(staged.attester, canonical_json(keys.public_info(domain)))
+        atomic_write_bytes(staged.receipt, (json.dumps(full_receipt, indent=2, sort_keys=True) + "\n").encode())
     return digest
 
 

@@ -19,7 +19,13 @@ import pandas as pd
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.commitments.digests import bytes_digest, file_digest
 from hokusai_assets.lib.errors import DataFileError
-from hokusai_assets.lib.files import atomic_write_bytes, printable, require_regular_file, safe_file_name
+from hokusai_assets.lib.files import (
+    atomic_write_bytes,
+    printable,
+    reporting_full_disk,
+    require_regular_file,
+    safe_file_name,
+)
 from hokusai_assets.lib.intake.contributions import Contributor, partition_key
 from hokusai_assets.lib.intake.formats import detect_format
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
@@ -37,7 +43,7 @@ from hokusai_assets.services.inbox import sidecar_for
 from hokusai_assets.services.keys import existing_pii_key
 from hokusai_assets.services.leaf_index import LeafIndex
 from hokusai_assets.services.quarantine import list_quarantine, quarantine_bytes
-from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.services.store import ContributionStore, is_stored
 from hokusai_assets.settings.load import Settings
 
 
@@ -54,22 +60,33 @@ def submit_file(settings: Settings, source: Path, contributor: Contributor) -> d
     digest = file_digest(source)
     key = partition_key(digest)
     inbox = settings.layout.inbox
-    inbox.mkdir(parents=True, exist_ok=True)
     # The sensor reads the format from the extension, so the inbox name keeps it (safe_file_name).
     target = inbox / f"{key}-{safe_file_name(source.name)}"
+    # A dot name ending in .partial: the inbox scanner never looks at it (services/inbox.py).
     partial = inbox / f".{target.name}.partial"
-    shutil.copyfile(source, partial)
-    if file_digest(partial) != digest:  # the source changed while we copied it
-        partial.unlink()
-        raise DataFileError(f"{shown} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
-    os.replace(partial, target)
+    # Cleaned up inside the guard, so that the free space it reports is what is really free.
+    with reporting_full_disk(inbox, needed=source.stat().st_size, then="then submit again"):
+        inbox.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(source, partial)
+            if file_digest(partial) != digest:  # the source changed while we copied it
+                raise DataFileError(f"{shown} changed while being submitted; submit it again", code="E_INTAKE_CHANGED")
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a full disk or Ctrl-C mid-copy leaves nothing behind
+            raise
     sidecar = {
         "wallet": contributor.wallet,
         "contributor_id": contributor.contributor_id,
         "license": contributor.license,
         "file_digest": digest,
     }
-    atomic_write_bytes(sidecar_for(target), (json.dumps(sidecar, indent=2) + "\n").encode())
+    try:
+        atomic_write_bytes(sidecar_for(target), (json.dumps(sidecar, indent=2) + "\n").encode())
+    except BaseException:
+        if not sidecar_for(target).exists():  # no sidecar: the data alone would only wait, then be quarantined
+            target.unlink(missing_ok=True)
+        raise
     return {"partition": key, "file_digest": digest, "inbox_file": str(target), "sidecar": str(sidecar_for(target))}
 
 
@@ -107,10 +124,12 @@ def screen_for_evaluation(settings: Settings, data: bytes, name: str) -> IntakeR
     """
     key = partition_key(bytes_digest(data))
     accepted = LeafIndex(settings.layout.leaf_index_dir)
-    if key in accepted.keys():
+    if key in accepted.keys() or is_stored(settings.layout, key):
         # Accepted at intake before, and its run stopped later (training, signing, Ctrl-C):
         # its own rows are in the leaf index now, so screening again would call them all
-        # duplicates. The run's intake checks it again against the contributions before it.
+        # duplicates. Or received before and never validated (its stored bytes were damaged,
+        # its run never came): later contributions are not "earlier" than it. Either way the
+        # run's intake checks it against the contributions before it.
         return None
     result = _intake_of(settings, data, printable(name), detect_format(name))
     if not result.accepted:

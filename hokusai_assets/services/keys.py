@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hokusai_assets.lib.attestation.signing import AttesterKeys
 from hokusai_assets.lib.errors import HokusaiError
+from hokusai_assets.lib.files import reporting_full_disk
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.settings.layout import HomeLayout
 
@@ -108,21 +109,22 @@ def _from_env(text: str, env_var: str, purpose: str, code_prefix: str) -> bytes:
 
 
 def _create_key_file(keys_dir: Path, path: Path) -> None:
-    if not keys_dir.exists():
-        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = keys_dir / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(KEY_BYTES))
-            handle.flush()
-            os.fsync(handle.fileno())
+    with reporting_full_disk(keys_dir, needed=KEY_BYTES):
+        if not keys_dir.exists():
+            keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = keys_dir / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.link(temporary, path)  # never replaces: a concurrent first use keeps its key
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(secrets.token_bytes(KEY_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)  # never replaces: a concurrent first use keeps its key
+            except FileExistsError:
+                pass
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def _read_key_file(path: Path, env_var: str, purpose: str, code_prefix: str) -> bytes:

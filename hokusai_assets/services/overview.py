@@ -28,6 +28,7 @@ def contribution_summaries(layout: HomeLayout, store: ContributionStore) -> list
                 intake_report=_json(layout.intake_report_file(entry.key)),
                 statement=_json(attestation.statement),
                 receipt=_json(attestation.receipt),
+                store_fault=store.fault(entry.key),
             )
         )
     return summaries

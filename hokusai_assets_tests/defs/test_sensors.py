@@ -6,10 +6,12 @@ import pytest
 
 from hokusai_assets.defs import sensors
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
+from hokusai_assets.lib.errors import DiskFullError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.services.intake import submit_file
 from hokusai_assets.services.quarantine import list_quarantine
 from hokusai_assets.services.store import ContributionStore
+from hokusai_assets_tests.small_disk import fill, free_again, left_behind, small_disk
 
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
@@ -105,6 +107,23 @@ def test_bad_file_is_quarantined_and_the_tick_goes_on(mock_settings, mock_task, 
     assert [e.metadata["code"].value for e in quarantined] == ["E_FORMAT_UNSUPPORTED"]
     [reason] = list_quarantine(mock_settings.layout.quarantine)
     assert (mock_settings.layout.quarantine / reason["file"]).read_bytes() == b"hello"
+
+
+def test_a_full_store_disk_fails_the_tick_and_keeps_the_file_in_the_inbox(mock_settings, mock_task, instance):
+    submit(mock_settings, mock_task.contribution_path)
+    inbox = sorted(mock_settings.layout.inbox.iterdir())
+    store_dir = mock_settings.layout.store_dir
+    ContributionStore.open(mock_settings.layout, environ={})  # its key, outside the small disk
+    with small_disk(store_dir, 256):
+        fill(store_dir)
+        with pytest.raises(DiskFullError):
+            tick(mock_settings, instance)
+        # Not a bad file: nothing quarantined, the pair still in the inbox for the next tick.
+        assert sorted(mock_settings.layout.inbox.iterdir()) == inbox
+        assert list_quarantine(mock_settings.layout.quarantine) == [] and left_behind(store_dir) == []
+        free_again(store_dir)
+        assert len(tick(mock_settings, instance).run_requests) == 1
+        assert list(mock_settings.layout.inbox.iterdir()) == []
 
 
 def test_sensor_definition_targets_the_jobs_and_runs_by_default(mock_settings):

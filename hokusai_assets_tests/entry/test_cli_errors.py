@@ -1,5 +1,6 @@
 """Every hostile input and every unforeseen failure is one line on stderr, never a traceback."""
 
+import errno
 import json
 import os
 import socket
@@ -86,6 +87,25 @@ def test_a_home_that_cannot_hold_logs_falls_back_to_a_temporary_file(monkeypatch
         assert log.is_file() and "RuntimeError: boom" in log.read_text()
     finally:
         log.unlink()
+
+
+def test_a_full_disk_wherever_it_surfaces_is_E_DISK_FULL_not_a_bug(monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    database = home / "mlflow" / "mlflow.db"
+    # As a library raises it (SQLAlchemy wraps sqlite3's "database or disk is full" the same way).
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(database))
+    try:
+        raise RuntimeError("the library's wrapper") from full
+    except RuntimeError as wrapped:
+        fail_with(monkeypatch, "hokusai_assets.services.intake", "validate_file", wrapped)
+    line = one_error_line(hokusai("validate", str(EXAMPLE), "--home", str(home)), "E_DISK_FULL")
+    assert line.startswith(f"error[E_DISK_FULL]: no space left on device under {database}")
+    assert "free space there, then run the command again" in line
+    assert not (home / "logs").exists(), "no log is attempted on a disk that has no room for it"
+    quota = OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+    fail_with(monkeypatch, "hokusai_assets.services.intake", "validate_file", quota)
+    line = one_error_line(hokusai("validate", str(EXAMPLE), "--home", str(home)), "E_DISK_FULL")
+    assert f"under {home}" in line
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 
 from hokusai_assets.lib.overview import (
     ATTESTED,
+    DAMAGED,
     NOT_ACCEPTED,
     PENDING,
     REJECTED,
@@ -37,7 +38,7 @@ def intake_report(accepted: bool, rows: int, **checks) -> dict:
     return {"accepted": accepted, "rows_validated": rows, "checks": checks}
 
 
-def row(partition, microseconds, report=None, statement=None, receipt=None):
+def row(partition, microseconds, report=None, statement=None, receipt=None, store_fault=None):
     return summarise(
         partition=partition,
         received_microseconds=microseconds,
@@ -45,6 +46,7 @@ def row(partition, microseconds, report=None, statement=None, receipt=None):
         intake_report=report,
         statement=statement,
         receipt=receipt,
+        store_fault=store_fault,
     )
 
 
@@ -79,6 +81,22 @@ def test_a_file_rejected_at_intake_has_one_failed_check_and_no_attestation():
 def test_a_contribution_not_yet_validated_is_pending():
     summary = row("c-4", 1)
     assert summary.status == PENDING and summary.accepted is None and summary.rows_kept is None
+
+
+STORE_FAULT = {"code": "E_STORE_CORRUPT", "message": "stored file for c-5 fails authentication (AES-GCM tag)"}
+
+
+def test_a_contribution_whose_stored_bytes_failed_authentication_is_damaged_not_pending():
+    summary = row("c-5", 1, store_fault=STORE_FAULT)
+    assert summary.status == DAMAGED and summary.accepted is None and summary.delta_one_bps is None
+
+
+def test_a_decided_contribution_keeps_its_decision_whatever_happened_to_its_bytes_since(statement):
+    # Decided on bytes that authenticated then: the signed attestation, or the rejection, stands.
+    receipt = {"statement_digest": DIGEST}
+    attested = row("c-6", 1, intake_report(True, 5, schema_valid=PASSED), statement, receipt, STORE_FAULT)
+    rejected = row("c-7", 1, intake_report(False, 0, schema_valid={"passed": False}), store_fault=STORE_FAULT)
+    assert (attested.status, rejected.status) == (ATTESTED, REJECTED)
 
 
 def test_the_table_keeps_arrival_order_and_survives_parquet(statement):

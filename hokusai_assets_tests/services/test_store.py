@@ -116,3 +116,58 @@ def test_wallet_checksum_rules():
     with pytest.raises(WalletError) as error:
         normalise_wallet("0x1234")
     assert error.value.code == "E_WALLET_FORMAT"
+
+
+def _flip_one_byte(store: ContributionStore, key: str) -> None:
+    sealed = store.root / key / "data.enc"
+    data = bytearray(sealed.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    sealed.write_bytes(bytes(data))
+
+
+def test_a_damaged_entry_is_recorded_and_the_same_bytes_restore_it(tmp_path, store):
+    stored, _ = store.put_bytes(ROWS, "d.csv", Contributor(wallet=CHECKSUMMED))
+    assert store.fault(stored.key) is None
+    _flip_one_byte(store, stored.key)
+    with pytest.raises(DataFileError) as error:
+        store.read_bytes(stored.key)
+    assert error.value.code == "E_STORE_CORRUPT"
+    assert "fails authentication (AES-GCM tag)" in error.value.message
+    assert f"hokusai evaluate FILE --wallet {CHECKSUMMED}" in error.value.message
+    assert store.fault(stored.key) == error.value.as_dict()  # what the contributions overview shows
+    # Other bytes cannot restore it (another key); the very same bytes do, and it keeps its place.
+    again, created = store.put_bytes(ROWS, "again.csv", Contributor(wallet=CHECKSUMMED))
+    assert not created and again == stored
+    assert store.read_bytes(stored.key) == ROWS and store.fault(stored.key) is None
+
+
+def test_a_lost_data_file_is_damage_too_and_is_restored_the_same_way(store):
+    stored, _ = store.put_bytes(ROWS, "d.csv", Contributor(wallet=CHECKSUMMED))
+    (store.root / stored.key / "data.enc").unlink()
+    with pytest.raises(DataFileError) as error:
+        store.read_bytes(stored.key)
+    assert error.value.code == "E_STORE_CORRUPT" and "is missing" in error.value.message
+    store.put_bytes(ROWS, "d.csv", Contributor(wallet=CHECKSUMMED))
+    assert store.read_bytes(stored.key) == ROWS
+
+
+def test_a_good_read_clears_a_recorded_fault(tmp_path):
+    layout = HomeLayout(tmp_path / "home")
+    store = ContributionStore.open(layout, environ={})
+    stored, _ = store.put_bytes(ROWS, "d.csv", Contributor(wallet=CHECKSUMMED))
+    wrong_key = ContributionStore.open(layout, environ={STORE_KEY_ENV: "11" * 32})
+    with pytest.raises(DataFileError):
+        wrong_key.read_bytes(stored.key)
+    assert store.fault(stored.key)["code"] == "E_STORE_CORRUPT"
+    assert store.read_bytes(stored.key) == ROWS and store.fault(stored.key) is None  # the right key reads it
+
+
+def test_a_damaged_manifest_stops_whatever_lists_the_store_naming_the_entry(tmp_path, store):
+    first, _ = store.put_bytes(ROWS, "d.csv", Contributor(wallet=CHECKSUMMED))
+    later, _ = store.put_bytes(ROWS + b"2,1\n", "e.csv", Contributor(wallet=CHECKSUMMED))
+    (store.root / first.key / "manifest.json").write_bytes(b'{"partition": "c-')
+    for listing in (store.entries, lambda: store.keys_before(later.key)):
+        with pytest.raises(DataFileError) as error:
+            listing()
+        assert error.value.code == "E_STORE_CORRUPT" and first.key in error.value.message
+        assert "restore it from a backup" in error.value.message
