@@ -22,7 +22,7 @@ help:
 	@echo "make test    the import contracts, then the whole test suite"
 	@echo "make test-fast  the unit tests only (no CLI subprocesses, webserver, browser or PostgreSQL)"
 	@echo "make lint    ruff and the import contracts (lint-imports)"
-	@echo "make bench   print the benchmark figures (dry run, intake, benchmark leakage, PII scan, commitments, submit-to-attestation, serving, A/B routing, model families, reward epochs)"
+	@echo "make bench   print the benchmark figures (dry run, intake, benchmark leakage, PII scan, commitments, submit-to-attestation, serving, A/B routing, model families, reward epochs, a burst of 100 contributions)"
 	@echo "make dev     start the Dagster UI and daemon on http://127.0.0.1:3000 (contribution_sensor on)"
 	@echo "make serve   serve the champion model over HTTP on http://127.0.0.1:8080 (docs at /docs)"
 	@echo "make mlflow-ui  browse the MLflow runs and registry on http://127.0.0.1:5000"
@@ -103,6 +103,7 @@ bench: venv $(PYDVL)/.installed
 	$(BIN)/python benchmarks/bench_ab.py
 	$(BIN)/python benchmarks/bench_families.py
 	PYTHONPATH=$(PYDVL) $(BIN)/python benchmarks/bench_rewards.py
+	$(BIN)/python benchmarks/bench_burst.py
 
 dev: venv
 	$(BIN)/hokusai dev --host 127.0.0.1 --port 3000

@@ -190,9 +190,20 @@ def build_contribution_sensor(settings: Settings) -> dg.SensorDefinition:
     return contribution_sensor
 
 
-def _refresh_overview(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-    # One refresh per finished evaluation; the run key keeps a re-evaluated tick from asking twice.
-    return dg.RunRequest(run_key=f"overview-{context.dagster_run.run_id}", job_name=refresh_contributions_overview.name)
+def _refresh_overview(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
+    """A refresh that starts after this evaluation finished, shared with every other finished
+    evaluation waiting for one: a burst of 100 contributions asks for a handful, not 100.
+
+    A refresh still queued has not read the store yet, so it will show this evaluation too.
+    Otherwise ask for one keyed by the latest refresh: every evaluation seen before the new
+    one is created asks with the same key, and Dagster launches a run key once.
+    """
+    [latest] = context.instance.get_runs(dg.RunsFilter(job_name=refresh_contributions_overview.name), limit=1) or [None]
+    finished = context.dagster_run.run_id
+    if latest is not None and latest.status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+        return dg.SkipReason(f"refresh {latest.run_id} is queued and will include evaluation {finished}")
+    after = latest.run_id if latest is not None else "none"
+    return dg.RunRequest(run_key=f"overview-after-{after}", job_name=refresh_contributions_overview.name)
 
 
 @dg.run_status_sensor(
@@ -203,7 +214,7 @@ def _refresh_overview(context: dg.RunStatusSensorContext) -> dg.RunRequest:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a contribution's evaluation succeeds, rebuild contributions_overview.",
 )
-def contributions_overview_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+def contributions_overview_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
     return _refresh_overview(context)
 
 
@@ -214,7 +225,7 @@ def contributions_overview_sensor(context: dg.RunStatusSensorContext) -> dg.RunR
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After a contribution's evaluation fails (a rejected file), rebuild contributions_overview.",
 )
-def contributions_overview_after_failure_sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest:
+def contributions_overview_after_failure_sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
     return _refresh_overview(context)
 
 

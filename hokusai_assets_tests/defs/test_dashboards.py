@@ -158,16 +158,33 @@ def test_the_overview_lists_every_contribution_with_its_decision(evaluated):
     assert all(key in markdown for key in keys.values())
 
 
-def test_every_finished_evaluation_asks_for_one_overview_refresh(evaluated):
+def test_finished_evaluations_share_one_overview_refresh_that_starts_after_them(evaluated):
+    from dagster._core.storage.dagster_run import DagsterRun
+
     _, instance, _, runs, _, _ = evaluated
-    for sensor, run in ((contributions_overview_sensor, runs["first"]), (contributions_overview_after_failure_sensor, runs["bad"])):
-        dagster_run = instance.get_run_by_id(run.run_id)
+
+    def ask(sensor, run):
         event = run.get_run_success_event() if run.success else run.get_run_failure_event()
         context = dg.build_run_status_sensor_context(
-            sensor_name=sensor.name, dagster_instance=instance, dagster_run=dagster_run, dagster_event=event
+            sensor_name=sensor.name, dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
+            dagster_event=event,
         )
-        if sensor is contributions_overview_after_failure_sensor:
-            context = context.for_run_failure()
-        request = sensor(context)
-        assert request.job_name == "refresh_contributions_overview"
-        assert request.run_key == f"overview-{run.run_id}"  # one refresh per evaluation, however often asked
+        return sensor(context.for_run_failure() if sensor is contributions_overview_after_failure_sensor else context)
+
+    def refresh_run(status: dg.DagsterRunStatus) -> DagsterRun:
+        return instance.add_run(DagsterRun(job_name="refresh_contributions_overview", status=status))
+
+    # The fixture's refresh has finished: both evaluations ask for the same new one (Dagster
+    # launches a run key once).
+    [done] = instance.get_runs(dg.RunsFilter(job_name="refresh_contributions_overview"))
+    asked = [ask(contributions_overview_sensor, runs["first"]), ask(contributions_overview_after_failure_sensor, runs["bad"])]
+    assert {(r.job_name, r.run_key) for r in asked} == {("refresh_contributions_overview", f"overview-after-{done.run_id}")}
+    # A refresh not yet started (queued, or created and not launched) has read nothing yet: it
+    # covers an evaluation that finished before it starts.
+    queued = refresh_run(dg.DagsterRunStatus.NOT_STARTED)
+    skipped = ask(contributions_overview_sensor, runs["second"])
+    assert isinstance(skipped, dg.SkipReason) and queued.run_id in skipped.skip_message
+    # Once it has started it may have read the store before this evaluation ended: a new one, keyed after it.
+    started = refresh_run(dg.DagsterRunStatus.STARTED)
+    request = ask(contributions_overview_sensor, runs["second"])
+    assert request.run_key == f"overview-after-{started.run_id}"

@@ -158,12 +158,51 @@ query Runs($partition: String!) {
   }
 }
 """
+ALL_MATERIALIZATIONS = """
+query AllMaterializations($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(limit: 10000) { partition runId timestamp } }
+  }
+}
+"""
+RUNS_WITH_STATUS = """
+query RunsWithStatus($statuses: [RunStatus!]) {
+  runsOrError(filter: {statuses: $statuses}) {
+    ... on Runs { results { runId status jobName tags { key value } } }
+  }
+}
+"""
+UNFINISHED = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def child_pids(parent: int) -> list[int]:
+    """Live children of ``parent``, from /proc (no psutil here)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == parent and fields[0] != "Z":
+            children.append(int(entry.name))
+    return children
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
@@ -291,6 +330,27 @@ class Platform:
         # SIGKILLed children are reaped by init, not by us: wait until they are gone.
         wait_for(lambda: not self.running_pids(), timeout, f"processes {self.running_pids()} exiting")
 
+    # ------------------------------------------------------------------ faults
+
+    @property
+    def daemon(self) -> subprocess.Popen:
+        [daemon] = [p for p in self.processes if "dagster-daemon" in str(p.args[0]) and p.poll() is None]
+        return daemon
+
+    def kill_daemon(self) -> int:
+        """SIGKILL the daemon process alone (its code server and runs are left to notice)."""
+        pid = self.daemon.pid
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def restart_daemon(self) -> None:
+        """Start a daemon again on the same instance, as a supervisor would."""
+        self._spawn(f"daemon-{len(self.processes)}", [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")])
+
+    def daemon_code_servers(self) -> list[int]:
+        """The daemon's code servers (`dagster api grpc`): they evaluate sensors and launch runs."""
+        return [pid for pid in child_pids(self.daemon.pid) if "api grpc" in command_line(pid)]
+
     def running_pids(self) -> list[int]:
         """Process groups we started that still have a live member (after stop: none)."""
         alive = []
@@ -339,6 +399,19 @@ class Platform:
         data = self.query(MATERIALIZATIONS, {"path": [asset]})
         events = (data.get("assetOrError") or {}).get("assetMaterializations") or []
         return {event["partition"]: event["runId"] for event in events}
+
+    def all_materializations(self, asset: str) -> list[dict]:
+        """Every materialisation of ``asset``, not only each partition's latest: {partition, runId, timestamp (ms)}."""
+        data = self.query(ALL_MATERIALIZATIONS, {"path": [asset]})
+        return (data.get("assetOrError") or {}).get("assetMaterializations") or []
+
+    def runs_with_status(self, *statuses: str) -> list[dict]:
+        """Every run in one of ``statuses`` (all runs when none is given)."""
+        variables = {"statuses": list(statuses)} if statuses else {"statuses": None}
+        return self.query(RUNS_WITH_STATUS, variables)["runsOrError"]["results"]
+
+    def unfinished_runs(self) -> list[dict]:
+        return self.runs_with_status(*UNFINISHED)
 
     def observations(self, asset: str) -> list[dict[str, str]]:
         data = self.query(OBSERVATIONS, {"path": [asset]})
@@ -411,6 +484,6 @@ class Platform:
     def finished_runs(self, partition: str) -> list[dict]:
         """The partition's runs, once none of them is queued, starting or running."""
         runs = self.runs_for_partition(partition)
-        if not runs or any(r["status"] in {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"} for r in runs):
+        if not runs or any(r["status"] in UNFINISHED for r in runs):
             return []
         return runs

@@ -126,6 +126,9 @@ def test_the_k8s_variant_keeps_the_repo_settings_and_the_postgres_storage():
         "LocalComputeLogManager",
         "LocalArtifactStorage",
     }
+    # A pod may pull its image before it starts: the cluster gives a run longer to start.
+    k8s_start, repo_start = (c["run_monitoring"].pop("start_timeout_seconds") for c in (k8s, repo))
+    assert k8s_start >= repo_start
     assert k8s == repo
     assert not K8S_YAML.read_bytes().startswith(MANAGED_MARKER)  # `hokusai` never replaces it
 

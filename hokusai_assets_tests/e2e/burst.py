@@ -1,0 +1,157 @@
+"""A burst of contributions for the load test and `benchmarks/bench_burst.py`.
+
+Good files are fresh rows of the mock task (one wallet each, no row shared with the baseline,
+the benchmark or another file), so each one's attestation depends only on its own bytes and
+the reference, and equals a one-at-a-time `hokusai evaluate` of it. Bad files pass
+`hokusai submit` (readable extension, within the size limit) and are stopped later, by the
+sensor's schema screen or by a blocking check of their run, each for its own reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hokusai_assets.lib.samples.mock_task import (
+    BASELINE_ROWS,
+    BENCHMARK_ROWS,
+    CONTRIBUTION_ROWS,
+    MockTask,
+    generate_rows,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+# Rows per good file: enough for the quality floors and a measurable improvement, few enough
+# that a run trains in well under a second.
+GOOD_ROWS = 120
+# `hokusai submit` processes at once: the burst is many users, not one loop.
+SUBMITTERS = 6
+
+
+@dataclass(frozen=True)
+class BurstFile:
+    path: Path
+    wallet: str
+    expected: str  # "attested", or the reason code it must be quarantined with
+
+
+def burst_wallet(index: int) -> str:
+    from eth_utils import to_checksum_address
+
+    return to_checksum_address("0x" + hashlib.sha256(f"burst wallet {index}".encode()).hexdigest()[:40])
+
+
+def _bad_files(task: MockTask, directory: Path) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, code) for ten kinds of bad file."""
+    contribution = pd.read_csv(task.contribution_path)
+    rows = contribution.iloc[:200].copy()
+    task_dir = task.config_path.parent
+    baseline = pd.read_parquet(task_dir / "baseline.parquet")
+    benchmark = pd.read_parquet(task_dir / "benchmark.parquet")
+
+    def csv(frame: pd.DataFrame) -> bytes:
+        return frame.to_csv(index=False).encode()
+
+    return [
+        ("header-only.csv", csv(rows.iloc[:0]), "E_DATA_EMPTY"),
+        ("ragged.csv", csv(rows.iloc[:3]) + b"1,2,3\n", "E_FORMAT_UNREADABLE"),
+        ("no-label.csv", csv(rows.drop(columns=["label"])), "E_SCHEMA_MISSING_COLUMN"),
+        ("label-nine.csv", csv(rows.assign(label=9)), "E_SCHEMA_UNKNOWN_LABEL"),
+        ("nan-feature.csv", csv(rows.assign(f02=np.nan)), "E_SCHEMA_MISSING_VALUE"),
+        ("text-feature.csv", csv(rows.assign(f05="high")), "E_SCHEMA_TYPE"),
+        ("binary.csv", bytes(range(256)) * 8, "E_FORMAT_BINARY"),
+        ("broken.jsonl", b'{"f01": 1}\n{"f01": \n', "E_FORMAT_UNREADABLE"),
+        ("benchmark-copy.csv", csv(benchmark.iloc[:100]), "E_INTAKE_BENCHMARK_LEAKAGE"),
+        ("baseline-copy.csv", csv(baseline), "E_INTAKE_NOTHING_NEW"),
+    ]
+
+
+def write_burst_files(task: MockTask, directory: Path, good: int = 90, with_bad: bool = True) -> list[BurstFile]:
+    """``good`` distinct good files and (``with_bad``) the ten bad ones, interleaved."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # Rows past the ones the mock task wrote (same seed, so the same class centres).
+    used = BASELINE_ROWS + BENCHMARK_ROWS + CONTRIBUTION_ROWS
+    pool = generate_rows("classification", used + good * GOOD_ROWS, 0).iloc[used:]
+    files = []
+    for i in range(good):
+        path = directory / f"good-{i:03d}.csv"
+        pool.iloc[i * GOOD_ROWS : (i + 1) * GOOD_ROWS].to_csv(path, index=False)
+        files.append(BurstFile(path, burst_wallet(i), "attested"))
+    if with_bad:
+        for j, (name, data, code) in enumerate(_bad_files(task, directory)):
+            path = directory / f"bad-{j:02d}-{name}"
+            path.write_bytes(data)
+            # Spread the bad ones through the burst rather than at its end.
+            files.insert((j + 1) * len(files) // 11, BurstFile(path, burst_wallet(1000 + j), code))
+    return files
+
+
+@dataclass(frozen=True)
+class Submitted:
+    file: BurstFile
+    partition: str
+    at: float  # time.time() when `hokusai submit` started
+
+
+def submit_all(files: list[BurstFile], env: dict[str, str], submitters: int = SUBMITTERS) -> list[Submitted]:
+    """Every file through `hokusai submit`, ``submitters`` at a time; a failed submit raises."""
+
+    def submit(file: BurstFile) -> Submitted:
+        started = time.time()
+        result = subprocess.run(
+            [sys.executable, "-m", "hokusai_assets.entry.cli", "submit", str(file.path), "--wallet", file.wallet],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"hokusai submit {file.path.name} failed: {result.stderr}")
+        return Submitted(file, json.loads(result.stdout)["partition"], started)
+
+    with ThreadPoolExecutor(submitters) as pool:
+        return list(pool.map(submit, files))
+
+
+@dataclass(frozen=True)
+class BurstOutcome:
+    attestations: dict[str, list[float]]  # partition -> times (Unix s) its attestation was materialised
+    quarantined: dict[str, list[dict]]  # file digest -> the quarantine reasons written for it
+    inbox: list[str]  # names left in the inbox
+    unfinished_runs: list[dict]
+
+
+def burst_outcome(platform, quarantine: Path, inbox: Path) -> BurstOutcome:
+    from hokusai_assets.services.quarantine import list_quarantine
+
+    attestations: dict[str, list[float]] = {}
+    for event in platform.all_materializations("attestation"):
+        attestations.setdefault(event["partition"], []).append(int(event["timestamp"]) / 1000)
+    quarantined: dict[str, list[dict]] = {}
+    for reason in list_quarantine(quarantine):
+        quarantined.setdefault(reason["file_digest"], []).append(reason)
+    names = sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+    return BurstOutcome(attestations, quarantined, names, platform.unfinished_runs())
+
+
+def settled(platform, submitted: list[Submitted], quarantine: Path, inbox: Path) -> BurstOutcome | None:
+    """The outcome once every file has its ending (attested or quarantined) and no run is
+    left queued or running; None before."""
+    from hokusai_assets.lib.commitments.digests import file_digest
+
+    outcome = burst_outcome(platform, quarantine, inbox)
+    for item in submitted:
+        done = (
+            item.partition in outcome.attestations
+            if item.file.expected == "attested"
+            else file_digest(item.file.path) in outcome.quarantined
+        )
+        if not done:
+            return None
+    return None if outcome.unfinished_runs or outcome.inbox else outcome
