@@ -5,17 +5,21 @@ run monitoring) on the mock task. After one warm-up contribution (which also wai
 reference to be prepared), BURST_GOOD good files and ten bad ones are submitted at once with
 `hokusai submit` (several submitters side by side). Printed: contributions per minute (all
 files, from the first submit to the last file's ending, attested or quarantined), the p50
-and p95 of submit-to-attestation of the good ones, then one contribution_sensor tick with
-10,000 contributions already stored and registered (and one new file in the inbox).
+and p95 of submit-to-attestation of the good ones, whether the outcome is the required one
+(as e2e/test_burst.py checks it) and whether each good file's attestation equals the one
+`hokusai evaluate` makes of it alone (in another home, one file after another); then one
+contribution_sensor tick with 10,000 contributions already stored and registered (and one
+new file in the inbox). Exits 1 if the outcome or an attestation is not as required.
 
     make bench            # all benchmarks
-    .venv/bin/python benchmarks/bench_burst.py [--good N]
+    .venv/bin/python benchmarks/bench_burst.py [--good N] [--stored N] [--no-compare]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hokusai_assets_tests.e2e.burst import settled, submit_all, write_burst_files  # noqa: E402
+from hokusai_assets_tests.e2e.burst import (  # noqa: E402
+    attestation_bytes,
+    evaluate_one_at_a_time,
+    outcome_problems,
+    settled,
+    submit_all,
+    write_burst_files,
+)
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform, wait_for, write_platform_task  # noqa: E402
 
 BURST_GOOD = 90
@@ -40,7 +51,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * share) - 1)]
 
 
-def run_burst(root: Path, good: int) -> None:
+def run_burst(root: Path, good: int, compare: bool) -> bool:
+    """Run the burst and print its figures; whether its outcome was the one required."""
     from hokusai_assets.settings.layout import HomeLayout
 
     task = write_platform_task(root / "task")
@@ -70,6 +82,8 @@ def run_burst(root: Path, good: int) -> None:
         latencies = [
             min(outcome.attestations[item.partition]) - item.at for item in submitted if item.file.expected == "attested"
         ]
+        problems = outcome_problems(outcome, submitted, layout.quarantine)
+        attested = {s.partition: attestation_bytes(layout, s.partition) for s in submitted if s.file.expected == "attested"}
     elapsed = ended - started
     per_minute = len(files) / elapsed * 60
     print(f"{len(files)} contributions submitted in {submitted_in:.1f} s; all settled {elapsed:.1f} s after the first submit")
@@ -78,6 +92,17 @@ def run_burst(root: Path, good: int) -> None:
         f"  submit-to-attestation of the {len(latencies)} good: p50 {statistics.median(latencies):.1f} s   "
         f"p95 {percentile(latencies, 0.95):.1f} s   max {max(latencies):.1f} s"
     )
+    print("  outcome: " + ("each good file attested once, each bad one quarantined with its code, inbox empty, no run left"
+                           if not problems else "; ".join(problems)))
+    if compare:
+        print(f"evaluating the {len(attested)} good files one at a time to compare", file=sys.stderr)
+        os.environ.update(FIXED_KEYS)
+        good_files = [s.file for s in submitted if s.file.expected == "attested"]
+        reference = evaluate_one_at_a_time(root / "one-at-a-time", task.config_path, good_files)
+        differing = sorted(key for key in attested if attested[key] != reference.get(key))
+        print(f"  attestations equal to one-at-a-time `hokusai evaluate`: {len(attested) - len(differing)} of {len(attested)}")
+        problems += [f"{key}: other bytes than one at a time" for key in differing]
+    return not problems
 
 
 def time_tick_with_stored(root: Path, stored: int) -> tuple[float, int]:
@@ -117,14 +142,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--good", type=int, default=BURST_GOOD, help="good files in the burst (ten bad ones join them)")
     parser.add_argument("--stored", type=int, default=STORED, help="contributions stored before the timed sensor tick")
+    parser.add_argument("--no-compare", action="store_true", help="skip evaluating each good file one at a time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
-        run_burst(Path(root), args.good)
+        as_required = run_burst(Path(root), args.good, compare=not args.no_compare)
         print(f"storing {args.stored:,} contributions for the sensor tick", file=sys.stderr)
         tick, requested = time_tick_with_stored(Path(root), args.stored)
         print(f"contribution_sensor, one tick with {args.stored:,} contributions stored and one new file:")
         print(f"  {tick:.2f} s, {requested} run(s) requested   target < {TARGET_TICK_SECONDS:.0f} s")
-    return 0
+    return 0 if as_required else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from hokusai_assets.lib.attestation.signing import AttesterKeys
 from hokusai_assets.lib.intake.pii.pseudonyms import PiiKey
 from hokusai_assets.services import keys
 from hokusai_assets.services.store import ContributionStore
+from hokusai_assets.services.tracking.worker import ADDRESS_ENV as TRACKING_WORKER_ENV
 from hokusai_assets.settings.layout import HomeLayout
 from hokusai_assets.settings.load import Settings, load_settings
 
@@ -48,9 +49,10 @@ class TrackingResource(dg.ConfigurableResource):
     """Where MLflow runs go, and how to get them there quickly.
 
     ``tracking_uri`` empty means: ``MLFLOW_TRACKING_URI`` if set, else the SQLite store under
-    ``HOKUSAI_HOME/mlflow`` (resolved when a run needs it). ``worker_address`` is set by the
-    headless runner, which starts a warm tracking worker (``services/tracking/worker.py``) before the
-    graph; without one, runs are logged in this process.
+    ``HOKUSAI_HOME/mlflow`` (resolved when a run needs it). ``worker_address`` is a warm
+    tracking worker's socket (``services/tracking/worker.py``): the headless runner starts one
+    before its graph, and launched runs use the platform's (HOKUSAI_TRACKING_WORKER, which
+    ``hokusai dev`` sets). Without one, or when it does not answer, runs log in this process.
     """
 
     home: str
@@ -82,7 +84,8 @@ class TrackingResource(dg.ConfigurableResource):
 def build_resources(config_path: str, home: str, tracking: TrackingResource | None = None) -> dict[str, Any]:
     return {
         "hokusai": HokusaiResource(config_path=config_path, home=home),
-        "mlflow_tracking": tracking or TrackingResource(home=home),
+        # A platform's warm worker, when it runs one (`hokusai dev` does); in-process otherwise.
+        "mlflow_tracking": tracking or TrackingResource(home=home, worker_address=os.environ.get(TRACKING_WORKER_ENV, "")),
         "table_io_manager": ParquetIOManager(home=home),
         "model_io_manager": ModelIOManager(home=home),
         "json_io_manager": JsonIOManager(home=home),

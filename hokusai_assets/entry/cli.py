@@ -24,6 +24,7 @@ from hokusai_assets.entry.options import (
 )
 from hokusai_assets.lib.errors import HokusaiError
 from hokusai_assets.lib.files import printable
+from hokusai_assets.services.tracking.worker import ADDRESS_ENV as TRACKING_WORKER_ENV
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
@@ -200,10 +201,52 @@ def dev(host: str, port: int, config_path: Path | None, home: Path | None) -> No
         "HOKUSAI_CONFIG_PATH": str(settings.config_path),
         "DAGSTER_HOME": str(layout.dagster_home),
     }
+    if settings.config.tracking.enabled and not os.environ.get(TRACKING_WORKER_ENV):
+        from hokusai_assets.services.tracking.worker import TrackingWorker
+
+        # One warm MLflow for every launched run. It watches this pid, which `dagster dev`
+        # keeps (execve), so it stops when the UI and daemon do.
+        worker = TrackingWorker.start(layout.tracking_uri(os.environ), settings.config.training.framework)
+        environ[TRACKING_WORKER_ENV] = worker.address
     dagster = Path(sys.executable).with_name("dagster")
     click.echo(f"Dagster UI: http://{host}:{port}  (DAGSTER_HOME={layout.dagster_home}, inbox {layout.inbox})", err=True)
     command = [str(dagster), "dev", "-w", str(REPO_WORKSPACE_YAML), "-h", host, "-p", str(port)]
     os.execve(command[0], command, environ)  # dagster dev owns the terminal and its Ctrl-C from here
+
+
+@main.command("tracking-worker")
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"The Unix socket to listen on [default: ${TRACKING_WORKER_ENV}, else one under /tmp for this home].",
+)
+@CONFIG
+@HOME
+def tracking_worker(socket_path: Path | None, config_path: Path | None, home: Path | None) -> None:
+    """Log launched runs to MLflow from one warm process (what `hokusai dev` starts by itself).
+
+    For a platform whose webserver and daemon are started apart: run this beside them and
+    give them (the daemon's environment, which its runs inherit) the socket it prints.
+    """
+    import hashlib
+
+    from hokusai_assets.services.tracking.worker import serve_forever
+    from hokusai_assets.settings.load import load_settings
+
+    settings = load_settings(config_path=config_path, home=home)
+    if socket_path is None and os.environ.get(TRACKING_WORKER_ENV):
+        socket_path = Path(os.environ[TRACKING_WORKER_ENV])
+    if socket_path is None:
+        # Unix socket paths are short (108 bytes): a private folder under /tmp named after the home.
+        digest = hashlib.sha256(str(settings.home).encode()).hexdigest()[:12]
+        socket_path = Path("/tmp") / f"hokusai-tracking-{os.getuid()}-{digest}" / "tracking.sock"
+    if len(os.fsencode(socket_path)) > 100:
+        raise click.BadParameter(f"{printable(socket_path)} is too long for a Unix socket; choose a shorter path", param_hint="--socket")
+    uri = settings.layout.tracking_uri(os.environ)
+    click.echo(f"tracking worker for {uri}: export {TRACKING_WORKER_ENV}={socket_path}", err=True)
+    serve_forever(str(socket_path), uri, settings.config.training.framework)
 
 
 @main.command()

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOOD_ROWS = 120
 # `hokusai submit` processes at once: the burst is many users, not one loop.
 SUBMITTERS = 6
+ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,59 @@ def settled(platform, submitted: list[Submitted], quarantine: Path, inbox: Path)
         if not done:
             return None
     return None if outcome.unfinished_runs or outcome.inbox else outcome
+
+
+def outcome_problems(outcome: BurstOutcome, submitted: list[Submitted], quarantine: Path) -> list[str]:
+    """What is wrong with a settled burst (nothing, when every good file is attested exactly
+    once, every bad one is in quarantine byte for byte with its expected code, the inbox is
+    empty and no run is left queued or running)."""
+    from hokusai_assets.lib.commitments.digests import file_digest
+
+    problems = []
+    good = {s.partition for s in submitted if s.file.expected == "attested"}
+    bad = {s.partition for s in submitted} - good
+    if missing := sorted(good - set(outcome.attestations)):
+        problems.append(f"good files not attested: {missing}")
+    if wrongly := sorted(bad & set(outcome.attestations)):
+        problems.append(f"bad files attested: {wrongly}")
+    problems += [f"{key} attested {len(times)} times" for key, times in outcome.attestations.items() if len(times) != 1]
+    for item in submitted:
+        reasons = outcome.quarantined.get(file_digest(item.file.path), [])
+        if item.file.expected == "attested":
+            if reasons:
+                problems.append(f"good file {item.file.path.name} quarantined: {[r['code'] for r in reasons]}")
+            continue
+        if [r["code"] for r in reasons] != [item.file.expected]:
+            problems.append(f"{item.file.path.name}: quarantined as {[r['code'] for r in reasons]}, not [{item.file.expected}]")
+        elif (quarantine / reasons[0]["file"]).read_bytes() != item.file.path.read_bytes():
+            problems.append(f"{item.file.path.name}: the quarantined copy differs from the file sent")
+    if outcome.inbox:
+        problems.append(f"left in the inbox: {outcome.inbox}")
+    if outcome.unfinished_runs:
+        problems.append(f"runs left unfinished: {[r['runId'] for r in outcome.unfinished_runs]}")
+    return problems
+
+
+def attestation_bytes(layout, key: str) -> dict[str, bytes]:
+    directory = layout.attestation(key).directory
+    return {name: (directory / name).read_bytes() for name in ATTESTATION_FILES}
+
+
+def evaluate_one_at_a_time(home: Path, config: Path, files: list[BurstFile]) -> dict[str, dict[str, bytes]]:
+    """Each file through `hokusai evaluate`'s code path, one after another, in ``home`` (with
+    the keys the environment names): partition -> attestation file -> bytes."""
+    from hokusai_assets.defs.resources import TrackingResource
+    from hokusai_assets.entry.runner import evaluate_file
+    from hokusai_assets.lib.intake.contributions import Contributor
+    from hokusai_assets.services.tracking.worker import TrackingWorker
+    from hokusai_assets.settings.load import load_settings
+
+    settings = load_settings(config_path=config, home=home)
+    uri = settings.layout.tracking_uri({})
+    attested = {}
+    with TrackingWorker.start(uri) as worker:  # one MLflow start-up for all of them
+        tracking = TrackingResource(home=str(home), tracking_uri=uri, worker_address=worker.address)
+        for file in files:
+            outcome = evaluate_file(settings, file.path, Contributor(wallet=file.wallet), tracking=tracking, refresh_overview=False)
+            attested[outcome.partition] = attestation_bytes(settings.layout, outcome.partition)
+    return attested

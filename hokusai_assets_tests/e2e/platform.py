@@ -232,11 +232,20 @@ class Platform:
     """The webserver and the daemon for one HOKUSAI_HOME and hokusai.yaml."""
 
     def __init__(
-        self, home: Path, config: Path, extra_env: dict[str, str] | None = None, via_make_dev: bool = False
+        self,
+        home: Path,
+        config: Path,
+        extra_env: dict[str, str] | None = None,
+        via_make_dev: bool = False,
+        tracking_worker: bool = True,
     ) -> None:
         """``via_make_dev``: one ``hokusai dev`` process (what ``make dev`` runs), which starts
-        the webserver and daemon itself, instead of the two started here."""
+        the webserver, the daemon and a tracking worker itself, instead of those started here.
+        ``tracking_worker``: runs log to MLflow through one warm worker, as under ``hokusai dev``
+        (HOKUSAI_TRACKING_WORKER); without it each run imports MLflow itself."""
         self.via_make_dev = via_make_dev
+        self.with_tracking_worker = tracking_worker and not via_make_dev
+        self.tracking_worker = None
         self.home = Path(home)
         self.config = Path(config)
         self.port = free_port()
@@ -287,6 +296,11 @@ class Platform:
 
     def _start_services(self) -> None:
         install_instance_file(HomeLayout(self.home))
+        if self.with_tracking_worker:
+            from hokusai_assets.services.tracking.worker import ADDRESS_ENV, TrackingWorker
+
+            self.tracking_worker = TrackingWorker.start(HomeLayout(self.home).tracking_uri({}))
+            self.env[ADDRESS_ENV] = self.tracking_worker.address
         # Create the instance's storage before two processes open it at once: two fresh
         # SQLite schedule stores stamped concurrently end up with two alembic heads.
         # (`dagster dev` does the same by opening the instance before it starts them.)
@@ -329,6 +343,8 @@ class Platform:
                 pass
         # SIGKILLed children are reaped by init, not by us: wait until they are gone.
         wait_for(lambda: not self.running_pids(), timeout, f"processes {self.running_pids()} exiting")
+        if self.tracking_worker is not None:
+            self.tracking_worker.close()
 
     # ------------------------------------------------------------------ faults
 

@@ -17,15 +17,19 @@ import time
 
 import pytest
 
-from hokusai_assets.lib.commitments.digests import file_digest
-from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.settings.layout import HomeLayout
-from hokusai_assets_tests.e2e.burst import BurstOutcome, settled, submit_all, write_burst_files
+from hokusai_assets_tests.e2e.burst import (
+    attestation_bytes,
+    evaluate_one_at_a_time,
+    outcome_problems,
+    settled,
+    submit_all,
+    write_burst_files,
+)
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 pytestmark = [pytest.mark.e2e]
 BURST_GOOD = int(os.environ.get("HOKUSAI_BURST_GOOD", "12"))
-ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 SEED = 18  # where the faults land; named in the failure message so a run can be repeated
 RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
@@ -82,47 +86,6 @@ def _inject_faults(platform: Platform, layout: HomeLayout, total: int, good: set
     return done, killed
 
 
-def _one_at_a_time(tmp_path, monkeypatch, task, files) -> dict[str, dict[str, bytes]]:
-    """Each good file through `hokusai evaluate`'s code path, one after another, in another
-    home with the same keys: partition -> attestation file -> bytes."""
-    from hokusai_assets.defs.resources import TrackingResource
-    from hokusai_assets.entry.runner import evaluate_file
-    from hokusai_assets.services.tracking.worker import TrackingWorker
-    from hokusai_assets.settings.load import load_settings
-
-    for name, value in FIXED_KEYS.items():
-        monkeypatch.setenv(name, value)
-    home = tmp_path / "one-at-a-time"
-    settings = load_settings(config_path=task.config_path, home=home, environ=FIXED_KEYS)
-    uri = settings.layout.tracking_uri({})
-    attested = {}
-    with TrackingWorker.start(uri) as worker:  # one MLflow start-up for all of them
-        tracking = TrackingResource(home=str(home), tracking_uri=uri, worker_address=worker.address)
-        for file in files:
-            outcome = evaluate_file(settings, file.path, Contributor(wallet=file.wallet), tracking=tracking, refresh_overview=False)
-            directory = settings.layout.attestation(outcome.partition).directory
-            attested[outcome.partition] = {name: (directory / name).read_bytes() for name in ATTESTATION_FILES}
-    return attested
-
-
-def _assert_exactly_once(outcome: BurstOutcome, submitted, layout: HomeLayout) -> None:
-    good = [s for s in submitted if s.file.expected == "attested"]
-    bad = [s for s in submitted if s.file.expected != "attested"]
-    assert {s.partition for s in good} == set(outcome.attestations), "attested: exactly the good files"
-    repeated = {key: len(times) for key, times in outcome.attestations.items() if len(times) != 1}
-    assert not repeated, f"attested more than once: {repeated}"
-    for item in good:
-        statement = json.loads(layout.attestation(item.partition).statement.read_bytes())
-        assert item.file.wallet in json.dumps(statement), f"{item.partition}: the statement names its wallet"
-        assert file_digest(item.file.path) not in outcome.quarantined
-    for item in bad:
-        [reason] = outcome.quarantined[file_digest(item.file.path)]
-        assert reason["code"] == item.file.expected, (item.file.path.name, reason)
-        kept = layout.quarantine / reason["file"]
-        assert kept.read_bytes() == item.file.path.read_bytes(), f"{kept.name}: kept byte for byte"
-    assert outcome.inbox == [] and outcome.unfinished_runs == []
-
-
 def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests_each_good_file_once(
     tmp_path, monkeypatch
 ):
@@ -142,19 +105,22 @@ def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests
             f"every burst file attested or quarantined after: {'; '.join(faults)} (seed {SEED})",
             interval=1.0,
         )
-        _assert_exactly_once(outcome, submitted, layout)
+        assert outcome_problems(outcome, submitted, layout.quarantine) == []
+        for item in submitted:  # each good file's statement names its own wallet
+            if item.file.expected == "attested":
+                statement = json.loads(layout.attestation(item.partition).statement.read_bytes())
+                assert item.file.wallet in json.dumps(statement), item.partition
         # The killed run failed and run_retries ran it again, to success.
         runs = {r["runId"]: r for r in platform.runs_with_status()}
         assert runs[killed_run]["status"] == "FAILURE"
         retries = [r for r in runs.values() if {"key": "dagster/parent_run_id", "value": killed_run} in r["tags"]]
         assert [r["status"] for r in retries] == ["SUCCESS"], retries
-        burst = {
-            s.partition: {name: (layout.attestation(s.partition).directory / name).read_bytes() for name in ATTESTATION_FILES}
-            for s in submitted
-            if s.file.expected == "attested"
-        }
+        burst = {s.partition: attestation_bytes(layout, s.partition) for s in submitted if s.file.expected == "attested"}
 
-    reference = _one_at_a_time(tmp_path, monkeypatch, task, [s.file for s in submitted if s.file.expected == "attested"])
+    for name, value in FIXED_KEYS.items():
+        monkeypatch.setenv(name, value)
+    good = [s.file for s in submitted if s.file.expected == "attested"]
+    reference = evaluate_one_at_a_time(tmp_path / "one-at-a-time", task.config_path, good)
     assert reference.keys() == burst.keys()
     for key, files_of_key in burst.items():
         for name, data in files_of_key.items():

@@ -35,6 +35,10 @@ def test_a_submitted_contribution_is_attested(platform, attested_contribution):
     # What the platform wrote verifies on its own, with the attester's published keys.
     verified = platform.hokusai("verify", str(platform.home / "attestations" / key))
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The MLflow run went through the platform's warm tracking worker, not an import in the run.
+    _, events = platform.run_events(run_id)
+    assert not [e for e in events if "in this process instead" in (e["message"] or "")]
+    assert platform.tracking_worker is not None and platform.tracking_worker.process.poll() is None
 
 
 def test_a_bad_file_is_quarantined_and_its_rejection_is_visible(platform, tmp_path):

@@ -30,6 +30,10 @@ from typing import Any
 from hokusai_assets.lib.errors import HokusaiError
 
 SOCKET_NAME = "tracking.sock"
+# Where launched runs find a platform's long-lived worker (`hokusai dev` starts one; so can
+# `hokusai tracking-worker`): every run then logs through one warm MLflow instead of
+# importing it anew, and the tracking store has one writer.
+ADDRESS_ENV = "HOKUSAI_TRACKING_WORKER"
 LOG_NAME = "worker.log"
 # Quiet, offline MLflow: no usage telemetry, no progress bars in a headless run's output.
 WORKER_ENVIRONMENT = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -149,10 +153,12 @@ def _exit_with_parent(parent: int, directory: Path) -> None:
 
 
 def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None:
+    """Answer tracking requests until told to stop; ``parent`` 0 serves on its own (a service)."""
     listener = Listener(address, family="AF_UNIX")  # first, so a client can connect at once
     # The parent's pid comes from the parent: if it died before we got here, getppid()
     # would already name init, and we would wait for the wrong process.
-    threading.Thread(target=_exit_with_parent, args=(parent, Path(address).parent), daemon=True).start()
+    if parent:
+        threading.Thread(target=_exit_with_parent, args=(parent, Path(address).parent), daemon=True).start()
     from hokusai_assets.lib.tracking.record import ContributionRecord
     from hokusai_assets.services.tracking import runs  # the expensive import this process exists for
 
@@ -181,6 +187,23 @@ def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None
     # Everything logged is committed by now; skipping interpreter teardown (MLflow's exit
     # hooks and module finalisation, about 1.5 s) keeps the headless run from waiting on it.
     os._exit(0)
+
+
+def serve_forever(address: str, tracking_uri: str, framework: str) -> None:
+    """A long-lived worker at ``address`` (``hokusai tracking-worker``), until SIGTERM or SIGINT."""
+    import signal
+
+    Path(address).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    Path(address).unlink(missing_ok=True)  # a socket left by a worker that was killed
+    os.environ.update(WORKER_ENVIRONMENT)
+
+    def stop(signum: int, frame: object) -> None:
+        Path(address).unlink(missing_ok=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    _serve(address, tracking_uri, framework, parent=0)
 
 
 if __name__ == "__main__":

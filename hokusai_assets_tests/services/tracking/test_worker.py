@@ -86,3 +86,40 @@ def test_resource_logs_in_process_when_the_worker_is_gone(tmp_path):
     with pytest.raises(Exception):
         resource.track({"not": "a record"}, log)
     assert log.warnings and "logging to MLflow in this process instead" in log.warnings[0]
+
+
+def test_hokusai_tracking_worker_serves_until_sigterm_and_removes_its_socket(tmp_path):
+    """The long-lived worker a platform runs beside its daemon (`hokusai tracking-worker`)."""
+    import signal
+
+    socket_path = tmp_path / "w" / "tracking.sock"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_TRACKING"))}
+    environ["HOKUSAI_HOME"] = str(tmp_path / "home")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hokusai_assets.entry.cli", "tracking-worker", "--socket", str(socket_path)],
+        env=environ, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert f"HOKUSAI_TRACKING_WORKER={socket_path}" in process.stderr.readline()
+        for _ in range(2):  # it answers request after request, errors included, and stays up
+            with pytest.raises(HokusaiError) as raised:
+                request_tracking(str(socket_path), {"not": "a record"}, connect_timeout=60)
+            assert raised.value.code == "E_TRACKING_FAILED"
+        assert oct(socket_path.parent.stat().st_mode & 0o777) == "0o700"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert not socket_path.exists()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_launched_runs_use_the_platform_worker_named_in_the_environment(tmp_path, monkeypatch):
+    from hokusai_assets.defs.resources import build_resources
+
+    monkeypatch.setenv("HOKUSAI_TRACKING_WORKER", "/tmp/hokusai-tracking-x/tracking.sock")
+    assert build_resources(str(tmp_path / "hokusai.yaml"), str(tmp_path))["mlflow_tracking"].worker_address == (
+        "/tmp/hokusai-tracking-x/tracking.sock"
+    )
+    monkeypatch.delenv("HOKUSAI_TRACKING_WORKER")
+    assert build_resources(str(tmp_path / "hokusai.yaml"), str(tmp_path))["mlflow_tracking"].worker_address == ""
