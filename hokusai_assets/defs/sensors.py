@@ -196,7 +196,8 @@ def _refresh_overview(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.
 
     A refresh still queued has not read the store yet, so it will show this evaluation too.
     Otherwise ask for one keyed by the latest refresh: every evaluation seen before the new
-    one is created asks with the same key, and Dagster launches a run key once.
+    one is created asks with the same key, and Dagster launches a sensor's run key once (the
+    success and the failure sensor are two sensors: together they may ask for two).
     """
     [latest] = context.instance.get_runs(dg.RunsFilter(job_name=refresh_contributions_overview.name), limit=1) or [None]
     finished = context.dagster_run.run_id

@@ -174,8 +174,8 @@ def test_finished_evaluations_share_one_overview_refresh_that_starts_after_them(
     def refresh_run(status: dg.DagsterRunStatus) -> DagsterRun:
         return instance.add_run(DagsterRun(job_name="refresh_contributions_overview", status=status))
 
-    # The fixture's refresh has finished: both evaluations ask for the same new one (Dagster
-    # launches a run key once).
+    # The fixture's refresh has finished: both evaluations ask for a new one with the same key
+    # (each sensor launches a run key once, so a burst asks each sensor for one at a time).
     [done] = instance.get_runs(dg.RunsFilter(job_name="refresh_contributions_overview"))
     asked = [ask(contributions_overview_sensor, runs["first"]), ask(contributions_overview_after_failure_sensor, runs["bad"])]
     assert {(r.job_name, r.run_key) for r in asked} == {("refresh_contributions_overview", f"overview-after-{done.run_id}")}

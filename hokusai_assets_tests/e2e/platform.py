@@ -341,10 +341,11 @@ class Platform:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # SIGKILLed children are reaped by init, not by us: wait until they are gone.
-        wait_for(lambda: not self.running_pids(), timeout, f"processes {self.running_pids()} exiting")
-        if self.tracking_worker is not None:
-            self.tracking_worker.close()
+        try:  # SIGKILLed children are reaped by init, not by us: wait until they are gone.
+            wait_for(lambda: not self.running_pids(), timeout, f"processes {self.running_pids()} exiting")
+        finally:
+            if self.tracking_worker is not None:
+                self.tracking_worker.close()
 
     # ------------------------------------------------------------------ faults
 

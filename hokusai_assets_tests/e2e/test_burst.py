@@ -59,8 +59,9 @@ def _kill_a_good_run(platform: Platform, good: set[str]) -> str | None:
 
 
 def _inject_faults(platform: Platform, layout: HomeLayout, total: int, good: set[str], rng: random.Random) -> tuple[list[str], str]:
-    """Kill the daemon, then its code server, then a run worker, each once a random share of
-    the burst has settled, and restart what a supervisor would; returns what was done."""
+    """Kill the daemon, then its code server, each once a random share of the burst has
+    settled, then a good file's run once a random number of good files are attested; restart
+    what a supervisor would. Returns what was done and the killed run's id."""
     done = []
 
     def at_share(low: float, high: float, what: str) -> None:
@@ -80,7 +81,13 @@ def _inject_faults(platform: Platform, layout: HomeLayout, total: int, good: set
     wait_for(lambda: [s for s in platform.daemon_code_servers() if s != server], RUN_TIMEOUT, "a new code server")
     done.append(f"code server {server} SIGKILLed; the daemon started another")
 
-    at_share(0.55, 0.75, "killing a run worker")
+    # Counted in good files attested, leaving at least two to go: one of them is sure to run.
+    target = rng.randint(len(good) // 2, max(len(good) // 2, len(good) - 2))
+
+    def attested() -> int:
+        return len({event["partition"] for event in platform.all_materializations("attestation")} & good)
+
+    wait_for(lambda: attested() >= target, RUN_TIMEOUT * 2, f"{target} good files attested before killing a run", 1.0)
     killed = wait_for(lambda: _kill_a_good_run(platform, good), RUN_TIMEOUT, "a good file's run in progress", 0.2)
     done.append(f"the worker of run {killed} SIGKILLed")
     return done, killed

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -122,10 +123,10 @@ def _connect(address: str, connect_timeout: float):
 
 def _exchange(address: str, message: dict, connect_timeout: float) -> dict:
     with _connect(address, connect_timeout) as connection:
-        connection.send_bytes(json.dumps(message).encode())
         try:
+            connection.send_bytes(json.dumps(message).encode())
             return json.loads(connection.recv_bytes())
-        except EOFError as exc:
+        except (EOFError, OSError) as exc:  # it exited (or was killed) between connect and reply
             raise WorkerUnavailable("the tracking worker exited before answering") from exc
 
 
@@ -152,6 +153,23 @@ def _exit_with_parent(parent: int, directory: Path) -> None:
     os._exit(0)
 
 
+def _answer(connection, track) -> bool:
+    """Answer one request on ``connection``; True when it asks the worker to stop."""
+    try:
+        message = json.loads(connection.recv_bytes())
+    except ValueError:
+        return False
+    if not isinstance(message, dict):
+        reply = {"ok": False, "code": "E_TRACKING_FAILED", "message": "a request is a JSON object"}
+    elif message.get("op") == "stop":
+        connection.send_bytes(b'{"ok": true}')
+        return True
+    else:
+        reply = track(message)
+    connection.send_bytes(json.dumps(reply).encode())
+    return False
+
+
 def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None:
     """Answer tracking requests until told to stop; ``parent`` 0 serves on its own (a service)."""
     listener = Listener(address, family="AF_UNIX")  # first, so a client can connect at once
@@ -166,35 +184,55 @@ def _serve(address: str, tracking_uri: str, framework: str, parent: int) -> None
         runs.warm_up(tracking_uri, framework)
     except Exception as exc:  # reported again, properly, when a request fails the same way
         print(f"warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    def track(message: dict) -> dict:
+        try:
+            return {"ok": True, "result": runs.track_contribution(ContributionRecord.from_json(message["record"]))}
+        except HokusaiError as exc:
+            return {"ok": False, **exc.as_dict()}
+        except Exception as exc:  # the asset shows it; the worker stays up for the next one
+            return {"ok": False, "code": "E_TRACKING_FAILED", "message": f"{type(exc).__name__}: {exc}"}
+
     while True:
-        with listener.accept() as connection:
-            try:
-                message = json.loads(connection.recv_bytes())
-            except (EOFError, ValueError):
-                continue
-            if message.get("op") == "stop":
-                connection.send_bytes(b'{"ok": true}')
-                break
-            try:
-                result = runs.track_contribution(ContributionRecord.from_json(message["record"]))
-                reply = {"ok": True, "result": result}
-            except HokusaiError as exc:
-                reply = {"ok": False, **exc.as_dict()}
-            except Exception as exc:  # the asset shows it; the worker stays up for the next one
-                reply = {"ok": False, "code": "E_TRACKING_FAILED", "message": f"{type(exc).__name__}: {exc}"}
-            connection.send_bytes(json.dumps(reply).encode())
+        try:
+            with listener.accept() as connection:
+                if _answer(connection, track):
+                    break
+        except (EOFError, OSError):  # the client went away mid-exchange (its run was killed): serve the next
+            continue
     listener.close()
     # Everything logged is committed by now; skipping interpreter teardown (MLflow's exit
     # hooks and module finalisation, about 1.5 s) keeps the headless run from waiting on it.
     os._exit(0)
 
 
+def _require_private_directory(directory: Path) -> None:
+    """Runs send records to whoever listens on the socket: its folder must be this user's
+    alone (not a symlink, not shared), or another user could put a socket of their own there."""
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise HokusaiError(
+            f"{directory} is not a folder only this user can use (owner uid {info.st_uid}, mode "
+            f"{stat.filemode(info.st_mode)}); put the socket in a private folder (mode 0700) of yours",
+            code="E_TRACKING_WORKER",
+        )
+
+
 def serve_forever(address: str, tracking_uri: str, framework: str) -> None:
     """A long-lived worker at ``address`` (``hokusai tracking-worker``), until SIGTERM or SIGINT."""
     import signal
 
-    Path(address).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    Path(address).unlink(missing_ok=True)  # a socket left by a worker that was killed
+    socket_path = Path(address)
+    socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _require_private_directory(socket_path.parent)
+    try:  # a socket a live worker answers on is not ours to take; one nobody answers is a leftover
+        Client(address, family="AF_UNIX").close()
+    except (FileNotFoundError, ConnectionRefusedError):
+        socket_path.unlink(missing_ok=True)
+    else:
+        raise HokusaiError(
+            f"a tracking worker already listens at {address}; stop it or choose another --socket",
+            code="E_TRACKING_WORKER",
+        )
     os.environ.update(WORKER_ENVIRONMENT)
 
     def stop(signum: int, frame: object) -> None:

@@ -1,9 +1,11 @@
 """The tracking worker process: its protocol, its errors, and that it never outlives its parent."""
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,46 @@ def test_launched_runs_use_the_platform_worker_named_in_the_environment(tmp_path
     )
     monkeypatch.delenv("HOKUSAI_TRACKING_WORKER")
     assert build_resources(str(tmp_path / "hokusai.yaml"), str(tmp_path))["mlflow_tracking"].worker_address == ""
+
+
+def test_a_client_that_goes_away_or_sends_no_object_does_not_stop_the_worker(tmp_path):
+    from multiprocessing.connection import Client
+
+    with TrackingWorker.start(HomeLayout(tmp_path).tracking_uri({})) as worker:
+        with pytest.raises(HokusaiError):  # waits for the worker to be listening
+            request_tracking(worker.address, {"not": "a record"}, connect_timeout=30)
+        Client(worker.address, family="AF_UNIX").close()  # connected, sent nothing
+        with Client(worker.address, family="AF_UNIX") as connection:  # sent, never read the answer
+            connection.send_bytes(b'{"record": {}}')
+        with Client(worker.address, family="AF_UNIX") as connection:
+            connection.send_bytes(b"[1, 2]")  # JSON, but not a request
+            assert json.loads(connection.recv_bytes()) == {
+                "ok": False, "code": "E_TRACKING_FAILED", "message": "a request is a JSON object"
+            }
+        with pytest.raises(HokusaiError) as raised:  # still answering
+            request_tracking(worker.address, {"not": "a record"}, connect_timeout=30)
+        assert raised.value.code == "E_TRACKING_FAILED"
+        assert worker.process.poll() is None
+
+
+def _tracking_worker_cli(tmp_path, socket_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("HOKUSAI_", "MLFLOW_TRACKING"))}
+    environ["HOKUSAI_HOME"] = str(tmp_path / "home")
+    return subprocess.run(
+        [sys.executable, "-m", "hokusai_assets.entry.cli", "tracking-worker", "--socket", str(socket_path)],
+        env=environ, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_the_service_refuses_a_socket_folder_others_can_use_and_a_socket_a_worker_answers_on(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    refused = _tracking_worker_cli(tmp_path, shared / "tracking.sock")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "error[E_TRACKING_WORKER]" in refused.stderr and "private folder" in refused.stderr
+
+    with TrackingWorker.start(HomeLayout(tmp_path).tracking_uri({})) as worker:
+        taken = _tracking_worker_cli(tmp_path, worker.address)
+        assert taken.returncode != 0 and "already listens" in taken.stderr
+        assert Path(worker.address).exists() and worker.process.poll() is None  # left alone
