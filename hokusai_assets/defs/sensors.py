@@ -63,8 +63,8 @@ def _store(arrival: Arrival, store: ContributionStore, quarantine: Path) -> tupl
     try:
         stored, created = store.put_bytes(arrival.data.read_bytes(), arrival.data.name, arrival.contributor)
     except DiskFullError:
-        # Not the file's fault: it stays in the inbox, and the tick fails saying so (what this
-        # tick stored is kept; the next tick reconciles with the store and takes the rest).
+        # Not the file's fault: it stays in the inbox, nothing quarantined; intake_tick stops
+        # taking arrivals and returns what the tick did so far.
         raise
     except HokusaiError as error:
         return None, _quarantine(pair, quarantine, error.code, error.message)
@@ -89,10 +89,30 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         limit=intake.max_files_per_tick,
     )
     events = [_quarantine(r.paths, settings.layout.quarantine, r.code, r.message) for r in scan.rejections]
+    taken, disk_full = 0, None
     for arrival in scan.arrivals:
-        _, event = _store(arrival, store, settings.layout.quarantine)
+        try:
+            _, event = _store(arrival, store, settings.layout.quarantine)
+        except DiskFullError as error:
+            disk_full = error
+            break
+        taken += 1
         if event is not None:
             events.append(event)
+    if disk_full is not None:
+        # The store's disk is full. Failing the tick would lose the observations of the files
+        # already quarantined above (moved, so never reported again) and so their alerts: the
+        # tick stops taking arrivals instead and returns what it did. Arrivals not taken stay
+        # in the inbox, and the cursor keeps what the scan knew of them (a hand-placed file
+        # stays known as stable), so a tick with space takes them without a new wait.
+        context.log.error(
+            f"{disk_full.code}: {disk_full.message}; {len(scan.arrivals) - taken} file(s) left in the inbox "
+            "for the next tick"
+        )
+        previous = cursor.get("scan", {})
+        for arrival in scan.arrivals[taken:]:
+            if arrival.data.name in previous:
+                scan.state[arrival.data.name] = list(previous[arrival.data.name])
     # Reconcile with the store rather than trusting this tick's memory: a key stored by a
     # tick that crashed before returning is picked up now, and run_key keeps it to one run.
     registered = set(context.instance.get_dynamic_partitions(contributions.name))
@@ -119,8 +139,9 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
         run_requests.append(dg.RunRequest(job_name=prepare_baseline.name, run_key=plan.prepare_reference))
     # What the tick did, in words: the tick history shows it (as the skip reason when nothing runs).
     said = (
-        f"inbox: {len(scan.arrivals)} taken, {len(events)} quarantined, {scan.waiting} waiting; "
-        f"{len(new_keys)} new partition(s); {plan.describe()}"
+        f"inbox: {taken} taken, {len(events)} quarantined, {scan.waiting} waiting; "
+        + (f"store disk full ({disk_full.code}): {len(scan.arrivals) - taken} left in the inbox; " if disk_full else "")
+        + f"{len(new_keys)} new partition(s); {plan.describe()}"
         + "".join(f"; {m}" for m in misfits[:NAMED_MISFITS])
         + (f"; {len(misfits) - NAMED_MISFITS} more do not fit the task schema" if len(misfits) > NAMED_MISFITS else "")
         + (f"; {unscreened} not screened within {SCREEN_BUDGET_SECONDS:.0f} s: full runs" if unscreened else "")

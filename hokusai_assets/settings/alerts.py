@@ -17,6 +17,9 @@ from hokusai_assets.lib.alerts.alert import ALERT_KINDS
 # The kinds of lib/alerts/alert.py (ALERT_KINDS), spelled for pydantic; a test keeps them equal.
 AlertKind = Literal["check_failed", "quarantined", "drift", "run_failed", "guardrail_breach", "rollback"]
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A webhook's URL, written as ``url`` (checked when the config is read) or held in the variable
+# ``url_env`` names (checked against the same rule when an alert is delivered).
+URL_PATTERN = r"^https?://\S+$"
 # One delivery (all its attempts, timeouts and waits) must fit well inside a sensor tick,
 # which Dagster stops after 60 s.
 MAX_DELIVERY_SECONDS = 40.0
@@ -41,7 +44,7 @@ class _Target(DeliveryPolicy):
 
 
 class _WebhookTarget(_Target):
-    url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    url: str | None = Field(default=None, pattern=URL_PATTERN)
     url_env: str | None = Field(default=None, pattern=ENV_NAME)
 
     @model_validator(mode="after")
@@ -77,11 +80,17 @@ class EmailTarget(_Target):
     password_env: str | None = Field(default=None, pattern=ENV_NAME)
 
     @model_validator(mode="after")
-    def _login_needs_both(self) -> EmailTarget:
+    def _login_needs_both_and_tls(self) -> EmailTarget:
         if (self.username is None) != (self.password_env is None):
             raise ValueError(
                 f"target {self.name!r}: username and password_env go together (the password is read from the "
                 "environment variable password_env names, never written in hokusai.yaml)"
+            )
+        if self.username is not None and not self.starttls:
+            # smtplib's login sends the password as it is (PLAIN, LOGIN): only inside TLS.
+            raise ValueError(
+                f"target {self.name!r}: a login (username) needs starttls: true, or the password would cross "
+                "the network in clear text; set starttls: true (the server must offer STARTTLS, usually on port 587)"
             )
         return self
 

@@ -6,7 +6,6 @@ import pytest
 
 from hokusai_assets.defs import sensors
 from hokusai_assets.defs.sensors import build_contribution_sensor, intake_tick
-from hokusai_assets.lib.errors import DiskFullError
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.services.intake import submit_file
 from hokusai_assets.services.quarantine import list_quarantine
@@ -109,21 +108,35 @@ def test_bad_file_is_quarantined_and_the_tick_goes_on(mock_settings, mock_task, 
     assert (mock_settings.layout.quarantine / reason["file"]).read_bytes() == b"hello"
 
 
-def test_a_full_store_disk_fails_the_tick_and_keeps_the_file_in_the_inbox(mock_settings, mock_task, instance):
+def test_a_full_store_disk_stops_the_intake_and_keeps_what_the_tick_did(mock_settings, mock_task, instance, capfd):
+    inbox = mock_settings.layout.inbox
+    inbox.mkdir(parents=True)
+    # Placed by hand (no digest in its sidecar): taken only once it has held still across two looks.
+    (inbox / "manual.csv").write_text("f01,label\n0.5,1\n")
+    (inbox / "manual.csv.contributor.json").write_text(json.dumps({"wallet": WALLET}))
+    first = tick(mock_settings, instance)
+    assert "manual.csv" in json.loads(first.cursor)["scan"]
     submit(mock_settings, mock_task.contribution_path)
-    inbox = sorted(mock_settings.layout.inbox.iterdir())
+    (inbox / "notes.txt").write_bytes(b"hello")  # a bad file: quarantined before any store write
+    good = sorted(p for p in inbox.iterdir() if p.name != "notes.txt")
     store_dir = mock_settings.layout.store_dir
     ContributionStore.open(mock_settings.layout, environ={})  # its key, outside the small disk
     with small_disk(store_dir, 256):
         fill(store_dir)
-        with pytest.raises(DiskFullError):
-            tick(mock_settings, instance)
-        # Not a bad file: nothing quarantined, the pair still in the inbox for the next tick.
-        assert sorted(mock_settings.layout.inbox.iterdir()) == inbox
-        assert list_quarantine(mock_settings.layout.quarantine) == [] and left_behind(store_dir) == []
+        full = tick(mock_settings, instance, cursor=first.cursor)
+        # The tick returns: the file it quarantined is reported (so its alert follows) ...
+        [event] = full.asset_events
+        assert event.metadata["outcome"].value == "quarantined" and event.metadata["code"].value == "E_FORMAT_UNSUPPORTED"
+        assert [r["code"] for r in list_quarantine(mock_settings.layout.quarantine)] == ["E_FORMAT_UNSUPPORTED"]
+        assert not full.run_requests and not full.dynamic_partitions_requests
+        assert "E_DISK_FULL" in capfd.readouterr().err
+        # ... and the good files, not at fault, stay in the inbox, the hand-placed one still known as stable.
+        assert sorted(inbox.iterdir()) == good and left_behind(store_dir) == []
+        assert json.loads(full.cursor)["scan"]["manual.csv"] == json.loads(first.cursor)["scan"]["manual.csv"]
         free_again(store_dir)
-        assert len(tick(mock_settings, instance).run_requests) == 1
-        assert list(mock_settings.layout.inbox.iterdir()) == []
+        later = tick(mock_settings, instance, cursor=full.cursor)
+        assert len(later.run_requests) == 2 and later.asset_events == []
+        assert list(inbox.iterdir()) == []
 
 
 def test_sensor_definition_targets_the_jobs_and_runs_by_default(mock_settings):

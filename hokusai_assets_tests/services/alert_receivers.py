@@ -1,16 +1,24 @@
 """Local receivers for alert tests: an HTTP server in a thread and an aiosmtpd SMTP server,
 each on a free 127.0.0.1 port and stopped when its block ends."""
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass
@@ -63,11 +71,38 @@ class SmtpReceiver:
     port: int
     messages: list[dict] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
+    cafile: Path | None = None  # with a password: the certificate a client must trust for STARTTLS
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, signed by its own key: (certificate, key) as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
 
 
 @contextmanager
-def smtp_receiver(password: str | None = None) -> Iterator[SmtpReceiver]:
-    """An SMTP server; with ``password``, it offers AUTH (without TLS: loopback only) and checks it."""
+def smtp_receiver(password: str | None = None, tls_folder: Path | None = None) -> Iterator[SmtpReceiver]:
+    """An SMTP server; with ``password`` (and ``tls_folder`` for its certificate), it offers
+    STARTTLS and, only once TLS is on, AUTH, which it checks."""
     receiver = SmtpReceiver(port=closed_port())
 
     class Handler:
@@ -83,7 +118,16 @@ def smtp_receiver(password: str | None = None) -> Iterator[SmtpReceiver]:
         # handled=False: aiosmtpd answers a refusal itself (535); handled=True would leave the client waiting
         return AuthResult(success=given == password, handled=False)
 
-    extra = {"authenticator": authenticate, "auth_require_tls": False} if password is not None else {}
+    extra = {}
+    if password is not None:
+        if tls_folder is None:
+            raise ValueError("a receiver that checks a password needs tls_folder: a login goes only over TLS")
+        cert_path, key_path = self_signed_certificate(tls_folder)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert_path, key_path)
+        receiver.cafile = cert_path
+        # auth_require_tls (aiosmtpd's default): AUTH is refused before STARTTLS.
+        extra = {"authenticator": authenticate, "tls_context": tls, "require_starttls": True}
     controller = Controller(Handler(), hostname="127.0.0.1", port=receiver.port, **extra)
     controller.start()
     try:

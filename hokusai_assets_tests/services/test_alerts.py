@@ -1,8 +1,10 @@
 """Alert delivery against real local receivers: webhooks over HTTP, e-mail over SMTP, retries,
 undeliverable targets, and the suppression state kept under HOKUSAI_HOME."""
 
+import functools
 import json
 import logging
+import ssl
 from pathlib import Path
 
 import pytest
@@ -136,11 +138,15 @@ def test_email_is_delivered_over_smtp():
 
 
 @pytest.mark.parametrize(("given", "delivered"), [("right-password", True), ("wrong", False)])
-def test_smtp_login_reads_the_password_from_the_environment(given, delivered):
-    with smtp_receiver(password="right-password") as server:
+def test_smtp_login_reads_the_password_from_the_environment(given, delivered, tmp_path, monkeypatch):
+    # A login goes only over STARTTLS (the config refuses one without); the server's certificate
+    # is a test one, which the client is made to trust, verifying it as it would any other.
+    with smtp_receiver(password="right-password", tls_folder=tmp_path) as server:
+        trusting = functools.partial(ssl.create_default_context, cafile=str(server.cafile))
+        monkeypatch.setattr("hokusai_assets.services.alerts.delivery.ssl.create_default_context", trusting)
         config = _config(
             {"name": "mail", "type": "email", "host": "127.0.0.1", "port": server.port, "from": "a@example.org",
-             "to": ["b@example.org"], "username": "alerts", "password_env": "TEST_SMTP_PASSWORD"}
+             "to": ["b@example.org"], "starttls": True, "username": "alerts", "password_env": "TEST_SMTP_PASSWORD"}
         )
         outcome = deliver(
             config.targets[0], RUN, config.policy(config.targets[0]), environ={"TEST_SMTP_PASSWORD": given},
@@ -152,6 +158,29 @@ def test_smtp_login_reads_the_password_from_the_environment(given, delivered):
     assert len(server.messages) == (1 if delivered else 0)
     if not delivered:
         assert "refused the login (535)" in outcome.error
+
+
+def test_smtp_login_fails_on_a_certificate_it_does_not_trust(tmp_path):
+    # STARTTLS verifies the server: a certificate nobody vouches for gets no password.
+    with smtp_receiver(password="right-password", tls_folder=tmp_path) as server:
+        config = _config(
+            {"name": "mail", "type": "email", "host": "127.0.0.1", "port": server.port, "from": "a@example.org",
+             "to": ["b@example.org"], "starttls": True, "username": "alerts", "password_env": "TEST_SMTP_PASSWORD",
+             "retries": 0}
+        )
+        outcome = deliver(
+            config.targets[0], RUN, config.policy(config.targets[0]), environ={"TEST_SMTP_PASSWORD": "right-password"}
+        )
+    assert not outcome.delivered and server.logins == [] and server.messages == []
+    assert "SSLCertVerificationError" in outcome.error
+
+
+def test_smtp_login_without_starttls_is_refused_by_the_config():
+    with pytest.raises(ValueError, match="needs starttls: true"):
+        _config(
+            {"name": "mail", "type": "email", "host": "127.0.0.1", "from": "a@example.org", "to": ["b@example.org"],
+             "username": "alerts", "password_env": "TEST_SMTP_PASSWORD"}
+        )
 
 
 def test_smtp_server_down_is_retried_then_given_up():
@@ -179,3 +208,39 @@ def test_no_delivery_starts_that_could_outlast_the_ticks_budget(tmp_path: Path):
     assert receiver.received == []
     [(_, _, why)] = report.undelivered
     assert why == "not tried: the tick's 10 s were spent"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["'https://hooks.example/secret-token'", "hooks.example/secret-token", "https://hooks.example/secret token"],
+)
+def test_a_malformed_url_variable_fails_without_showing_the_url(tmp_path: Path, caplog, value):
+    # A webhook URL is a credential: a quoted value, one without a scheme or one with a space must
+    # fail, not retried, naming the variable, and its value must reach no log and no record.
+    layout = HomeLayout(tmp_path)
+    config = _config({"name": "slack", "type": "slack", "url_env": "TEST_BAD_URL"})
+    log = _Log()
+    report = dispatch(config, layout, [RUN], log, now=AT, environ={"TEST_BAD_URL": value})
+    [(_, _, why)] = report.undelivered
+    assert "TEST_BAD_URL" in why and "http" in why
+    outcome = deliver(config.targets[0], RUN, config.policy(config.targets[0]), environ={"TEST_BAD_URL": value})
+    assert not outcome.delivered and outcome.attempts == 1
+    again = HomeLayout(tmp_path / "again")  # a fresh home, through a standard logger this time
+    with caplog.at_level(logging.DEBUG):
+        dispatch(config, again, [RUN], logging.getLogger("alerts"), now=AT, environ={"TEST_BAD_URL": value})
+    said = "".join(msg for _, msg in log.lines) + caplog.text
+    said += layout.undelivered_alerts_log.read_text() + again.undelivered_alerts_log.read_text() + outcome.error
+    assert "secret" not in said and "hooks.example" not in said
+
+
+def test_an_unexpected_webhook_error_is_recorded_by_its_type_alone(tmp_path: Path, monkeypatch):
+    # Whatever urllib raises that delivery did not foresee may quote the URL: only its type is kept.
+    def boom(*args, **kwargs):
+        raise ValueError("something about https://hooks.example/secret-token")
+
+    monkeypatch.setattr("urllib.request.urlopen", boom)
+    config = _config({"name": "hook", "type": "webhook", "url": "https://hooks.example/secret-token"})
+    outcome = deliver(config.targets[0], RUN, config.policy(config.targets[0]), environ={})
+    assert not outcome.delivered and outcome.attempts == 1
+    assert outcome.error == "ValueError"
+    assert "secret-token" not in outcome.error

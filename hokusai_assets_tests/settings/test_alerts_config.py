@@ -48,6 +48,12 @@ def test_three_kinds_of_target_with_global_and_own_values(mock_task, tmp_path, m
     assert settings.config_digest == mock_settings.config_digest
 
 
+def test_mail_without_a_login_may_go_without_starttls(mock_task, tmp_path):
+    plain = {**EMAIL, "starttls": False, "username": None, "password_env": None}
+    [email] = _load(mock_task, tmp_path, {"targets": [plain]}).config.alerts.targets
+    assert email.starttls is False and email.username is None
+
+
 @pytest.mark.parametrize(
     ("alerts", "says"),
     [
@@ -55,6 +61,9 @@ def test_three_kinds_of_target_with_global_and_own_values(mock_task, tmp_path, m
         ({"targets": [{**SLACK, "url": "https://hooks.example.org/x"}]}, "exactly one of url and url_env"),
         ({"targets": [{"name": "w", "type": "webhook", "url": "ftp://x"}]}, "alerts.targets.0.webhook.url"),
         ({"targets": [{**EMAIL, "password_env": None}]}, "username and password_env go together"),
+        # A login without STARTTLS would send the password in clear text: refused, saying what to set.
+        ({"targets": [{**EMAIL, "starttls": False}]}, "target 'oncall-mail': a login (username) needs starttls: true"),
+        ({"targets": [{k: v for k, v in EMAIL.items() if k != "starttls"}]}, "needs starttls: true"),
         ({"targets": [{**EMAIL, "password": "hunter2"}]}, "unknown key 'alerts.targets.0.email.password'"),
         ({"targets": [{**EMAIL, "to": ["not an address"]}]}, "alerts.targets.0.email.to.0"),
         ({"targets": [SLACK], "kinds": ["everything"]}, "alerts.kinds.0"),

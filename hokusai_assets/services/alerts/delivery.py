@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 from hokusai_assets.lib.alerts.alert import Alert
 from hokusai_assets.lib.alerts.messages import email_message, plain_payload, slack_payload
-from hokusai_assets.settings.alerts import EmailTarget, ResolvedPolicy, SlackTarget, WebhookTarget
+from hokusai_assets.settings.alerts import URL_PATTERN, EmailTarget, ResolvedPolicy, SlackTarget, WebhookTarget
 
 USER_AGENT = "hokusai-alerts/1"
 _RETRIED_HTTP = {408, 429}
@@ -47,6 +48,20 @@ def _env(environ: Mapping[str, str], name: str, what: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
         raise _Failure(f"the environment variable {name} ({what}) is not set where the sensor runs", retry=False)
+    return value
+
+
+def _url_from_env(environ: Mapping[str, str], name: str, what: str) -> str:
+    """The URL in ``name``, held to the rule a literal ``url`` meets when the config is read.
+    Checked here because the variable is read only now; the failure names the variable, never
+    its value (a webhook URL is a credential, and urllib's own errors quote it whole)."""
+    value = _env(environ, name, what)
+    if not re.fullmatch(URL_PATTERN, value):
+        raise _Failure(
+            f"the environment variable {name} ({what}) does not hold an http:// or https:// URL "
+            "(no quotes around it, no spaces in it)",
+            retry=False,
+        )
     return value
 
 
@@ -95,7 +110,7 @@ def send_once(
     if isinstance(target, EmailTarget):
         _send_email(target, alert, timeout, environ)
         return
-    url = target.url or _env(environ, target.url_env, f"the URL of {target.name}")
+    url = target.url or _url_from_env(environ, target.url_env, f"the URL of {target.name}")
     body = slack_payload(alert) if isinstance(target, SlackTarget) else plain_payload(alert)
     _post_json(url, body, timeout)
 
@@ -118,5 +133,10 @@ def deliver(
             if not failure.retry or attempts > policy.retries:
                 return DeliveryOutcome(target.name, False, attempts, failure.detail)
         except Exception as error:  # noqa: BLE001 - a delivery never raises into the sensor
-            return DeliveryOutcome(target.name, False, attempts, f"{type(error).__name__}: {str(error)[:200]}")
+            # An unforeseen error's text may quote a webhook's URL (urllib's do, whole): for those
+            # targets only its type is kept, since this goes to the sensor's log and undelivered.jsonl.
+            said = type(error).__name__
+            if isinstance(target, EmailTarget):
+                said += f": {str(error)[:200]}"
+            return DeliveryOutcome(target.name, False, attempts, said)
         sleep(policy.backoff_seconds * 2 ** (attempts - 1))
