@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hokusai_assets.lib.attestation.bundle import REPRODUCIBLE_FILES
 from hokusai_assets.lib.samples.mock_task import (
     BASELINE_ROWS,
     BENCHMARK_ROWS,
@@ -35,7 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 GOOD_ROWS = 120
 # `hokusai submit` processes at once: the burst is many users, not one loop.
 SUBMITTERS = 6
-ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def outcome_problems(outcome: BurstOutcome, submitted: list[Submitted], quaranti
 
 def attestation_bytes(layout, key: str) -> dict[str, bytes]:
     directory = layout.attestation(key).directory
-    return {name: (directory / name).read_bytes() for name in ATTESTATION_FILES}
+    return {name: (directory / name).read_bytes() for name in REPRODUCIBLE_FILES}
 
 
 def evaluate_one_at_a_time(home: Path, config: Path, files: list[BurstFile]) -> dict[str, dict[str, bytes]]:

@@ -8,6 +8,7 @@ issue's 100; `make bench` runs that size, without faults, in benchmarks/bench_bu
 the suite's 15 minutes cannot hold 100 contributions at this machine's rate.
 """
 
+import contextlib
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import signal
 import time
 
 import pytest
+import yaml
 
 from hokusai_assets.settings.layout import HomeLayout
 from hokusai_assets_tests.e2e.burst import (
@@ -26,7 +28,15 @@ from hokusai_assets_tests.e2e.burst import (
     submit_all,
     write_burst_files,
 )
-from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform, wait_for, write_platform_task
+from hokusai_assets_tests.e2e.platform import (
+    FIXED_KEYS,
+    RUN_TIMEOUT,
+    Platform,
+    free_port,
+    wait_for,
+    write_platform_task,
+)
+from hokusai_assets_tests.services.alert_receivers import http_receiver
 
 pytestmark = [pytest.mark.e2e]
 BURST_GOOD = int(os.environ.get("HOKUSAI_BURST_GOOD", "12"))
@@ -93,6 +103,36 @@ def _inject_faults(platform: Platform, layout: HomeLayout, total: int, good: set
     return done, killed
 
 
+def _with_alerts(config_path, receiver_url: str) -> None:
+    """Alerts to a local receiver and to a port nobody listens on (which must never hold anything up)."""
+    config = yaml.safe_load(config_path.read_text())
+    config["alerts"] = {
+        "targets": [
+            {"name": "ops", "type": "webhook", "url": receiver_url},
+            {"name": "nowhere", "type": "webhook", "url": f"http://127.0.0.1:{free_port()}/alerts", "retries": 1},
+        ],
+        "suppress_seconds": 3600,
+        "backoff_seconds": 0.1,
+        "timeout_seconds": 2,
+        "sensor_interval_seconds": 5,
+    }
+    config_path.write_text(yaml.safe_dump(config))
+
+
+def _assert_alerted(receiver, submitted, layout: HomeLayout, killed_run: str) -> None:
+    """Each bad file's code reached the receiver as an alert; the killed (and retried) run of a
+    good file raised none; no alert names a file; the dead target's alerts are recorded."""
+    bad_codes = {s.file.expected for s in submitted if s.file.expected != "attested"}
+    good = {s.partition for s in submitted if s.file.expected == "attested"}
+    wait_for(lambda: bad_codes <= {a.get("code") for a in receiver.received}, RUN_TIMEOUT, f"alerts with {sorted(bad_codes)}", 1.0)
+    assert not [a for a in receiver.received if a["kind"] == "run_failed" and a.get("partition") in good]
+    sent = json.dumps(receiver.received)
+    assert killed_run not in sent
+    assert not [s.file.path.name for s in submitted if s.file.path.name in sent], "alerts never quote a file name"
+    undelivered = [json.loads(line) for line in layout.undelivered_alerts_log.read_text().splitlines()]
+    assert undelivered and {record["target"] for record in undelivered} == {"nowhere"}
+
+
 def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests_each_good_file_once(
     tmp_path, monkeypatch
 ):
@@ -100,8 +140,13 @@ def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests
     task = write_platform_task(tmp_path / "task")
     files = write_burst_files(task, tmp_path / "burst", good=BURST_GOOD)
 
-    with Platform(tmp_path / "platform-home", task.config_path, extra_env=FIXED_KEYS) as platform:
+    with contextlib.ExitStack() as running:
+        receiver = running.enter_context(http_receiver())
+        _with_alerts(task.config_path, receiver.url)
+        platform = running.enter_context(Platform(tmp_path / "platform-home", task.config_path, extra_env=FIXED_KEYS))
         layout = HomeLayout(platform.home)
+        # Alerts start from the sensor's first tick: let it pass before anything happens.
+        wait_for(lambda: platform.sensor_ticks("alert_events_sensor"), RUN_TIMEOUT, "the alert sensor's first tick")
         # All at once and cold: the first tick also finds the reference missing and prepares it.
         submitted = submit_all(files, platform.env)
         good = {s.partition for s in submitted if s.file.expected == "attested"}
@@ -123,6 +168,7 @@ def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests
         retries = [r for r in runs.values() if {"key": "dagster/parent_run_id", "value": killed_run} in r["tags"]]
         assert [r["status"] for r in retries] == ["SUCCESS"], retries
         burst = {s.partition: attestation_bytes(layout, s.partition) for s in submitted if s.file.expected == "attested"}
+        _assert_alerted(receiver, submitted, layout, killed_run)
 
     for name, value in FIXED_KEYS.items():
         monkeypatch.setenv(name, value)

@@ -23,13 +23,13 @@ import sys
 import dagster as dg
 import pytest
 
+from hokusai_assets.lib.attestation.bundle import REPRODUCIBLE_FILES
 from hokusai_assets_tests.e2e.celery_workers import CeleryPlatform
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS, REPO, RUN_TIMEOUT, wait_for, write_platform_task
 from hokusai_assets_tests.e2e.serving import RedisServer
 
 pytestmark = [pytest.mark.e2e]
 
-ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 WORKERS = ["worker-a", "worker-b"]
 # Steps with no path between them in each job: both are ready in the same tick of the executor.
 PARALLEL_STEPS = {
@@ -106,12 +106,12 @@ def test_each_step_runs_on_a_celery_worker_and_the_attestation_matches_an_in_pro
             runs = wait_for(lambda: platform.finished_runs(key), RUN_TIMEOUT, f"the run of {key} ending")
             assert [run["status"] for run in runs] == ["SUCCESS"], runs
             _assert_each_step_ran_on_a_worker(platform)
-            on_workers = {name: (platform.home / "attestations" / key / name).read_bytes() for name in ATTESTATION_FILES}
+            on_workers = {name: (platform.home / "attestations" / key / name).read_bytes() for name in REPRODUCIBLE_FILES}
         assert platform.running_pids() == [], "processes left running after stop"
 
         _, errors = reference.communicate(timeout=RUN_TIMEOUT)
         assert reference.returncode == 0, errors
-        for name in ATTESTATION_FILES:
+        for name in REPRODUCIBLE_FILES:
             assert on_workers[name] == (reference_home / "attestations" / key / name).read_bytes(), name
     finally:
         if reference.poll() is None:

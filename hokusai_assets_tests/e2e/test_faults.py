@@ -13,12 +13,12 @@ import signal
 
 import pytest
 
+from hokusai_assets.lib.attestation.bundle import REPRODUCIBLE_FILES
 from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform, wait_for, write_platform_task
 
 pytestmark = [pytest.mark.e2e]
 # Long enough that the kill lands mid-training (each fit checkpoints every epoch).
 EPOCHS = 600
-ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
@@ -60,12 +60,12 @@ def test_a_run_killed_while_training_is_retried_and_attests_the_same_bytes(tmp_p
         assert "improved_model" in restarted and "validated_contribution" not in restarted
         assert any("resuming from checkpoint at epoch" in (e["message"] or "") for e in retry_events)
         killed = {
-            name: (platform.home / "attestations" / key / name).read_bytes() for name in ATTESTATION_FILES
+            name: (platform.home / "attestations" / key / name).read_bytes() for name in REPRODUCIBLE_FILES
         }
 
     # The same contribution, never interrupted, headless in another home with the same keys.
     reference_home = tmp_path / "reference-home"
     done = platform.hokusai("evaluate", str(task.contribution_path), "--wallet", task.wallet, "--home", str(reference_home))
     assert done.returncode == 0, done.stderr
-    for name in ATTESTATION_FILES:
+    for name in REPRODUCIBLE_FILES:
         assert killed[name] == (reference_home / "attestations" / key / name).read_bytes(), name

@@ -16,6 +16,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from hokusai_assets.defs.assets.models import TRAINING_POOL
 from hokusai_assets.entry.runner import Outcome, evaluate_file
+from hokusai_assets.lib.attestation.bundle import REPRODUCIBLE_FILES
 from hokusai_assets.lib.intake.contributions import Contributor
 from hokusai_assets.lib.intake.validate import CHECKS
 from hokusai_assets.lib.samples.mock_task import MockTask
@@ -27,7 +28,6 @@ from hokusai_assets_tests.e2e.postgres import PostgresServer, running_postgres
 pytestmark = [pytest.mark.e2e]
 
 POSTGRES_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.postgres.yaml"
-ATTESTATION_FILES = ("statement.json", "statement.dsse.json", "statement.eip712.json")
 JOBS = CONTRIBUTION_JOBS
 
 
@@ -133,6 +133,6 @@ def test_the_pipeline_runs_on_the_postgres_instance_and_attests_as_on_sqlite(
     sqlite_outcome = evaluate(on_sqlite, mock_task, instance=None)
     assert (on_sqlite.layout.dagster_home / "history" / "runs.db").is_file()
     assert sqlite_outcome.partition == key and sqlite_outcome.statement_digest == outcome.statement_digest
-    for name in ATTESTATION_FILES:
+    for name in REPRODUCIBLE_FILES:
         on_postgres_bytes = (on_postgres.layout.attestations_dir / key / name).read_bytes()
         assert on_postgres_bytes == (on_sqlite.layout.attestations_dir / key / name).read_bytes(), name

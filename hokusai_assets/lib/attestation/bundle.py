@@ -14,6 +14,8 @@ ENVELOPE_FILE = "statement.dsse.json"  # DSSE envelope, Ed25519: the attestation
 EIP712_FILE = "statement.eip712.json"  # typed data and its secp256k1 signature
 ATTESTER_FILE = "attester.json"  # the attester's public keys and EIP-712 domain
 RECEIPT_FILE = "receipt.json"  # unsigned: when it was written, by which run
+# What the same inputs, keys and seed must reproduce byte for byte (the receipt says when).
+REPRODUCIBLE_FILES = (STATEMENT_FILE, ENVELOPE_FILE, EIP712_FILE)
 
 
 @dataclass(frozen=True)
