@@ -71,7 +71,7 @@ $(JS_TESTS)/node_modules/.package-lock.json: $(JS_TESTS)/package-lock.json
 # The layers are import-linter contracts in pyproject.toml; a broken one fails before any test runs.
 test: venv system-deps $(JS_TESTS)/node_modules/.package-lock.json
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 # The inner loop: everything not marked e2e (about 600 tests, two minutes on 2 cores).
 test-fast: venv

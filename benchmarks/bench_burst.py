@@ -107,10 +107,8 @@ def run_burst(root: Path, good: int, compare: bool) -> bool:
 
 def time_tick_with_stored(root: Path, stored: int) -> tuple[float, int]:
     """One contribution_sensor tick with ``stored`` contributions stored and registered, one new in the inbox."""
-    import dagster as dg
+    from bench_intake import time_one_tick  # beside this script
 
-    from hokusai_assets.defs.partitions import contributions
-    from hokusai_assets.defs.sensors import intake_tick
     from hokusai_assets.lib.intake.contributions import Contributor
     from hokusai_assets.lib.samples.mock_task import write_mock_task
     from hokusai_assets.services.intake import submit_file
@@ -127,15 +125,7 @@ def time_tick_with_stored(root: Path, stored: int) -> tuple[float, int]:
     source = root / "new.csv"
     source.write_text("f01,label\n-1.5,0\n")
     submit_file(settings, source, contributor)
-    with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(contributions.name, keys)
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization("baseline_metrics", metadata={"reference_fingerprint": settings.reference_fingerprint()})
-        )
-        context = dg.build_sensor_context(instance=instance)
-        started = time.perf_counter()
-        result = intake_tick(context, settings, store)
-        return time.perf_counter() - started, len(result.run_requests or [])
+    return time_one_tick(settings, store, registered=keys)
 
 
 def main() -> int:

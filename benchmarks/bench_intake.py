@@ -105,9 +105,6 @@ def materialise_reference_tables(home: Path, task_dir: Path) -> None:
 
 
 def time_sensor_tick(home: Path, config: Path, screened: bool = False) -> tuple[float, int]:
-    import dagster as dg
-
-    from hokusai_assets.defs.sensors import intake_tick
     from hokusai_assets.lib.intake.contributions import Contributor
     from hokusai_assets.services.intake import submit_file
     from hokusai_assets.services.store import ContributionStore
@@ -122,7 +119,19 @@ def time_sensor_tick(home: Path, config: Path, screened: bool = False) -> tuple[
     store = ContributionStore.open(HomeLayout(home), environ={})
     if screened:
         materialise_reference_tables(home, config.parent)
+    return time_one_tick(settings, store)
+
+
+def time_one_tick(settings, store, registered: list[str] | tuple[str, ...] = ()) -> tuple[float, int]:
+    """Seconds of one contribution_sensor tick on a fresh instance where the reference is
+    current and ``registered`` partitions exist already, and how many runs it asked for."""
+    import dagster as dg
+
+    from hokusai_assets.defs.partitions import contributions
+    from hokusai_assets.defs.sensors import intake_tick
+
     with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(contributions.name, list(registered))
         # Evaluation runs are asked for only against a current reference.
         instance.report_runless_asset_event(
             dg.AssetMaterialization("baseline_metrics", metadata={"reference_fingerprint": settings.reference_fingerprint()})

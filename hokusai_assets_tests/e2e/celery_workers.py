@@ -15,7 +15,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from hokusai_assets_tests.e2e.platform import BIN, REPO, Platform, wait_for
+from hokusai_assets_tests.e2e.platform import BIN, REPO, Platform, live_groups, wait_for
 
 WORKER_CONFIG = REPO / "deploy" / "celery.yaml"
 
@@ -103,14 +103,7 @@ class CeleryWorkers:
         wait_for(lambda: not self.running_pids(), timeout, f"celery worker groups {self.running_pids()} exiting")
 
     def running_pids(self) -> list[int]:
-        alive = []
-        for process in self.processes.values():
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                continue
-            alive.append(process.pid)
-        return alive
+        return live_groups(self.processes.values())
 
     def __enter__(self) -> CeleryWorkers:
         return self.start()

@@ -205,6 +205,18 @@ def command_line(pid: int) -> str:
         return ""
 
 
+def live_groups(processes) -> list[int]:
+    """The process groups led by ``processes`` that still have a live member."""
+    alive = []
+    for process in processes:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(process.pid)
+    return alive
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -370,14 +382,7 @@ class Platform:
 
     def running_pids(self) -> list[int]:
         """Process groups we started that still have a live member (after stop: none)."""
-        alive = []
-        for process in self.processes:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                continue
-            alive.append(process.pid)
-        return alive
+        return live_groups(self.processes)
 
     def hokusai(self, *args: str) -> subprocess.CompletedProcess:
         """The real CLI against this deployment's config and home."""

@@ -39,7 +39,7 @@ from hokusai_assets_tests.e2e.platform import (
 from hokusai_assets_tests.services.alert_receivers import http_receiver
 
 pytestmark = [pytest.mark.e2e]
-BURST_GOOD = int(os.environ.get("HOKUSAI_BURST_GOOD", "12"))
+BURST_GOOD = int(os.environ.get("HOKUSAI_BURST_GOOD", "5"))
 SEED = 18  # where the faults land; named in the failure message so a run can be repeated
 RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
