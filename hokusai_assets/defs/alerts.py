@@ -28,6 +28,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from hokusai_assets.defs.assets.ab_experiments import ASSET as AB_EXPERIMENT
 from hokusai_assets.defs.assets.ab_experiments import GUARDRAILS_CHECK
 from hokusai_assets.defs.resources import HokusaiResource
+from hokusai_assets.defs.run_recovery import taken_over
 from hokusai_assets.defs.sensors import CONTRIBUTED
 from hokusai_assets.lib.alerts.alert import Alert
 from hokusai_assets.lib.alerts.runs import RETRY_NUMBER_TAG, RunRetrySettings, retry_number, retry_will_follow
@@ -218,6 +219,8 @@ def final_failure_alert(context: dg.RunFailureSensorContext) -> Alert | None:
     instance = context.instance
     run = instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run  # the tags as they are now
     if retry_will_follow(run.tags, _retry_settings(instance), has_retry_run=_has_retry_run(instance, run.run_id)):
+        return None
+    if taken_over(instance, run):  # Dagster lost the retry; lost_retry_sensor runs it again
         return None
     return run_failure_alert(
         job=run.job_name,

@@ -30,6 +30,7 @@ from hokusai_assets.defs.jobs import (
 )
 from hokusai_assets.defs.reference import REFERENCE_IS_CURRENT
 from hokusai_assets.defs.resources import TrackingResource, build_resources
+from hokusai_assets.defs.run_recovery import lost_retry_sensor
 from hokusai_assets.defs.sensors import (
     build_contribution_sensor,
     contributions_overview_after_failure_sensor,
@@ -75,6 +76,7 @@ def build_definitions(
             contributions_overview_sensor,
             contributions_overview_after_failure_sensor,
             reference_automation_sensor,
+            lost_retry_sensor,
             ab_experiment_sensor,
             *build_alert_sensors(settings, (spec for asset in assets for spec in asset.check_specs)),
         ],

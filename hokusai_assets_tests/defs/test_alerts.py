@@ -20,6 +20,7 @@ from hokusai_assets.defs.partitions import ab_experiments, contributions
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.lib.checks import CheckOutcome
 from hokusai_assets.lib.experiments.decisions import AUTOMATIC_ROLLBACK_REASON
+from hokusai_assets.lib.intake.recovery import MAX_RECOVERIES, RECOVERY_NUMBER_TAG, RETRY_LOST_MESSAGE
 from hokusai_assets.lib.monitoring.drift_check import DRIFT_CHECK
 from hokusai_assets.settings.load import load_settings
 from hokusai_assets_tests.services.alert_receivers import closed_port, http_receiver
@@ -153,9 +154,10 @@ def test_repeats_are_suppressed_then_summarised(alerting):
     assert settings.layout.alert_state_file.is_file()
 
 
-def _fail(sensors, instance, resources, tags=None, retry_of=None):
+def _fail(sensors, instance, resources, tags=None, retry_of=None, retry_lost=False):
     """A failed run of ``failing_job`` (with ``retry_of``: re-executed from that run's failure, as the
-    retry daemon does), then the run failure sensor on it."""
+    retry daemon does; with ``retry_lost``: whose retry the daemon then failed to launch, as
+    when the code server is down), then the run failure sensor on it."""
     if retry_of is None:
         result = failing_job.execute_in_process(instance=instance, raise_on_error=False, tags=tags or {})
     else:
@@ -170,6 +172,9 @@ def _fail(sensors, instance, resources, tags=None, retry_of=None):
             raise_on_error=False,
         )
     assert not result.success
+    if retry_lost:  # what Dagster's retry daemon writes when it cannot reach the code server
+        instance.report_engine_event(RETRY_LOST_MESSAGE, result.dagster_run)
+        instance.add_run_tags(result.run_id, {"dagster/will_retry": "false"})
     context = dg.build_run_status_sensor_context(
         sensor_name=RUN_FAILURE_SENSOR,
         dagster_event=result.get_run_failure_event(),
@@ -203,6 +208,16 @@ def test_a_final_run_failure_alerts_once_and_a_retried_one_does_not(alerting):
     assert last.tags["dagster/will_retry"] == "false"
     assert [b["run_id"] for b in receiver.received] == [run.run_id, last.run_id]
     assert "after 2 automatic retries" in receiver.received[1]["text"]
+
+
+def test_a_failure_whose_lost_retry_is_run_again_is_not_alerted_until_recoveries_run_out(alerting):
+    receiver, instance, sensors, resources, _ = alerting
+    retry = {"dagster/retry_on_asset_or_op_failure": "true", "dagster/partition": KEY}
+    _fail(sensors, instance, resources, tags=retry, retry_lost=True)  # lost_retry_sensor takes it over
+    assert receiver.received == []
+    spent = {**retry, RECOVERY_NUMBER_TAG: str(MAX_RECOVERIES)}
+    last = _fail(sensors, instance, resources, tags=spent, retry_lost=True)
+    assert [(b["kind"], b["run_id"]) for b in receiver.received] == [("run_failed", last.run_id)]
 
 
 def test_an_unreachable_target_never_fails_the_sensor(alerting):

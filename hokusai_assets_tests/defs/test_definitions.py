@@ -42,6 +42,7 @@ ALL_SENSORS = {
     "contributions_overview_sensor",
     "contributions_overview_after_failure_sensor",
     "reference_automation_sensor",
+    "lost_retry_sensor",
     "ab_experiment_sensor",
     # Issue 18 adds alerts: off without an alerts: section, on with one.
     "alert_events_sensor",

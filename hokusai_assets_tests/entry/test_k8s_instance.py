@@ -129,6 +129,8 @@ def test_the_k8s_variant_keeps_the_repo_settings_and_the_postgres_storage():
     # A pod may pull its image before it starts: the cluster gives a run longer to start.
     k8s_start, repo_start = (c["run_monitoring"].pop("start_timeout_seconds") for c in (k8s, repo))
     assert k8s_start >= repo_start
+    # The cluster's launcher checks run pods itself; the repo's checks worker pids on one machine.
+    assert repo.pop("run_launcher")["class"] == "LocalRunLauncher"
     assert k8s == repo
     assert not K8S_YAML.read_bytes().startswith(MANAGED_MARKER)  # `hokusai` never replaces it
 
