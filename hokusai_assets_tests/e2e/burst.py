@@ -158,6 +158,26 @@ def settled(platform, submitted: list[Submitted], quarantine: Path, inbox: Path)
     return None if outcome.unfinished_runs or outcome.inbox else outcome
 
 
+def pending(platform, submitted: list[Submitted], quarantine: Path, inbox: Path) -> str:
+    """What a burst still waits for, for a failure message: files without an ending, runs
+    queued or running (with their partitions) and names left in the inbox."""
+    from hokusai_assets.lib.commitments.digests import file_digest
+
+    outcome = burst_outcome(platform, quarantine, inbox)
+    waiting = [
+        f"{item.file.path.name} ({item.partition}, expected {item.file.expected})"
+        for item in submitted
+        if (item.partition not in outcome.attestations if item.file.expected == "attested"
+            else file_digest(item.file.path) not in outcome.quarantined)
+    ]
+    runs = [
+        f"{r['runId'][:8]} {r['status']} {r['jobName']} "
+        f"{next((t['value'] for t in r['tags'] if t['key'] == 'dagster/partition'), '-')}"
+        for r in outcome.unfinished_runs
+    ]
+    return f"waiting for {waiting}; runs unfinished {runs}; inbox {outcome.inbox}"
+
+
 def outcome_problems(outcome: BurstOutcome, submitted: list[Submitted], quarantine: Path) -> list[str]:
     """What is wrong with a settled burst (nothing, when every good file is attested exactly
     once, every bad one is in quarantine byte for byte with its expected code, the inbox is

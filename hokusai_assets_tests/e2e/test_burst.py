@@ -19,11 +19,14 @@ import time
 import pytest
 import yaml
 
+from hokusai_assets.lib.intake.recovery import RECOVERED_FROM_TAG
+from hokusai_assets.services.processes import process_alive
 from hokusai_assets.settings.layout import HomeLayout
 from hokusai_assets_tests.e2e.burst import (
     attestation_bytes,
     evaluate_one_at_a_time,
     outcome_problems,
+    pending,
     settled,
     submit_all,
     write_burst_files,
@@ -32,6 +35,7 @@ from hokusai_assets_tests.e2e.platform import (
     FIXED_KEYS,
     RUN_TIMEOUT,
     Platform,
+    child_pids,
     free_port,
     wait_for,
     write_platform_task,
@@ -51,56 +55,73 @@ def _settled_count(platform: Platform, layout: HomeLayout) -> int:
     return len(attested) + len(reasons)
 
 
-def _kill_a_good_run(platform: Platform, good: set[str]) -> str | None:
-    """SIGKILL the process of a running evaluation of a good file; its run id, or None if none is running."""
+def _good_run_in_progress(platform: Platform, good: set[str], workers: set[int] | None = None) -> tuple[str, int] | None:
+    """(run id, worker pid) of a good file's evaluation whose worker has started and not yet
+    trained the improved model (so a kill now comes well before its attestation), and is one
+    of ``workers`` if given; or None."""
     for run in platform.runs_with_status("STARTED"):
         tags = {t["key"]: t["value"] for t in run["tags"]}
         if run["jobName"] != "evaluate_contribution" or tags.get("dagster/partition") not in good:
             continue
         _, events = platform.run_events(run["runId"])
         pids = [int(m.group(1)) for e in events if (m := RUN_PID.search(e["message"] or ""))]
-        if pids:
-            try:
-                os.kill(pids[-1], signal.SIGKILL)
-            except ProcessLookupError:  # it finished meanwhile: try another
-                continue
-            return run["runId"]
+        trained = any(e["type"] == "ExecutionStepSuccessEvent" and e["step"] == "improved_model" for e in events)
+        if pids and not trained and (workers is None or pids[-1] in workers):
+            return run["runId"], pids[-1]
+    return None
+
+
+def _run_launched_by_a_code_server(platform: Platform, good: set[str]) -> tuple[int, str, int] | None:
+    """(code server pid, run id, worker pid): a good file's run whose worker is a child of
+    one of the daemon's code servers (and so is orphaned when that code server dies)."""
+    for server in platform.daemon_code_servers():
+        if found := _good_run_in_progress(platform, good, workers=set(child_pids(server))):
+            return server, *found
     return None
 
 
 def _inject_faults(platform: Platform, layout: HomeLayout, total: int, good: set[str], rng: random.Random) -> tuple[list[str], str]:
-    """Kill the daemon, then its code server, each once a random share of the burst has
-    settled, then a good file's run once a random number of good files are attested; restart
-    what a supervisor would. Returns what was done and the killed run's id."""
+    """Kill the daemon once a random share of the burst has settled, then its successor's
+    code server a random time into a good file's run it launched, then that run's worker,
+    restarting what a supervisor would. That worker is the hard case: the only process that
+    would have noticed it die is gone, so run monitoring must (defs/run_launcher.py).
+    Returns what was done and the killed run's id."""
     done = []
-
-    def at_share(low: float, high: float, what: str) -> None:
-        target = rng.randint(int(total * low), int(total * high))
-        wait_for(lambda: _settled_count(platform, layout) >= target, RUN_TIMEOUT * 2, f"{target} files settled before {what}", 1.0)
-
-    at_share(0.0, 0.25, "killing the daemon")
+    target = rng.randint(0, total // 4)
+    wait_for(lambda: _settled_count(platform, layout) >= target, RUN_TIMEOUT * 2, f"{target} files settled", 1.0)
     pid = platform.kill_daemon()
     time.sleep(rng.uniform(0.0, 3.0))
     platform.restart_daemon()
     done.append(f"daemon {pid} SIGKILLed and restarted")
 
-    at_share(0.3, 0.5, "killing the code server")
-    [server, *_] = wait_for(platform.daemon_code_servers, RUN_TIMEOUT, "the daemon's code server")
+    # While it runs a good file's run (a random time into it), so that the kill leaves that
+    # run's worker an orphan. The restarted daemon's code server launches the queued runs.
+    server, run_id, worker = wait_for(
+        lambda: _run_launched_by_a_code_server(platform, good), RUN_TIMEOUT, "a run launched by a code server", 0.2
+    )
+    time.sleep(rng.uniform(0.0, 2.0))
     os.kill(server, signal.SIGKILL)
+    time.sleep(rng.uniform(0.0, 1.0))
+    # A worker that exited meanwhile may linger as a zombie nobody reaps: killing that would do nothing.
+    if process_alive(worker, announced_at=time.time()):
+        os.kill(worker, signal.SIGKILL)
+        done.append(f"code server {server} SIGKILLed, then the worker of run {run_id} it had launched")
+    else:  # that run finished meanwhile: a worker the new code server launches, then
+        run_id = None
+        done.append(f"code server {server} SIGKILLed")
     # The daemon notices its code server is gone and starts another (nothing restarts it by hand).
     wait_for(lambda: [s for s in platform.daemon_code_servers() if s != server], RUN_TIMEOUT, "a new code server")
-    done.append(f"code server {server} SIGKILLed; the daemon started another")
+    if run_id is None:
+        def kill_a_good_run() -> str | None:
+            found = _good_run_in_progress(platform, good)
+            if found and process_alive(found[1], announced_at=time.time()):
+                os.kill(found[1], signal.SIGKILL)
+                return found[0]
+            return None
 
-    # Counted in good files attested, leaving at least two to go: one of them is sure to run.
-    target = rng.randint(len(good) // 2, max(len(good) // 2, len(good) - 2))
-
-    def attested() -> int:
-        return len({event["partition"] for event in platform.all_materializations("attestation")} & good)
-
-    wait_for(lambda: attested() >= target, RUN_TIMEOUT * 2, f"{target} good files attested before killing a run", 1.0)
-    killed = wait_for(lambda: _kill_a_good_run(platform, good), RUN_TIMEOUT, "a good file's run in progress", 0.2)
-    done.append(f"the worker of run {killed} SIGKILLed")
-    return done, killed
+        run_id = wait_for(kill_a_good_run, RUN_TIMEOUT, "a good file's run in progress", 0.2)
+        done.append(f"the worker of run {run_id} SIGKILLed")
+    return done, run_id
 
 
 def _with_alerts(config_path, receiver_url: str) -> None:
@@ -151,21 +172,26 @@ def test_a_burst_with_the_daemon_its_code_server_and_a_run_worker_killed_attests
         submitted = submit_all(files, platform.env)
         good = {s.partition for s in submitted if s.file.expected == "attested"}
         faults, killed_run = _inject_faults(platform, layout, len(files), good, rng)
-        outcome = wait_for(
-            lambda: settled(platform, submitted, layout.quarantine, layout.inbox),
-            RUN_TIMEOUT + 30 * len(files),
-            f"every burst file attested or quarantined after: {'; '.join(faults)} (seed {SEED})",
-            interval=1.0,
-        )
+        try:
+            outcome = wait_for(
+                lambda: settled(platform, submitted, layout.quarantine, layout.inbox),
+                RUN_TIMEOUT + 30 * len(files),
+                f"every burst file attested or quarantined after: {'; '.join(faults)} (seed {SEED})",
+                interval=1.0,
+            )
+        except TimeoutError as timeout:
+            raise TimeoutError(f"{timeout}; {pending(platform, submitted, layout.quarantine, layout.inbox)}") from None
         assert outcome_problems(outcome, submitted, layout.quarantine) == []
         for item in submitted:  # each good file's statement names its own wallet
             if item.file.expected == "attested":
                 statement = json.loads(layout.attestation(item.partition).statement.read_bytes())
                 assert item.file.wallet in json.dumps(statement), item.partition
-        # The killed run failed and run_retries ran it again, to success.
+        # The killed run failed and was run again once, to success: by run_retries, or, when
+        # Dagster could not launch that retry (no code server yet), by lost_retry_sensor.
         runs = {r["runId"]: r for r in platform.runs_with_status()}
         assert runs[killed_run]["status"] == "FAILURE"
-        retries = [r for r in runs.values() if {"key": "dagster/parent_run_id", "value": killed_run} in r["tags"]]
+        again = [{"key": "dagster/parent_run_id", "value": killed_run}, {"key": RECOVERED_FROM_TAG, "value": killed_run}]
+        retries = [r for r in runs.values() if any(tag in r["tags"] for tag in again)]
         assert [r["status"] for r in retries] == ["SUCCESS"], retries
         burst = {s.partition: attestation_bytes(layout, s.partition) for s in submitted if s.file.expected == "attested"}
         _assert_alerted(receiver, submitted, layout, killed_run)
