@@ -30,6 +30,9 @@ from hokusai_assets.settings.load import load_settings
 
 from .conftest import run_job, run_request
 
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dashboards")
+
 SUCCEEDED = AssetCheckExecutionRecordStatus.SUCCEEDED
 FAILED = AssetCheckExecutionRecordStatus.FAILED
 

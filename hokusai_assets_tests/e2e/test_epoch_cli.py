@@ -19,7 +19,8 @@ from hokusai_assets_tests.e2e.damaged_files import (
     set_signatures,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("epoch_cli")]
 POOL = 10**21
 
 

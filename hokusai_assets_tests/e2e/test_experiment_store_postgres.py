@@ -35,7 +35,8 @@ from hokusai_assets_tests.services.experiments.test_store import (
     traffic,
 )
 
-pytestmark = [pytest.mark.e2e]
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("experiment_store_postgres")]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform,
 
 pytestmark = [pytest.mark.e2e]
 # Long enough that the kill lands mid-training (each fit checkpoints every epoch).
-EPOCHS = 400
+EPOCHS = 200
 RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 

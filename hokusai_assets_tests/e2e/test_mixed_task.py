@@ -14,7 +14,8 @@ from hokusai_assets.lib.training.features import CategoryEncoding
 from hokusai_assets.lib.training.model import model_from_bytes
 from hokusai_assets.settings.load import load_settings
 
-pytestmark = pytest.mark.e2e
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mixed_task")]
 WALLET = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
 

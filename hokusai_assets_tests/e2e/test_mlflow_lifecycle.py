@@ -22,7 +22,8 @@ from hokusai_assets.settings.layout import HomeLayout
 
 from .conftest import hokusai
 
-pytestmark = pytest.mark.e2e
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("mlflow_lifecycle")]
 
 MODEL_NAME = "mock_classification"  # the mock task's name: experiment and registered model
 

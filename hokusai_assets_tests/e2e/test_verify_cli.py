@@ -18,7 +18,8 @@ from .damaged_files import (
     set_signatures,
 )
 
-pytestmark = pytest.mark.e2e
+# One worker builds the module's fixture once (pytest -n 2 --dist loadgroup).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("verify_cli")]
 
 
 @pytest.fixture(scope="module")
