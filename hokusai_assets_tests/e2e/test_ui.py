@@ -8,6 +8,7 @@ fixtures are in conftest.py, their helpers in browser.py.
 
 import json
 import re
+import time
 
 import pytest
 
@@ -78,14 +79,19 @@ def test_the_metadata_of_delta_result(page, platform, attested_contribution):
 
 
 def check_list_statuses(page) -> dict[str, str]:
-    """The status shown under each check in the checks tab's list (aggregated over partitions)."""
+    """The status shown under each check in the checks tab's list (aggregated over partitions),
+    once every check shows one: the list's names render before their statuses arrive."""
     page.get_by_text(f"Checks ({len(CHECKS)})").wait_for()
-    body = page.inner_text("body")
-    found = {}
-    for check in CHECKS:
-        match = re.search(rf"^{check}\n{check}\n(Succeeded|Failed|Skipped|Not evaluated|In progress)$", body, re.M)
-        found[check] = match.group(1) if match else None
-    return found
+    deadline = time.monotonic() + 30
+    while True:
+        body = page.inner_text("body")
+        found = {}
+        for check in CHECKS:
+            match = re.search(rf"^{check}\n{check}\n(Succeeded|Failed|Skipped|Not evaluated|In progress)$", body, re.M)
+            found[check] = match.group(1) if match else None
+        if None not in found.values() or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(250)
 
 
 def open_check(page, check: str, tab: str = "Overview") -> None:
