@@ -24,6 +24,10 @@ def cli():
     return hokusai
 
 
+PLATFORM_GROUP = "platform"  # the xdist_group of the tests that share the `platform` fixture
+_platforms: list[Platform] = []
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
     """The webserver and daemon on a mock task, shared by this worker's platform and UI tests.
@@ -35,8 +39,32 @@ def platform(tmp_path_factory):
     deployment = Platform(root / "home", task.config_path)
     deployment.task = task
     with deployment:
+        _platforms.append(deployment)
         yield deployment
     assert deployment.running_pids() == [], "processes left running after stop"
+
+
+def _group(item: pytest.Item | None) -> str | None:
+    mark = item.get_closest_marker("xdist_group") if item is not None else None
+    return mark.args[0] if mark is not None and mark.args else None
+
+
+@pytest.fixture(autouse=True)
+def _platform_still_running(request):
+    if _group(request.node) == PLATFORM_GROUP and any(p.stopped for p in _platforms):
+        pytest.fail("the platform was stopped after its group's last test, yet another test of the group followed")
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Under `make test` (`--dist loadgroup`) a group's tests run one after another on one
+    worker: stop the platform after the group's last test, rather than leave it idling (15% of
+    a core) until the worker's session ends. A lone run (-n 0) keeps it to the end."""
+    if not getattr(item.config.option, "loadgroup", False) or nextitem is None:
+        return
+    if _group(item) == PLATFORM_GROUP and _group(nextitem) != PLATFORM_GROUP:
+        for deployment in _platforms:
+            deployment.stop()
 
 
 @pytest.fixture(scope="module")

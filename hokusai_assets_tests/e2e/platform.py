@@ -271,6 +271,7 @@ class Platform:
             **(extra_env or {}),
         }
         self.processes: list[subprocess.Popen] = []
+        self.stopped = False
 
     @property
     def url(self) -> str:
@@ -339,7 +340,10 @@ class Platform:
         return bool(data.get("repositoriesOrError", {}).get("nodes"))
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM each process we started (its group), then SIGKILL what is left."""
+        """SIGTERM each process we started (its group), then SIGKILL what is left. Once."""
+        if self.stopped:
+            return
+        self.stopped = True
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)

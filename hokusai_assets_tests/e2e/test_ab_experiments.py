@@ -25,7 +25,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ab_experiments")]
 REVIEW_SECONDS = 0.3
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: this module's tests run one after another on one worker (xdist_group), so the
+# lab and its server are stopped when the module ends rather than idling until the session does.
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """Two attested versions (1 champion, 2 challenger) and servers that review experiments often."""
     lab = two_attested_versions(
@@ -46,7 +48,7 @@ def lab(tmp_path_factory):
 ADMIN_TOKEN = "test-admin-" + "7" * 24  # made up per test session's server; outcomes of --auto-promote need it
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(lab):
     with Server(lab["home"], lab["task"].config_path, env={"HOKUSAI_ADMIN_TOKENS": ADMIN_TOKEN}) as running:
         yield running

@@ -23,15 +23,16 @@ from hokusai_assets_tests.e2e.serving import RedisServer, Server, two_attested_v
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("serving")]
 
 
-# Session-scoped, not module-scoped: under `--dist loadgroup` this module's tests share a
-# worker with others, and pytest tears a module fixture down whenever it switches modules.
-@pytest.fixture(scope="session")
+# Module-scoped: under `--dist loadgroup` this module's tests (xdist_group "serving") run one
+# after another on one worker, so the servers are built once and stopped when the module
+# ends, rather than idling until the session does.
+@pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """Two attested, accepted versions of the mock task's model; version 1 is champion."""
     return two_attested_versions(tmp_path_factory.mktemp("serving"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(registry):
     """One server on the task's own config for the tests that need nothing special (each
     server process costs seconds of imports)."""
