@@ -102,17 +102,13 @@ def intake_tick(context: dg.SensorEvaluationContext, settings: Settings, store: 
     if disk_full is not None:
         # The store's disk is full. Failing the tick would lose the observations of the files
         # already quarantined above (moved, so never reported again) and so their alerts: the
-        # tick stops taking arrivals instead and returns what it did. Arrivals not taken stay
-        # in the inbox, and the cursor keeps what the scan knew of them (a hand-placed file
-        # stays known as stable), so a tick with space takes them without a new wait.
+        # tick stops taking arrivals instead and returns what it did; the arrivals not taken
+        # stay in the inbox for a tick with space.
         context.log.error(
             f"{disk_full.code}: {disk_full.message}; {len(scan.arrivals) - taken} file(s) left in the inbox "
             "for the next tick"
         )
-        previous = cursor.get("scan", {})
-        for arrival in scan.arrivals[taken:]:
-            if arrival.data.name in previous:
-                scan.state[arrival.data.name] = list(previous[arrival.data.name])
+        scan.leave_for_next_look(scan.arrivals[taken:], cursor.get("scan", {}))
     # Reconcile with the store rather than trusting this tick's memory: a key stored by a
     # tick that crashed before returning is picked up now, and run_key keeps it to one run.
     registered = set(context.instance.get_dynamic_partitions(contributions.name))

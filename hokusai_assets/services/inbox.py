@@ -14,7 +14,7 @@ This module only looks and decides; moving files is the caller's job.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,14 @@ class InboxScan:
     # name -> [size, mtime_ns, first_seen]: what the next look compares against.
     state: dict[str, list] = field(default_factory=dict)
     waiting: int = 0
+
+    def leave_for_next_look(self, untaken: Iterable[Arrival], previous: Mapping[str, list]) -> None:
+        """Arrivals the caller could not take (the store's disk is full) stay in the inbox:
+        keep what the last look knew of them (a hand-placed file stays known as stable), so
+        the next look takes them without a new wait."""
+        for arrival in untaken:
+            if arrival.data.name in previous:
+                self.state[arrival.data.name] = list(previous[arrival.data.name])
 
 
 def sidecar_for(data: Path) -> Path:
