@@ -20,7 +20,7 @@ import dagster as dg
 
 from hokusai_assets.defs.assets.ab_experiments import SAFE_ID, SENSOR_NAME
 from hokusai_assets.defs.jobs import refresh_ab_experiment
-from hokusai_assets.defs.partitions import ab_experiments
+from hokusai_assets.defs.partitions import PARTITION_TAG, ab_experiments
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.services.experiments.lifecycle import open_store
 from hokusai_assets.services.experiments.store import StoredExperiment
@@ -36,7 +36,6 @@ UNFINISHED = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-PARTITION_TAG = "dagster/partition"
 # A refresh takes seconds; one unfinished after this long is taken for dead (a worker that
 # crashed leaves its run STARTED) and no longer holds the experiment's refreshes back.
 STALE_AFTER = timedelta(minutes=10)

@@ -27,6 +27,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from hokusai_assets.defs.assets.ab_experiments import ASSET as AB_EXPERIMENT
 from hokusai_assets.defs.assets.ab_experiments import GUARDRAILS_CHECK
+from hokusai_assets.defs.partitions import PARTITION_TAG
 from hokusai_assets.defs.resources import HokusaiResource
 from hokusai_assets.defs.run_recovery import taken_over
 from hokusai_assets.defs.sensors import CONTRIBUTED
@@ -55,7 +56,6 @@ RECORDS_PER_TICK = 200
 FAILED_CHECKS_READ = 50
 FAILED_CHECKS_REMEMBERED = 100
 PARENT_RUN_ID_TAG = "dagster/parent_run_id"
-PARTITION_TAG = "dagster/partition"
 NOT_CONFIGURED = "no alerts: section in hokusai.yaml; nothing is sent (README, \"Alerts\")"
 
 

@@ -8,6 +8,9 @@ import dagster as dg
 # pinned (pyproject.toml) and tests cover the per-partition results, so the warning adds nothing.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
+# The tag Dagster puts on a run of one partition (its value: the partition key).
+PARTITION_TAG = "dagster/partition"
+
 # One partition per contribution, keyed by content: c-<first 16 hex of the file's SHA-256>.
 contributions = dg.DynamicPartitionsDefinition(name="contributions")
 

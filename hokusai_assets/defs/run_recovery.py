@@ -12,11 +12,11 @@ import json
 import dagster as dg
 
 from hokusai_assets.defs.jobs import evaluate_contribution
+from hokusai_assets.defs.partitions import PARTITION_TAG
 from hokusai_assets.lib.alerts.runs import WILL_RETRY_TAG
 from hokusai_assets.lib.intake.recovery import RETRY_LOST_MESSAGE, FailedRun, Recovery, recovery_for
 
 ATTESTATION = dg.AssetKey("attestation")
-PARTITION_TAG = "dagster/partition"
 RUNS_PER_TICK = 200
 # Update times of runs updated together may tie or land out of order by a hair: the next
 # tick reads this much before the cursor again and skips the runs already read there.
@@ -74,13 +74,13 @@ def recovery_tick(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.S
     for record in fresh:
         run = record.dagster_run
         partition = run.tags.get(PARTITION_TAG)
-        if partition is None:
+        # Most of these failed for good (a bad file): only a lost retry is worth more lookups.
+        if partition is None or not _retry_lost(instance, run.run_id):
             continue
-        failed = FailedRun(run.run_id, partition, run.tags, retry_lost=_retry_lost(instance, run.run_id))
         decision = recovery_for(
-            failed,
-            attested=failed.retry_lost and _attested(instance, partition),
-            other_run_live_or_done=failed.retry_lost and _other_run_live_or_done(instance, partition, run.run_id),
+            FailedRun(run.run_id, partition, run.tags, retry_lost=True),
+            attested=_attested(instance, partition),
+            other_run_live_or_done=_other_run_live_or_done(instance, partition, run.run_id),
         )
         if isinstance(decision, Recovery):
             requests.append(
