@@ -33,14 +33,25 @@ def process_alive(pid: int, announced_at: float) -> bool:
     return started_at <= announced_at + START_TIME_SLACK_SECONDS
 
 
-def _proc_stat(pid: int) -> tuple[str, float] | None:
-    """(state letter, start time in Unix seconds) from /proc, or None where /proc has no answer."""
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields 3 onward of /proc/<pid>/stat (proc(5)): state, ppid, pgrp, ...; None when there
+    is no such process (or no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may itself contain spaces or ')'.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _proc_stat(pid: int) -> tuple[str, float] | None:
+    """(state letter, start time in Unix seconds) from /proc, or None where /proc has no answer."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    try:
         boot = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
     except (OSError, StopIteration):
         return None
-    # The command name (field 2) is in parentheses and may itself contain spaces or ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
     state, start_ticks = fields[0], int(fields[19])  # fields 3 and 22 of proc(5)
     return state, int(boot.split()[1]) + start_ticks / os.sysconf("SC_CLK_TCK")

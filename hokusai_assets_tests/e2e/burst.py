@@ -141,34 +141,37 @@ def burst_outcome(platform, quarantine: Path, inbox: Path) -> BurstOutcome:
     return BurstOutcome(attestations, quarantined, names, platform.unfinished_runs())
 
 
+def _without_ending(outcome: BurstOutcome, submitted: list[Submitted]) -> list[Submitted]:
+    """The files not yet attested (good ones) or quarantined (bad ones)."""
+    from hokusai_assets.lib.commitments.digests import file_digest
+
+    return [
+        item
+        for item in submitted
+        if (
+            item.partition not in outcome.attestations
+            if item.file.expected == "attested"
+            else file_digest(item.file.path) not in outcome.quarantined
+        )
+    ]
+
+
 def settled(platform, submitted: list[Submitted], quarantine: Path, inbox: Path) -> BurstOutcome | None:
     """The outcome once every file has its ending (attested or quarantined) and no run is
     left queued or running; None before."""
-    from hokusai_assets.lib.commitments.digests import file_digest
-
     outcome = burst_outcome(platform, quarantine, inbox)
-    for item in submitted:
-        done = (
-            item.partition in outcome.attestations
-            if item.file.expected == "attested"
-            else file_digest(item.file.path) in outcome.quarantined
-        )
-        if not done:
-            return None
-    return None if outcome.unfinished_runs or outcome.inbox else outcome
+    if _without_ending(outcome, submitted) or outcome.unfinished_runs or outcome.inbox:
+        return None
+    return outcome
 
 
 def pending(platform, submitted: list[Submitted], quarantine: Path, inbox: Path) -> str:
     """What a burst still waits for, for a failure message: files without an ending, runs
     queued or running (with their partitions) and names left in the inbox."""
-    from hokusai_assets.lib.commitments.digests import file_digest
-
     outcome = burst_outcome(platform, quarantine, inbox)
     waiting = [
         f"{item.file.path.name} ({item.partition}, expected {item.file.expected})"
-        for item in submitted
-        if (item.partition not in outcome.attestations if item.file.expected == "attested"
-            else file_digest(item.file.path) not in outcome.quarantined)
+        for item in _without_ending(outcome, submitted)
     ]
     runs = [
         f"{r['runId'][:8]} {r['status']} {r['jobName']} "

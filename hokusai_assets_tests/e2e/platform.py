@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import yaml
 
 from hokusai_assets.entry.instance import install_instance_file
 from hokusai_assets.lib.samples.mock_task import MockTask, write_mock_task
+from hokusai_assets.services.processes import stat_fields
 from hokusai_assets.settings.layout import HomeLayout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,15 +187,8 @@ def child_pids(parent: int) -> list[int]:
     """Live children of ``parent``, from /proc (no psutil here)."""
     children = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # exited while we looked
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == parent and fields[0] != "Z":
+        fields = stat_fields(int(entry.name)) if entry.name.isdigit() else None  # None: exited while we looked
+        if fields is not None and int(fields[1]) == parent and fields[0] != "Z":
             children.append(int(entry.name))
     return children
 
@@ -215,6 +210,15 @@ def live_groups(processes) -> list[int]:
             continue
         alive.append(process.pid)
     return alive
+
+
+WORKER_STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")  # Dagster's engine event
+
+
+def worker_pid(events: list[dict]) -> int | None:
+    """The pid a run's worker announced in the run's events (``Platform.run_events``), if it has."""
+    pids = [int(m.group(1)) for e in events if (m := WORKER_STARTED.search(e["message"] or ""))]
+    return pids[-1] if pids else None
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:

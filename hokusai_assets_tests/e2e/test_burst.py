@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
 import time
 
@@ -38,6 +37,7 @@ from hokusai_assets_tests.e2e.platform import (
     child_pids,
     free_port,
     wait_for,
+    worker_pid,
     write_platform_task,
 )
 from hokusai_assets_tests.services.alert_receivers import http_receiver
@@ -45,7 +45,6 @@ from hokusai_assets_tests.services.alert_receivers import http_receiver
 pytestmark = [pytest.mark.e2e]
 BURST_GOOD = int(os.environ.get("HOKUSAI_BURST_GOOD", "5"))
 SEED = 18  # where the faults land; named in the failure message so a run can be repeated
-RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
 def _settled_count(platform: Platform, layout: HomeLayout) -> int:
@@ -64,10 +63,10 @@ def _good_run_in_progress(platform: Platform, good: set[str], workers: set[int] 
         if run["jobName"] != "evaluate_contribution" or tags.get("dagster/partition") not in good:
             continue
         _, events = platform.run_events(run["runId"])
-        pids = [int(m.group(1)) for e in events if (m := RUN_PID.search(e["message"] or ""))]
+        pid = worker_pid(events)
         trained = any(e["type"] == "ExecutionStepSuccessEvent" and e["step"] == "improved_model" for e in events)
-        if pids and not trained and (workers is None or pids[-1] in workers):
-            return run["runId"], pids[-1]
+        if pid is not None and not trained and (workers is None or pid in workers):
+            return run["runId"], pid
     return None
 
 

@@ -8,18 +8,23 @@ the same contribution evaluated, uninterrupted, in another home with the same ke
 """
 
 import os
-import re
 import signal
 
 import pytest
 
 from hokusai_assets.lib.attestation.bundle import REPRODUCIBLE_FILES
-from hokusai_assets_tests.e2e.platform import FIXED_KEYS, RUN_TIMEOUT, Platform, wait_for, write_platform_task
+from hokusai_assets_tests.e2e.platform import (
+    FIXED_KEYS,
+    RUN_TIMEOUT,
+    Platform,
+    wait_for,
+    worker_pid,
+    write_platform_task,
+)
 
 pytestmark = [pytest.mark.e2e]
 # Long enough that the kill lands mid-training (each fit checkpoints every epoch).
 EPOCHS = 200
-RUN_PID = re.compile(r"Started process for run \(pid: (\d+)\)")
 
 
 def _events(platform: Platform, run_id: str) -> list[dict]:
@@ -31,8 +36,7 @@ def _training_under_way(platform: Platform, run_id: str) -> int | None:
     events = _events(platform, run_id)
     started = any(e["type"] == "ExecutionStepStartEvent" and e["step"] == "improved_model" for e in events)
     checkpoints = list((platform.home / "checkpoints" / "improved_model").rglob("*.safetensors"))
-    pids = [int(m.group(1)) for e in events if (m := RUN_PID.search(e["message"] or ""))]
-    return pids[-1] if started and checkpoints and pids else None
+    return worker_pid(events) if started and checkpoints else None
 
 
 def test_a_run_killed_while_training_is_retried_and_attests_the_same_bytes(tmp_path):
